@@ -1,0 +1,157 @@
+"""Lingua's wire protocol: every message, every error code, the binary audio frame.
+
+Every other Lingua package parses and emits messages through this package only.
+"""
+
+from .audio_payload import AudioData
+from .base import PROTOCOL_VERSION, SUPPORTED_PROTOCOL_MAJORS, AudioFormat, Message
+from .common import (
+    CapabilityByType,
+    FeatureFlags,
+    GpuInfo,
+    HardwareInfo,
+    InstalledModel,
+    InstalledService,
+    JobError,
+    LanguageCapabilities,
+    LanguagePair,
+    PipelineConfig,
+    ResourceUsage,
+    ResultExtra,
+    RoomMember,
+    ServiceTimings,
+)
+from .errors import ErrorCode, ProtocolError
+from .frames import encode_frame, split_frame
+from .node_messages import (
+    JobAck,
+    JobAssign,
+    JobCancel,
+    JobResult,
+    NodeControl,
+    NodeError,
+    NodeHeartbeat,
+    NodeRegister,
+    NodeRegisterAck,
+    NodeStatus,
+    PairingCode,
+    PairingCodeRequest,
+)
+from .parsing import (
+    is_binary_frame,
+    parse_client_message,
+    parse_node_message,
+    parse_scheduler_message,
+    parse_server_message,
+)
+from .session_messages import (
+    AsrPartial,
+    AudioChunk,
+    ClientHeartbeat,
+    Error,
+    MissingResult,
+    RoomCreate,
+    RoomCreateAck,
+    RoomExpired,
+    RoomJoin,
+    RoomLeave,
+    RoomMembers,
+    ServerHeartbeat,
+    SessionClose,
+    SessionCloseAck,
+    SessionInit,
+    SessionInitAck,
+    TranslationResult,
+    Utterance,
+)
+from .unions import ClientMessage, NodeMessage, SchedulerMessage, ServerMessage
+
+
+def error_message(
+    code: ErrorCode,
+    message: str | None = None,
+    *,
+    field: str | None = None,
+    session_id: str | None = None,
+    utterance_index: int | None = None,
+    **details: object,
+) -> Error:
+    """Build an `error` reply; `field` and extra keywords go into `details`."""
+    body: dict[str, object] = dict(details)
+    if field is not None:
+        body["field"] = field
+    kwargs: dict[str, object] = {"code": code.value, "message": message or code.meaning}
+    if body:
+        kwargs["details"] = body
+    if session_id is not None:
+        kwargs["session_id"] = session_id
+    if utterance_index is not None:
+        kwargs["utterance_index"] = utterance_index
+    return Error.model_validate(kwargs)
+
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "SUPPORTED_PROTOCOL_MAJORS",
+    "AsrPartial",
+    "AudioChunk",
+    "AudioData",
+    "AudioFormat",
+    "CapabilityByType",
+    "ClientHeartbeat",
+    "ClientMessage",
+    "Error",
+    "ErrorCode",
+    "FeatureFlags",
+    "GpuInfo",
+    "HardwareInfo",
+    "InstalledModel",
+    "InstalledService",
+    "JobAck",
+    "JobAssign",
+    "JobCancel",
+    "JobError",
+    "JobResult",
+    "LanguageCapabilities",
+    "LanguagePair",
+    "Message",
+    "MissingResult",
+    "NodeControl",
+    "NodeError",
+    "NodeHeartbeat",
+    "NodeMessage",
+    "NodeRegister",
+    "NodeRegisterAck",
+    "NodeStatus",
+    "PairingCode",
+    "PairingCodeRequest",
+    "PipelineConfig",
+    "ProtocolError",
+    "ResourceUsage",
+    "ResultExtra",
+    "RoomCreate",
+    "RoomCreateAck",
+    "RoomExpired",
+    "RoomJoin",
+    "RoomLeave",
+    "RoomMember",
+    "RoomMembers",
+    "SchedulerMessage",
+    "ServerHeartbeat",
+    "ServerMessage",
+    "ServiceTimings",
+    "SessionClose",
+    "SessionCloseAck",
+    "SessionInit",
+    "SessionInitAck",
+    "TranslationResult",
+    "Utterance",
+    "encode_frame",
+    "error_message",
+    "is_binary_frame",
+    "parse_client_message",
+    "parse_node_message",
+    "parse_scheduler_message",
+    "parse_server_message",
+    "split_frame",
+]

@@ -1,0 +1,107 @@
+"""Discriminated unions of the messages, one per direction, and the `type` lookup tables."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from .base import Message
+from .node_messages import (
+    JobAck,
+    JobAssign,
+    JobCancel,
+    JobResult,
+    NodeControl,
+    NodeError,
+    NodeHeartbeat,
+    NodeRegister,
+    NodeRegisterAck,
+    PairingCode,
+    PairingCodeRequest,
+)
+from .session_messages import (
+    AsrPartial,
+    AudioChunk,
+    ClientHeartbeat,
+    Error,
+    MissingResult,
+    RoomCreate,
+    RoomCreateAck,
+    RoomExpired,
+    RoomJoin,
+    RoomLeave,
+    RoomMembers,
+    ServerHeartbeat,
+    SessionClose,
+    SessionCloseAck,
+    SessionInit,
+    SessionInitAck,
+    TranslationResult,
+    Utterance,
+)
+
+ClientMessage = Annotated[
+    SessionInit
+    | Utterance
+    | AudioChunk
+    | ClientHeartbeat
+    | SessionClose
+    | RoomCreate
+    | RoomJoin
+    | RoomLeave,
+    Field(discriminator="type"),
+]
+ServerMessage = Annotated[
+    SessionInitAck
+    | TranslationResult
+    | AsrPartial
+    | MissingResult
+    | ServerHeartbeat
+    | SessionCloseAck
+    | RoomCreateAck
+    | RoomMembers
+    | RoomExpired
+    | Error,
+    Field(discriminator="type"),
+]
+NodeMessage = Annotated[
+    NodeRegister | NodeHeartbeat | JobAck | JobResult | AsrPartial | NodeError | PairingCodeRequest,
+    Field(discriminator="type"),
+]
+SchedulerMessage = Annotated[
+    NodeRegisterAck | JobAssign | JobCancel | NodeControl | PairingCode | Error,
+    Field(discriminator="type"),
+]
+
+
+def _table(*models: type[Message]) -> dict[str, type[Message]]:
+    return {m.model_fields["type"].default: m for m in models}
+
+
+CLIENT_TYPES = _table(
+    SessionInit,
+    Utterance,
+    AudioChunk,
+    ClientHeartbeat,
+    SessionClose,
+    RoomCreate,
+    RoomJoin,
+    RoomLeave,
+)
+SERVER_TYPES = _table(
+    SessionInitAck,
+    TranslationResult,
+    AsrPartial,
+    MissingResult,
+    ServerHeartbeat,
+    SessionCloseAck,
+    RoomCreateAck,
+    RoomMembers,
+    RoomExpired,
+    Error,
+)
+NODE_TYPES = _table(
+    NodeRegister, NodeHeartbeat, JobAck, JobResult, AsrPartial, NodeError, PairingCodeRequest
+)
+SCHEDULER_TYPES = _table(NodeRegisterAck, JobAssign, JobCancel, NodeControl, PairingCode, Error)
