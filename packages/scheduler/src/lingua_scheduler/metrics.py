@@ -1,0 +1,61 @@
+"""Prometheus metrics: counters fed by the core's observer, gauges read from the core at scrape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from .core.engine import SchedulerCore
+
+
+class _CoreCollector(Collector):
+    def __init__(self, core: SchedulerCore) -> None:
+        self.core = core
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        nodes = GaugeMetricFamily("lingua_nodes", "Nodes by status", labels=["status"])
+        counts: dict[str, int] = {}
+        for n in self.core.registry.nodes.values():
+            counts[n.status] = counts.get(n.status, 0) + 1
+        for status in ("registering", "ready", "degraded", "draining", "offline"):
+            nodes.add_metric([status], counts.get(status, 0))
+        yield nodes
+        yield GaugeMetricFamily(
+            "lingua_queue_size", "Jobs waiting for a free node", value=len(self.core.queue)
+        )
+        yield GaugeMetricFamily(
+            "lingua_jobs_in_flight", "Jobs not yet finished", value=len(self.core.jobs)
+        )
+        yield GaugeMetricFamily("lingua_sessions", "Open sessions", value=len(self.core.sessions))
+        yield GaugeMetricFamily("lingua_rooms", "Open rooms", value=len(self.core.rooms.rooms))
+
+
+class Metrics:
+    """Implements the core's Observer and renders /metrics."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.jobs = Counter("lingua_jobs", "Jobs by outcome", ["outcome"], registry=self.registry)
+        self.latency = Histogram(
+            "lingua_dispatch_latency_seconds",
+            "Time from utterance accepted to job assigned",
+            buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10),
+            registry=self.registry,
+        )
+
+    def attach(self, core: SchedulerCore) -> None:
+        self.registry.register(_CoreCollector(core))
+
+    def job_outcome(self, outcome: str) -> None:
+        self.jobs.labels(outcome).inc()
+
+    def dispatch_latency(self, seconds: float) -> None:
+        self.latency.observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,235 @@
+"""The I/O shell: websockets server for /ws/session and /ws/node, plus /health, /api/v1/cluster
+and /metrics over plain HTTP. It parses, calls the core, and carries out the core's actions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from lingua_protocol import (
+    ErrorCode,
+    Message,
+    NodeRegisterAck,
+    ProtocolError,
+    SessionInitAck,
+    error_message,
+    parse_client_message,
+    parse_node_message,
+)
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from .core.actions import Action, Close, Send
+from .core.engine import CLOSE_TOO_BIG, SchedulerCore
+from .metrics import Metrics
+from .settings import SchedulerSettings
+
+log = logging.getLogger("lingua.scheduler.server")
+
+OUTBOX_LIMIT = 1024
+TICK_S = 0.05
+
+
+@dataclass(slots=True)
+class Peer:
+    conn_id: str
+    ws: ServerConnection
+    kind: str
+    binary: bool = False
+    outbox: asyncio.Queue[bytes | str | tuple[int, str]] = field(
+        default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT)
+    )
+    writer: asyncio.Task[None] | None = None
+
+
+def _wire(message: Message, binary: bool) -> bytes | str:
+    """Binary frame only when the peer negotiated it and the audio is already raw: base64
+    audio is relayed as base64, raw audio as raw, so the scheduler never re-codes audio for a
+    peer that speaks the same transport."""
+    audio = message.audio_data()
+    if binary and audio is not None and audio.is_raw:
+        return message.to_frame()
+    return message.to_json()
+
+
+class SchedulerServer:
+    def __init__(
+        self, settings: SchedulerSettings, clock: Callable[[], float] | None = None
+    ) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.core = SchedulerCore(settings, observer=self.metrics)
+        self.metrics.attach(self.core)
+        self.peers: dict[str, Peer] = {}
+        self._clock = clock
+        self._server: Server | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._closers: set[asyncio.Task[None]] = set()
+
+    def now(self) -> float:
+        return self._clock() if self._clock else asyncio.get_running_loop().time()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        self._server = await serve(
+            self._handle,
+            self.settings.host,
+            self.settings.port,
+            process_request=self._http,
+            max_size=self.settings.max_message_bytes * 2,
+            max_queue=64,
+            ping_interval=20,
+            ping_timeout=20,
+        )
+        self._ticker = asyncio.create_task(self._tick_loop())
+        log.info("scheduler listening on ws://%s:%d", self.settings.host, self.port)
+
+    async def stop(self) -> None:
+        if self._ticker:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self._server:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        assert self._server is not None
+        await self._server.serve_forever()
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.split("?")[0]
+        if path in ("/ws/session", "/ws/node"):
+            return None
+        if path == "/health":
+            return self._json(http.HTTPStatus.OK, {"status": "ok"})
+        if path == "/api/v1/cluster":
+            body = self.core.cluster()
+            body["settings"] = self.settings.public_dict()
+            return self._json(http.HTTPStatus.OK, body)
+        if path == "/metrics":
+            headers = Headers([("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])
+            return Response(200, "OK", headers, self.metrics.render())
+        return self._json(http.HTTPStatus.NOT_FOUND, {"error": "not found", "path": path})
+
+    @staticmethod
+    def _json(status: http.HTTPStatus, body: Any) -> Response:
+        data = orjson.dumps(body)
+        headers = Headers(
+            [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+        )
+        return Response(status.value, status.phrase, headers, data)
+
+    # ------------------------------------------------------------------ WebSocket
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        kind = "node" if ws.request.path.split("?")[0] == "/ws/node" else "session"
+        parse = parse_node_message if kind == "node" else parse_client_message
+        peer = Peer(conn_id=f"{kind}-{uuid.uuid4().hex[:12]}", ws=ws, kind=kind)
+        peer.writer = asyncio.create_task(self._write_loop(peer))
+        self.peers[peer.conn_id] = peer
+        limit = self.settings.max_message_bytes
+        try:
+            async for data in ws:
+                if len(data) > limit:
+                    self._send(
+                        peer,
+                        error_message(
+                            ErrorCode.MESSAGE_TOO_LARGE,
+                            f"message of {len(data)} bytes exceeds {limit}",
+                        ),
+                    )
+                    self._enqueue(peer, (CLOSE_TOO_BIG, "message too large"))
+                    break
+                try:
+                    message = parse(data)
+                except ProtocolError as exc:
+                    self._send(peer, error_message(exc.code, exc.message, field=exc.field))
+                    continue
+                self._run(peer, message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.peers.pop(peer.conn_id, None)
+            event = self.core.node_disconnected if kind == "node" else self.core.client_disconnected
+            self._apply(event(peer.conn_id, self.now()))
+            if peer.writer:
+                # Let queued messages (an error before a close) go out, then stop.
+                with contextlib.suppress(asyncio.QueueFull):
+                    peer.outbox.put_nowait((0, ""))
+                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(peer.writer, 2.0)
+
+    def _run(self, peer: Peer, message: Message) -> None:
+        handler = self.core.node_message if peer.kind == "node" else self.core.client_message
+        try:
+            actions = handler(peer.conn_id, message, self.now())
+        except Exception:  # a bug must not take down other connections: log it, tell the peer
+            log.exception("core failed on %s from %s", message.type, peer.conn_id)
+            self._send(peer, error_message(ErrorCode.INTERNAL_ERROR, "internal error"))
+            return
+        self._apply(actions)
+
+    def _apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            peer = self.peers.get(action.conn_id)
+            if peer is None:
+                continue
+            if isinstance(action, Send):
+                self._send(peer, action.message)
+            elif isinstance(action, Close):
+                self._enqueue(peer, (action.code, action.reason))
+
+    def _send(self, peer: Peer, message: Message) -> None:
+        if isinstance(message, SessionInitAck | NodeRegisterAck) and message.binary_audio:
+            peer.binary = True
+        self._enqueue(peer, _wire(message, peer.binary))
+
+    def _enqueue(self, peer: Peer, item: bytes | str | tuple[int, str]) -> None:
+        try:
+            peer.outbox.put_nowait(item)
+        except asyncio.QueueFull:
+            log.warning("%s is not reading its messages; closing it", peer.conn_id)
+            if peer.writer:
+                peer.writer.cancel()
+            task = asyncio.create_task(peer.ws.close(1013, "too slow"))
+            self._closers.add(task)
+            task.add_done_callback(self._closers.discard)
+
+    async def _write_loop(self, peer: Peer) -> None:
+        try:
+            while True:
+                item = await peer.outbox.get()
+                if isinstance(item, tuple):
+                    code, reason = item
+                    if code:
+                        await peer.ws.close(code, reason)
+                    return
+                await peer.ws.send(item)
+        except ConnectionClosed:
+            return
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            try:
+                self._apply(self.core.tick(self.now()))
+            except Exception:  # keep ticking: one bad timer must not stop failover for all
+                log.exception("tick failed")

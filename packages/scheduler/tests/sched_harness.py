@@ -1,0 +1,115 @@
+"""A driver for the pure core: fake clock, message builders, and views of the actions."""
+
+from __future__ import annotations
+
+import base64
+import random
+from typing import Any
+
+from lingua_protocol import (
+    Message,
+    parse_client_message,
+    parse_node_message,
+)
+from lingua_scheduler.core.actions import Action, Close, Send
+from lingua_scheduler.core.engine import SchedulerCore
+from lingua_scheduler.settings import SchedulerSettings
+
+PCM_1S = base64.b64encode(b"\x00\x00" * 16000).decode()
+
+
+def node_register(node_id: str, pairs=(("en", "zh"), ("zh", "en")), **kw: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "node_register",
+        "node_id": node_id,
+        "capability_schema_version": "2.0",
+        "capability_by_type": [
+            {"type": "ASR", "ready": True},
+            {"type": "NMT", "ready": True},
+            {"type": "TTS", "ready": True},
+        ],
+        "language_capabilities": {
+            "supported_language_pairs": [{"src": s, "tgt": t} for s, t in pairs]
+        },
+        "max_concurrent_jobs": 4,
+    }
+    body.update(kw)
+    return body
+
+
+class Harness:
+    def __init__(self, **settings: Any) -> None:
+        self.now = 1000.0
+        self.core = SchedulerCore(SchedulerSettings(**settings), rng=random.Random(1))
+        self.sent: list[tuple[str, Message]] = []
+        self.closed: list[tuple[str, int]] = []
+
+    def _apply(self, actions: list[Action]) -> list[Action]:
+        for a in actions:
+            if isinstance(a, Send):
+                self.sent.append((a.conn_id, a.message))
+            elif isinstance(a, Close):
+                self.closed.append((a.conn_id, a.code))
+        return actions
+
+    def node(self, conn: str, body: dict[str, Any]) -> list[Action]:
+        return self._apply(self.core.node_message(conn, parse_node_message(_dump(body)), self.now))
+
+    def client(self, conn: str, body: dict[str, Any]) -> list[Action]:
+        return self._apply(
+            self.core.client_message(conn, parse_client_message(_dump(body)), self.now)
+        )
+
+    def advance(self, seconds: float) -> list[Action]:
+        self.now += seconds
+        return self._apply(self.core.tick(self.now))
+
+    def to(self, conn: str, kind: str | None = None) -> list[Message]:
+        return [m for c, m in self.sent if c == conn and (kind is None or m.type == kind)]
+
+    def take(self, conn: str, kind: str | None = None) -> list[Message]:
+        out = self.to(conn, kind)
+        self.sent = [
+            (c, m) for c, m in self.sent if not (c == conn and (kind is None or m.type == kind))
+        ]
+        return out
+
+    def open_session(self, conn: str, src: str = "en", tgt: str = "zh", **kw: Any) -> str:
+        self.client(conn, {"type": "session_init", "src_lang": src, "tgt_lang": tgt, **kw})
+        ack = self.take(conn, "session_init_ack")
+        assert ack, self.to(conn)
+        return ack[-1].session_id  # type: ignore[attr-defined]
+
+    def utter(self, conn: str, sid: str, index: int, **kw: Any) -> list[Action]:
+        body = {
+            "type": "utterance",
+            "session_id": sid,
+            "utterance_index": index,
+            "audio": PCM_1S,
+            "audio_format": "pcm16",
+            "sample_rate": 16000,
+            **kw,
+        }
+        return self.client(conn, body)
+
+    def result(self, conn: str, job: Message, success: bool = True, **kw: Any) -> list[Action]:
+        body: dict[str, Any] = {
+            "type": "job_result",
+            "job_id": job.job_id,  # type: ignore[attr-defined]
+            "attempt_id": job.attempt_id,
+            "success": success,  # type: ignore[attr-defined]
+            "session_id": job.session_id,  # type: ignore[attr-defined]
+            "utterance_index": job.utterance_index,
+        }  # type: ignore[attr-defined]
+        if success:
+            body.update(
+                {"text_asr": f"asr {job.utterance_index}", "text_translated": f"tr {job.tgt_lang}"}
+            )  # type: ignore[attr-defined]
+        body.update(kw)
+        return self.node(conn, body)
+
+
+def _dump(body: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(body)
