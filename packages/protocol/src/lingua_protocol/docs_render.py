@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
+from .base import Message
 from .errors import ErrorCode
 from .examples import CLIENT, NODE, SCHEDULER, SERVER
 from .unions import CLIENT_TYPES, NODE_TYPES, SCHEDULER_TYPES, SERVER_TYPES
@@ -52,7 +54,9 @@ with `verify_audio=False` and rejected by default.
 """
 
 
-def _section(title: str, table: dict[str, type], examples: list[dict[str, object]]) -> str:
+def _section(
+    title: str, table: Mapping[str, type[Message]], examples: list[dict[str, object]]
+) -> str:
     by_type = {e["type"]: e for e in examples}
     out = [f"## {title}\n"]
     for name, model in table.items():

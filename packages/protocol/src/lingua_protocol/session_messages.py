@@ -32,6 +32,8 @@ class SessionInit(Message):
     pairing_code: str | None = None
     protocol_version: str | None = None
     resume_token: str | None = None
+    last_received_index: NonNegInt | None = None
+    """On resume: the highest index whose final message the client has; later ones are replayed."""
     binary_audio: bool | None = None
     enable_streaming_asr: bool | None = None
     partial_update_interval_ms: NonNegInt | None = None
@@ -115,6 +117,8 @@ class SessionInitAck(Message):
     binary_audio: bool | None = None
     resumed: bool | None = None
     last_delivered_index: int | None = None
+    """On resume: every index up to this one has its final message on the way; resend only
+    later utterances that have no result yet (in-flight ones are deduplicated)."""
 
 
 class TranslationResult(Message):

@@ -12,6 +12,7 @@ import logging
 import random
 import secrets
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from lingua_protocol import (
@@ -629,7 +630,7 @@ class SchedulerCore:
             sid = self.by_token.get(m.resume_token)
             session = self.sessions.get(sid) if sid else None
             if session is not None and not session.closing:
-                return self._resume(conn_id, session, now)
+                return self._resume(conn_id, session, m.last_received_index, now)
             return [
                 Send(
                     conn_id,
@@ -707,7 +708,9 @@ class SchedulerCore:
             )
         ]
 
-    def _resume(self, conn_id: str, session: Session, now: float) -> list[Action]:
+    def _resume(
+        self, conn_id: str, session: Session, last_received: int | None, now: float
+    ) -> list[Action]:
         actions: list[Action] = []
         if session.conn_id is not None and session.conn_id != conn_id:
             self.session_by_conn.pop(session.conn_id, None)
@@ -720,6 +723,8 @@ class SchedulerCore:
         log.info(
             "session=%s resumed, %d buffered message(s)", session.session_id, len(session.outbox)
         )
+        seq = session.sequencer
+        last = None if seq.next_index is None else seq.next_index - 1
         actions.append(
             Send(
                 conn_id,
@@ -731,10 +736,18 @@ class SchedulerCore:
                     resume_token=session.resume_token,
                     binary_audio=session.binary_audio,
                     resumed=True,
+                    last_delivered_index=last,
                 ),
             )
         )
+        # Messages sent on the old connection may have been lost with it: replay those the
+        # client says it lacks, then what was produced while it was away.
         outbox, session.outbox = session.outbox, []
+        queued = {getattr(m, "utterance_index", None) for m in outbox}
+        floor = -1 if last_received is None else last_received
+        for index, message in seq.delivered.items():
+            if index > floor and index not in queued:
+                actions.append(Send(conn_id, message))
         actions += [Send(conn_id, msg) for msg in outbox]
         return actions
 
@@ -941,9 +954,7 @@ class SchedulerCore:
                     session,
                     session.sequencer.skip_gap(
                         now,
-                        lambda i, s=session: MissingResult(
-                            session_id=s.session_id, utterance_index=i, reason="result_gap_timeout"
-                        ),
+                        partial(_gap_missing, session.session_id),
                     ),
                 )
         if now - self._last_slow_tick >= 1.0:
@@ -1046,3 +1057,7 @@ class SchedulerCore:
             "queue_size": len(self.queue),
             "counters": dict(self.counters),
         }
+
+
+def _gap_missing(session_id: str, index: int) -> MissingResult:
+    return MissingResult(session_id=session_id, utterance_index=index, reason="result_gap_timeout")
