@@ -1,4 +1,5 @@
-"""Every complete JSON example in ../shared/reference parses into its model and re-emits equal."""
+"""Every complete JSON example in the reference documents (docs/reference/, vendored from
+../shared/reference) parses into its model and re-emits equal JSON."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from lingua_protocol import (
     parse_server_message,
 )
 
-REFERENCE = Path(__file__).resolve().parents[3].parent / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parents[3] / "docs" / "reference"
 PARSERS = (parse_client_message, parse_server_message, parse_node_message, parse_scheduler_message)
 BLOCK_RE = re.compile(r"```jsonc?\s*\n(.*?)```", re.S)
 PLACEHOLDER_AUDIO = {

@@ -45,20 +45,29 @@ class Peer:
     ws: ServerConnection
     kind: str
     binary: bool = False
-    outbox: asyncio.Queue[bytes | str | tuple[int, str]] = field(
-        default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT)
-    )
+    outbox: asyncio.Queue[Outgoing] = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
     writer: asyncio.Task[None] | None = None
 
 
-def _wire(message: Message, binary: bool) -> bytes | str:
+@dataclass(slots=True, frozen=True)
+class Frame:
+    """Bytes ready for the wire; `text` sends them as a text frame without a str round trip."""
+
+    data: bytes
+    text: bool
+
+
+Outgoing = Frame | tuple[int, str]
+
+
+def _wire(message: Message, binary: bool) -> Frame:
     """Binary frame only when the peer negotiated it and the audio is already raw: base64
     audio is relayed as base64, raw audio as raw, so the scheduler never re-codes audio for a
     peer that speaks the same transport."""
     audio = message.audio_data()
     if binary and audio is not None and audio.is_raw:
-        return message.to_frame()
-    return message.to_json()
+        return Frame(message.to_frame(), text=False)
+    return Frame(message.to_json_bytes(), text=True)
 
 
 class SchedulerServer:
@@ -89,6 +98,7 @@ class SchedulerServer:
             self.settings.host,
             self.settings.port,
             process_request=self._http,
+            compression=None,  # audio frames do not deflate; compressing them costs ms each
             max_size=self.settings.max_message_bytes * 2,
             max_queue=64,
             ping_interval=20,
@@ -202,7 +212,7 @@ class SchedulerServer:
             peer.binary = True
         self._enqueue(peer, _wire(message, peer.binary))
 
-    def _enqueue(self, peer: Peer, item: bytes | str | tuple[int, str]) -> None:
+    def _enqueue(self, peer: Peer, item: Outgoing) -> None:
         try:
             peer.outbox.put_nowait(item)
         except asyncio.QueueFull:
@@ -222,7 +232,7 @@ class SchedulerServer:
                     if code:
                         await peer.ws.close(code, reason)
                     return
-                await peer.ws.send(item)
+                await peer.ws.send(item.data, text=item.text)
         except ConnectionClosed:
             return
 

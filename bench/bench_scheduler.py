@@ -1,0 +1,371 @@
+"""Scheduler overhead: round trips through the real scheduler against a bare websockets relay.
+
+One process tree: the scheduler (or the baseline relay) runs as a child process; this process
+runs M client sessions and N instant test-double nodes. Each session sends 3 s PCM16 utterances
+(base64 JSON, the default transport) one after another and waits for each result. The baseline
+relay has the same shape (client -> relay -> node -> relay -> client) but does nothing a
+scheduler must do: no validation, no selection, no acks, no ordering.
+
+Then: 1,000 idle sessions plus 100 nodes heartbeating at the default 15 s interval, and the
+scheduler's CPU use over a measured window (psutil, percent of one core).
+
+    python bench/bench_scheduler.py [--sessions 100] [--nodes 4] [--utterances 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import orjson
+import psutil
+from lingua_protocol import (
+    AudioData,
+    CapabilityByType,
+    ClientHeartbeat,
+    JobAck,
+    JobResult,
+    LanguageCapabilities,
+    LanguagePair,
+    NodeHeartbeat,
+    NodeRegister,
+    ResourceUsage,
+    SessionInit,
+    Utterance,
+)
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import ServerConnection, serve
+
+AUDIO = (np.random.default_rng(0).standard_normal(48000) * 3000).astype("<i2").tobytes()
+TASKS: set[asyncio.Task[None]] = set()
+AUDIO_B64 = base64.b64encode(AUDIO).decode()
+
+
+# --- the baseline: a bare relay of the same shape ------------------------------------------
+
+
+async def relay_main(port_file: str) -> None:
+    """Client frames go to nodes round-robin; node replies go back to the client that asked."""
+    nodes: list[ServerConnection] = []
+    clients: dict[str, ServerConnection] = {}
+    turn = 0
+
+    async def handler(ws: ServerConnection) -> None:
+        nonlocal turn
+        path = ws.request.path if ws.request else ""
+        if path == "/node":
+            nodes.append(ws)
+            async for data in ws:
+                reply = orjson.loads(data)
+                target = clients.get(reply["session_id"])
+                if target is not None:
+                    await target.send(data)
+            return
+        cid = os.urandom(8).hex()
+        clients[cid] = ws
+        try:
+            async for data in ws:
+                message = orjson.loads(data)
+                message["session_id"] = cid
+                node = nodes[turn % len(nodes)]
+                turn += 1
+                await node.send(orjson.dumps(message).decode())
+        finally:
+            clients.pop(cid, None)
+
+    async with serve(handler, "127.0.0.1", 0, max_size=None, compression=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        with open(port_file, "w") as f:
+            f.write(str(port))
+        await asyncio.Future()
+
+
+async def baseline_node(url: str) -> ClientConnection:
+    ws = await connect(url + "/node", max_size=None, compression=None)
+
+    async def run() -> None:
+        async for data in ws:
+            job = orjson.loads(data)
+            reply = {
+                "type": "job_result",
+                "session_id": job["session_id"],
+                "utterance_index": job["utterance_index"],
+                "success": True,
+                "text_asr": "asr",
+                "text_translated": "tgt",
+            }
+            await ws.send(orjson.dumps(reply).decode())
+
+    TASKS.add(asyncio.create_task(run()))
+    return ws
+
+
+async def baseline_session(url: str, count: int, latencies: list[float]) -> None:
+    async with connect(url + "/client", max_size=None, compression=None) as ws:
+        frames = [
+            orjson.dumps({"type": "utterance", "utterance_index": i, "audio": AUDIO_B64}).decode()
+            for i in range(count)
+        ]
+        for frame in frames:
+            t0 = time.perf_counter()
+            await ws.send(frame)
+            await ws.recv()
+            latencies.append(time.perf_counter() - t0)
+
+
+# --- the real scheduler -----------------------------------------------------------------------
+
+
+def register(node_id: str) -> NodeRegister:
+    return NodeRegister(
+        node_id=node_id,
+        version="bench-instant-node",
+        capability_schema_version="2.0",
+        capability_by_type=[CapabilityByType(type=t, ready=True) for t in ("ASR", "NMT", "TTS")],
+        language_capabilities=LanguageCapabilities(
+            supported_language_pairs=[LanguagePair(src="en", tgt="zh")]
+        ),
+        max_concurrent_jobs=10_000,
+    )
+
+
+async def instant_node(
+    url: str, node_id: str, heartbeat_s: float | None = None
+) -> ClientConnection:
+    """Acks and answers every job at once. Reads job ids with orjson like the baseline node."""
+    ws = await connect(url, max_size=None, compression=None)
+    await ws.send(register(node_id).to_json())
+    await ws.recv()
+
+    async def run() -> None:
+        async for data in ws:
+            job = orjson.loads(data)
+            if job.get("type") != "job_assign":
+                continue
+            ack = JobAck(job_id=job["job_id"], attempt_id=job.get("attempt_id"), node_id=node_id)
+            await ws.send(ack.to_json())
+            result = JobResult(
+                job_id=job["job_id"],
+                attempt_id=job.get("attempt_id"),
+                node_id=node_id,
+                session_id=job["session_id"],
+                utterance_index=job["utterance_index"],
+                success=True,
+                text_asr="asr",
+                text_translated="tgt",
+            )
+            await ws.send(result.to_json())
+
+    async def beat() -> None:
+        assert heartbeat_s is not None
+        while not ws.close_code:
+            await asyncio.sleep(heartbeat_s * (0.5 + np.random.random()))
+            hb = NodeHeartbeat(
+                node_id=node_id,
+                timestamp=int(time.time() * 1000),
+                resource_usage=ResourceUsage(cpu_percent=5.0, running_jobs=0),
+            )
+            with contextlib.suppress(Exception):
+                await ws.send(hb.to_json())
+
+    TASKS.add(asyncio.create_task(run()))
+    if heartbeat_s:
+        TASKS.add(asyncio.create_task(beat()))
+    return ws
+
+
+async def scheduler_session(url: str, count: int, latencies: list[float]) -> None:
+    async with connect(url, max_size=None, compression=None) as ws:
+        await ws.send(SessionInit(src_lang="en", tgt_lang="zh").to_json())
+        ack = orjson.loads(await ws.recv())
+        sid = ack["session_id"]
+        audio = AudioData.from_bytes(AUDIO)
+        # frames are built before timing, as in the baseline: only the transport is measured
+        frames = [
+            Utterance(session_id=sid, utterance_index=i, audio=audio).to_json()
+            for i in range(count)
+        ]
+        for i, frame in enumerate(frames):
+            t0 = time.perf_counter()
+            await ws.send(frame)
+            while True:
+                reply = orjson.loads(await ws.recv())
+                if reply.get("utterance_index") == i:
+                    break
+            if reply["type"] != "translation_result":
+                raise RuntimeError(f"unexpected reply {reply}")
+            latencies.append(time.perf_counter() - t0)
+
+
+@dataclass
+class Child:
+    proc: subprocess.Popen[str]
+    port: int
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+        if self.proc.poll() is None:
+            self.proc.kill()
+
+
+def start_scheduler(extra_env: dict[str, str] | None = None) -> Child:
+    env = dict(os.environ, **(extra_env or {}))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            *(
+                ["-m", "cProfile", "-o", env["LINGUA_BENCH_PROFILE"]]
+                if "LINGUA_BENCH_PROFILE" in env
+                else []
+            ),
+            "-m",
+            "lingua_scheduler",
+            "--port",
+            "0",
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    port = int(line.rsplit(":", 1)[1].split()[0].split("/")[0])
+    return Child(proc, port)
+
+
+def start_relay() -> Child:
+    port_file = f"/tmp/lingua-bench-relay-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(port_file)
+    proc = subprocess.Popen([sys.executable, __file__, "--relay", port_file], text=True)
+    port_path = Path(port_file)
+    while not port_path.exists() or not port_path.read_text():
+        time.sleep(0.05)
+    port = int(port_path.read_text())
+    os.unlink(port_file)
+    return Child(proc, port)
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) * 1000
+
+
+async def run_load(
+    kind: str, sessions: int, nodes: int, utterances: int
+) -> tuple[list[float], float]:
+    # a real speaker makes ~1 utterance per second; the bench sends back to back
+    limits = {
+        "LINGUA_SCHEDULER_UTTERANCES_PER_S": "100000",
+        "LINGUA_SCHEDULER_UTTERANCE_BURST": "100000",
+    }
+    child = start_scheduler(limits) if kind == "scheduler" else start_relay()
+    try:
+        latencies: list[float] = []
+        if kind == "scheduler":
+            url = f"ws://127.0.0.1:{child.port}"
+            conns = [await instant_node(url + "/ws/node", f"bench-{i}") for i in range(nodes)]
+            session = scheduler_session
+            target = url + "/ws/session"
+        else:
+            url = f"ws://127.0.0.1:{child.port}"
+            conns = [await baseline_node(url) for _ in range(nodes)]
+            session = baseline_session
+            target = url
+        # warm up both paths the same way
+        await asyncio.gather(*(session(target, 2, []) for _ in range(min(sessions, 10))))
+        t0 = time.perf_counter()
+        await asyncio.gather(*(session(target, utterances, latencies) for _ in range(sessions)))
+        wall = time.perf_counter() - t0
+        for ws in conns:
+            await ws.close()
+        return latencies, len(latencies) / wall
+    finally:
+        child.stop()
+
+
+async def run_idle(sessions: int, nodes: int, window_s: float) -> float:
+    child = start_scheduler()
+    conns: list[ClientConnection] = []
+    try:
+        url = f"ws://127.0.0.1:{child.port}"
+        for i in range(nodes):
+            conns.append(await instant_node(url + "/ws/node", f"idle-{i}", heartbeat_s=15.0))
+        sids: list[tuple[ClientConnection, str]] = []
+        for _ in range(sessions):
+            ws = await connect(url + "/ws/session", compression=None)
+            await ws.send(SessionInit(src_lang="en", tgt_lang="zh").to_json())
+            sids.append((ws, orjson.loads(await ws.recv())["session_id"]))
+            conns.append(ws)
+
+        async def client_beats() -> None:
+            while True:
+                for ws, sid in sids:
+                    await ws.send(ClientHeartbeat(session_id=sid, timestamp=1).to_json())
+                    with contextlib.suppress(Exception):
+                        await ws.recv()
+                    await asyncio.sleep(15.0 / len(sids))
+
+        beats = asyncio.get_running_loop().create_task(client_beats())
+        await asyncio.sleep(3)  # let connection set-up settle
+        proc = psutil.Process(child.proc.pid)
+        c0 = proc.cpu_times()
+        t0 = time.perf_counter()
+        await asyncio.sleep(window_s)
+        c1 = proc.cpu_times()
+        used = (c1.user + c1.system) - (c0.user + c0.system)
+        beats.cancel()
+        return 100.0 * used / (time.perf_counter() - t0)
+    finally:
+        for ws in conns:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        child.stop()
+
+
+async def main(args: argparse.Namespace) -> None:
+    print(f"scheduler bench: {args.nodes} instant nodes, 3 s PCM16 utterances (base64 JSON)")
+    print(f"{'sessions':>8} {'path':>10} {'p50 ms':>8} {'p99 ms':>8} {'utt/s':>8}")
+    for sessions in args.sessions:
+        figures = {}
+        for kind in ("relay", "scheduler"):
+            lat, rate = await run_load(kind, sessions, args.nodes, args.utterances)
+            figures[kind] = (pct(lat, 50), pct(lat, 99), rate)
+            print(
+                f"{sessions:>8} {kind:>10} {figures[kind][0]:>8.2f} {figures[kind][1]:>8.2f} "
+                f"{rate:>8.0f}"
+            )
+        (b50, b99, _), (s50, s99, _) = figures["relay"], figures["scheduler"]
+        print(f"{sessions:>8} {'ratio':>10} p50 x{s50 / b50:.2f}  p99 added {s99 - b99:+.2f} ms")
+    if args.idle_sessions:
+        cpu = await run_idle(args.idle_sessions, args.idle_nodes, args.window)
+        print(
+            f"idle: {args.idle_sessions} sessions + {args.idle_nodes} nodes heartbeating every "
+            f"15 s: scheduler CPU {cpu:.1f}% of one core over {args.window:.0f} s"
+        )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--relay":
+        asyncio.run(relay_main(sys.argv[2]))
+        raise SystemExit(0)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, nargs="+", default=[1, 10, 100])
+    parser.add_argument("--nodes", type=int, default=4)
+    parser.add_argument("--utterances", type=int, default=20)
+    parser.add_argument("--idle-sessions", type=int, default=1000)
+    parser.add_argument("--idle-nodes", type=int, default=100)
+    parser.add_argument("--window", type=float, default=20.0)
+    asyncio.run(main(parser.parse_args()))

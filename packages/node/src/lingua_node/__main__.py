@@ -1,0 +1,219 @@
+"""`hatch run node [run|pair]` to serve a scheduler; `hatch run node models list|install|remove`.
+
+hatch run node --scheduler ws://127.0.0.1:5010/ws/node --max-jobs 2
+hatch run node pair                       # also asks the scheduler for a pairing code
+hatch run node models install opus-en-zh@1 --hub http://127.0.0.1:5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any
+
+from lingua_protocol import ProtocolError
+
+from .settings import NodeSettings
+
+log = logging.getLogger("lingua.node")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", help="scheduler URL (ws://host:5010/ws/node)")
+    p.add_argument("--hub", help="model hub URL (http://host:5000)")
+    p.add_argument("--models-dir", dest="models_dir")
+    p.add_argument("--home", help="state folder (node_id, default models)")
+    p.add_argument("--max-jobs", dest="max_jobs", type=int)
+    p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument("--token", help="node token, if the scheduler requires one")
+    p.add_argument("--private", action="store_true", help="serve only paired sessions")
+    p.add_argument("--heartbeat", dest="heartbeat_interval_s", type=float)
+    p.add_argument("--no-status", action="store_true", help="plain log lines, no live panel")
+    p.add_argument("--log-level", default="INFO")
+
+
+def settings_from(args: argparse.Namespace) -> NodeSettings:
+    overrides: dict[str, Any] = {
+        k: getattr(args, k)
+        for k in (
+            "scheduler",
+            "hub",
+            "models_dir",
+            "home",
+            "max_jobs",
+            "device",
+            "token",
+            "heartbeat_interval_s",
+        )
+        if getattr(args, k, None) is not None
+    }
+    if getattr(args, "private", False):
+        overrides["accept_public_jobs"] = False
+    return NodeSettings(**overrides)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from .store import ModelStore
+
+    settings = settings_from(args)
+    store = ModelStore(settings.models_path)
+    if args.action == "list":
+        entries = store.installed()
+        if not entries:
+            print("no models installed from a hub (the embedded defaults are always there)")
+        for e in entries:
+            print(
+                f"{e['model_id']}@{e['version']}  {e.get('kind')}  {e.get('engine')}  {e['path']}"
+            )
+        return 0
+    if args.action == "remove":
+        if store.remove(args.model):
+            print(f"removed {args.model}")
+            return 0
+        print(f"{args.model} is not installed", file=sys.stderr)
+        return 1
+    model_id, _, version = args.model.partition("@")
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[name], completed=done)
+
+        try:
+            entry = store.install(settings.hub, model_id, version or None, progress=progress)
+        except ProtocolError as exc:
+            print(f"{exc.code}: {exc.message}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            print(f"cannot reach the hub at {settings.hub}: {exc}", file=sys.stderr)
+            return 1
+    print(f"installed {entry['model_id']}@{entry['version']} ({entry['kind']})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, pair: bool) -> int:
+    from rich.console import Console
+    from rich.live import Live
+
+    from . import capabilities
+    from .agent import FatalNodeError, NodeAgent
+    from .identity import node_id
+    from .loader import load_backends
+    from .pipeline import Pipeline
+    from .status import render
+
+    settings = settings_from(args)
+    console = Console(stderr=True)
+    me = node_id(settings.home)
+    console.print(f"lingua node {me}: loading models from {settings.models_path} ...")
+    backends = load_backends(settings)
+    pipeline = Pipeline(backends, me)
+
+    def register() -> Any:
+        return capabilities.register_message(
+            backends,
+            me,
+            device=settings.device,
+            max_jobs=settings.max_jobs,
+            accept_public=settings.accept_public_jobs,
+            token=settings.token,
+            binary_audio=settings.binary_audio,
+        )
+
+    live: Live | None = None
+    agent: NodeAgent
+
+    def refresh() -> None:
+        if live is not None:
+            live.update(render(agent, settings.scheduler))
+
+    agent = NodeAgent(
+        register,
+        pipeline.run,
+        url=settings.scheduler,
+        node_id=me,
+        max_jobs=settings.max_jobs,
+        heartbeat_interval_s=settings.heartbeat_interval_s,
+        reconnect_min_s=settings.reconnect_min_s,
+        reconnect_max_s=settings.reconnect_max_s,
+        binary_audio=settings.binary_audio,
+        request_pairing=pair,
+        on_change=refresh,
+    )
+    langs = capabilities.language_capabilities(backends)
+    console.print(
+        f"ASR {len(langs.asr_languages or [])} languages, speech->"
+        f"{','.join(langs.speech_translation_targets or [])}, "
+        f"NMT pairs {[f'{p.src}-{p.tgt}' for p in langs.nmt_pairs or []]}, "
+        f"TTS {len(langs.tts_languages or [])} languages"
+    )
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(agent.drain_and_stop()))
+        await agent.run()
+
+    use_live = console.is_terminal and not args.no_status
+    try:
+        if use_live:
+            with Live(
+                render(agent, settings.scheduler), console=console, refresh_per_second=4
+            ) as lv:
+                live = lv
+                asyncio.run(main())
+        else:
+            if pair:
+
+                def announce() -> None:
+                    if agent.stats.pairing_code and not getattr(agent, "_announced", False):
+                        agent._announced = True  # type: ignore[attr-defined]
+                        print(f"pairing code: {agent.stats.pairing_code}", flush=True)
+
+                agent.on_change = announce
+            asyncio.run(main())
+    except FatalNodeError as exc:
+        console.print(f"[red]the scheduler refused this node:[/] {exc}")
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="lingua-node", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    for name in ("run", "pair"):
+        _common(sub.add_parser(name, help=f"{name}: serve the scheduler"))
+    models = sub.add_parser("models", help="list, install or remove models from the hub")
+    _common(models)
+    models.add_argument("action", choices=["list", "install", "remove"])
+    models.add_argument("model", nargs="?", help="MODEL_ID[@VERSION]")
+    if not argv or argv[0].startswith("-"):
+        argv = ["run", *argv]
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    if args.command == "models":
+        if args.action != "list" and not args.model:
+            parser.error("models install/remove need a MODEL_ID")
+        return cmd_models(args)
+    return cmd_run(args, pair=args.command == "pair")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

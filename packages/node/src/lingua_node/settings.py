@@ -1,0 +1,38 @@
+"""Node settings: command-line flags over `LINGUA_NODE_*` environment variables over defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "lingua-node"
+
+
+class NodeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LINGUA_NODE_", populate_by_name=True)
+
+    scheduler: str = "ws://127.0.0.1:5010/ws/node"
+    hub: str = "http://127.0.0.1:5000"
+    home: Path = Field(default_factory=default_home)
+    models_dir: Path | None = None
+    max_jobs: int = Field(default=2, ge=1)
+    device: str = "cpu"
+    token: str | None = Field(default=None, validation_alias="LINGUA_NODE_TOKEN")
+    accept_public_jobs: bool = True
+    heartbeat_interval_s: float = 15.0
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    asr_beam_size: int = 1
+    cpu_threads: int = 0
+    binary_audio: bool = True
+    tts: bool = True
+
+    @property
+    def models_path(self) -> Path:
+        return self.models_dir or (self.home / "models")
