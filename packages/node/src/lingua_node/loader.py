@@ -59,6 +59,7 @@ def load_backends(settings: NodeSettings) -> Backends:
         cpu_threads=settings.cpu_threads,
         workers=settings.max_jobs,
         beam_size=settings.asr_beam_size,
+        short_context=settings.asr_short_context,
     )
     voices = load_voices(store, embedded.piper_voice, espeak=True) if settings.tts else []
     return Backends(

@@ -134,6 +134,8 @@ class Pipeline:
         tgt = job.tgt_lang
         if src is not None and src not in self.b.asr.languages:
             raise Failure(ErrorCode.MODEL_NOT_AVAILABLE, f"no ASR for {src}")
+        if pipe.use_nmt and src is not None and not self._can_translate(src, tgt):
+            raise Failure(ErrorCode.MODEL_NOT_AVAILABLE, f"no translation path {src}->{tgt}")
         transcript: Transcript | None = None
         lang = src
         text_asr = ""
@@ -194,6 +196,13 @@ class Pipeline:
         if extra is not None:
             updates["extra"] = extra
         return result.model_copy(update=updates) if updates else result
+
+    def _can_translate(self, src: str, tgt: str) -> bool:
+        return (
+            src == tgt
+            or self.b.translator_for(src, tgt) is not None
+            or (tgt == SPEECH_TO_ENGLISH and self.b.asr.multilingual)
+        )
 
     def _translate(
         self, speech: FloatAudio, text: str, lang: str | None, tgt: str, pipe: PipelineConfig

@@ -29,6 +29,7 @@ class NodeSettings(BaseSettings):
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
     asr_beam_size: int = 1
+    asr_short_context: bool = True
     cpu_threads: int = 0
     binary_audio: bool = True
     tts: bool = True

@@ -7,9 +7,13 @@ characters, since Whisper writes either script.
 
 from __future__ import annotations
 
+import math
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import _LANGUAGE_CODES
 from lingua_protocol.audio import FloatAudio
@@ -36,6 +40,39 @@ def to_simplified(text: str) -> str:
     return str(OpenCC("t2s").convert(text))
 
 
+WINDOW_FRAMES = 3000  # Whisper's 30 s window, in 10 ms mel frames
+CONTEXT_MARGIN_FRAMES = 100
+MIN_CONTEXT_FRAMES = 500
+
+
+def context_frames(samples: int) -> int | None:
+    """Encoder frames for a short utterance: its length plus 1 s, at least 5 s, rounded up to
+    a second. None when the audio needs Whisper's full window."""
+    frames = samples // 160
+    if frames + CONTEXT_MARGIN_FRAMES >= WINDOW_FRAMES:
+        return None
+    keep = max(MIN_CONTEXT_FRAMES, math.ceil((frames + CONTEXT_MARGIN_FRAMES) / 100) * 100)
+    return min(WINDOW_FRAMES, keep)
+
+
+class ShortContextWhisper(WhisperModel):
+    """Encodes only the part of Whisper's zero-padded 30 s window that holds the utterance.
+
+    faster-whisper always pads to 30 s, and on a CPU the encoder pass over that padding is most
+    of the cost of a short utterance (1.6 s of 2.2 s for 5 s of speech with Whisper base on 2
+    cores). CTranslate2 accepts a shorter input, like whisper.cpp's `audio_ctx`; a second of
+    margin after the speech keeps the transcripts of the committed test speech unchanged.
+    """
+
+    _local = threading.local()
+
+    def encode(self, features: np.ndarray) -> Any:
+        keep = getattr(self._local, "frames", None)
+        if keep is not None and features.shape[-1] == WINDOW_FRAMES:
+            features = np.ascontiguousarray(features[..., :keep])
+        return super().encode(features)
+
+
 class WhisperASR:
     engine = "faster-whisper"
 
@@ -49,11 +86,13 @@ class WhisperASR:
         cpu_threads: int = 0,
         workers: int = 1,
         beam_size: int = 1,
+        short_context: bool = True,
     ) -> None:
         self.model_id = model_id
         self.device = device
         self.beam_size = beam_size
-        self.model = WhisperModel(
+        self.short_context = short_context
+        self.model = ShortContextWhisper(
             str(model_dir),
             device=device,
             compute_type=compute_type,
@@ -67,6 +106,14 @@ class WhisperASR:
     def transcribe(
         self, audio: FloatAudio, language: str | None, *, task: str = "transcribe"
     ) -> Transcript:
+        local = ShortContextWhisper._local
+        local.frames = context_frames(audio.size) if self.short_context else None
+        try:
+            return self._transcribe(audio, language, task)
+        finally:
+            local.frames = None
+
+    def _transcribe(self, audio: FloatAudio, language: str | None, task: str) -> Transcript:
         segments, info = self.model.transcribe(
             audio,
             language=language,

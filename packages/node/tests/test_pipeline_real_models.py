@@ -1,0 +1,106 @@
+"""The pipeline on real models (Silero, Whisper base int8, Piper, espeak-ng) and the
+committed Piper speech."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from lingua_node.pipeline import Pipeline
+from lingua_protocol import AudioData, FeatureFlags, JobAssign, PipelineConfig
+from lingua_protocol.audio import float32_to_pcm16
+from wer import wer
+
+
+def job(
+    audio: bytes, fmt: str = "wav", src: str = "en", tgt: str = "en", **kw: object
+) -> JobAssign:
+    return JobAssign(
+        job_id="job-1",
+        attempt_id="a1",
+        session_id="s1",
+        utterance_index=0,
+        src_lang=src,
+        tgt_lang=tgt,
+        audio=AudioData.from_bytes(audio),
+        audio_format=fmt,
+        **kw,
+    )
+
+
+@pytest.fixture(scope="module")
+def pipeline(backends) -> Pipeline:  # type: ignore[no-untyped-def]
+    return Pipeline(backends, "node-under-test")
+
+
+def test_transcripts_of_the_committed_speech_have_at_most_10_percent_wer(
+    pipeline: Pipeline, speech_items: list[dict[str, str]]
+) -> None:
+    errors, total = 0.0, 0
+    for item in speech_items:
+        audio = Path(item["path"]).read_bytes()
+        result = pipeline.run(job(audio, pipeline=PipelineConfig(use_tts=False)))
+        assert result.success, result.error
+        n = len(item["text"].split())
+        errors += wer(item["text"], result.text_asr or "") * n
+        total += n
+    assert errors / total <= 0.10, f"WER {errors / total:.3f}"
+
+
+def test_a_full_job_returns_text_speech_and_timings(
+    pipeline: Pipeline, speech_items: list[dict[str, str]]
+) -> None:
+    item = speech_items[0]
+    result = pipeline.run(
+        job(Path(item["path"]).read_bytes(), features=FeatureFlags(speech_rate_detection=True))
+    )
+    assert result.success and wer(item["text"], result.text_translated or "") <= 0.2
+    assert result.tts_format == "pcm16" and result.tts_sample_rate == 22050  # Piper's own rate
+    assert result.tts_audio is not None and len(result.tts_audio) > 22050  # > 0.5 s of speech
+    t = result.service_timings
+    assert t is not None and t.asr_ms and t.tts_ms and t.total_ms
+    assert t.total_ms >= t.asr_ms + t.tts_ms
+    assert result.extra is not None and 1.0 < (result.extra.speech_rate or 0) < 8.0
+
+
+def test_auto_detects_english(pipeline: Pipeline, speech_items: list[dict[str, str]]) -> None:
+    result = pipeline.run(
+        job(
+            Path(speech_items[1]["path"]).read_bytes(),
+            src="auto",
+            pipeline=PipelineConfig(use_tts=False),
+        )
+    )
+    assert result.success and result.extra is not None and result.extra.detected_lang == "en"
+
+
+def test_espeak_speaks_a_language_without_a_piper_voice(
+    pipeline: Pipeline, speech_items: list[dict[str, str]]
+) -> None:
+    said, voice = pipeline.b.tts.speak("guten Morgen", "de")
+    assert voice.engine == "espeak-ng" and said.sample_rate == 22050 and len(said.pcm16) > 4000
+
+
+def test_silence_is_asr_empty_and_never_words(pipeline: Pipeline) -> None:
+    rng = np.random.default_rng(1)
+    hiss = (rng.standard_normal(16000 * 3) * 0.002).astype(np.float32)
+    result = pipeline.run(job(float32_to_pcm16(hiss), fmt="pcm16"))
+    assert result.success and result.text_asr == "" and result.text_translated == ""
+    assert result.extra is not None and result.extra.reason == "ASR_EMPTY"
+    assert result.tts_audio is None
+
+
+def test_corrupt_audio_fails_with_audio_decode_failed(pipeline: Pipeline) -> None:
+    result = pipeline.run(job(b"RIFF....WAVEfmt garbage", fmt="wav"))
+    assert not result.success and result.error is not None
+    assert result.error.code == "AUDIO_DECODE_FAILED"
+
+
+def test_a_pair_without_a_model_is_refused_before_asr(
+    pipeline: Pipeline, speech_items: list[dict[str, str]]
+) -> None:
+    result = pipeline.run(job(Path(speech_items[0]["path"]).read_bytes(), tgt="fr"))
+    assert not result.success and result.error is not None
+    assert result.error.code == "MODEL_NOT_AVAILABLE"
+    assert result.service_timings is not None and result.service_timings.asr_ms is None
