@@ -150,7 +150,7 @@ def gated_runner() -> tuple[Callable[[JobAssign], JobResult], threading.Event, l
 
 
 async def test_job_cancel_discards_a_running_job_and_drops_a_waiting_one(backends) -> None:  # type: ignore[no-untyped-def]
-    run, gate, ran = gated_runner()
+    run, gate, _ran = gated_runner()
     async with running(run, backends, max_jobs=1) as (sched, agent):
         agent.pool._max_workers = 1
         await sched.send(job(1))
@@ -200,7 +200,7 @@ async def test_reconnects_and_registers_again_after_the_scheduler_restarts(backe
 
 
 async def test_pairing_code_is_requested_and_shown(backends) -> None:  # type: ignore[no-untyped-def]
-    run, gate, _ = gated_runner()
+    run, _gate, _ = gated_runner()
     async with running(run, backends, request_pairing=True) as (_sched, agent):
         async with asyncio.timeout(5):
             await agent.pairing_received.wait()
