@@ -64,9 +64,11 @@ def test_publish_then_list_filter_and_manifest(hub: HubProcess, model_dir: Path)
         tgt_lang=None,
         languages=["de"],
     )
-    ids = lambda **q: {
-        m["model_id"] for m in httpx.get(f"{hub.url}/api/v1/models", params=q).json()["models"]
-    }  # noqa: E731,E501
+
+    def ids(**q: str) -> set[str]:
+        models = httpx.get(f"{hub.url}/api/v1/models", params=q).json()["models"]
+        return {m["model_id"] for m in models}
+
     assert {"pub-en-zh", "pub-tts"} <= ids()
     assert "pub-en-zh" in ids(kind="nmt") and "pub-tts" not in ids(kind="nmt")
     assert ids(src="en", tgt="zh") >= {"pub-en-zh"} and "pub-en-zh" not in ids(src="zh", tgt="en")
