@@ -1,0 +1,89 @@
+"""`hatch run client --mic` for live captions, `hatch run client --file a.wav` for recordings.
+
+hatch run client --mic --src en --tgt en
+hatch run client --mic --room-create --name Ana --tgt en
+hatch run client --mic --room 123456 --name Bo --tgt zh
+hatch run client --file a.wav --file b.wav --json --save-tts out/
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from lingua_protocol import FeatureFlags, PipelineConfig, SessionInit
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lingua-client",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--mic", action="store_true", help="live captions from the microphone")
+    mode.add_argument("--file", action="append", metavar="WAV", help="send WAV files")
+    p.add_argument("--scheduler", default="ws://127.0.0.1:5010/ws/session")
+    p.add_argument("--src", default="auto", help="spoken language (zh, en, ... or auto)")
+    p.add_argument("--tgt", default="en", help="language to translate into")
+    p.add_argument("--no-tts", action="store_true", help="text only, no translated speech")
+    p.add_argument("--pairing-code", help="bind the session to a private node")
+    p.add_argument("--json", action="store_true", help="--file: print JSON lines")
+    p.add_argument("--save-tts", metavar="DIR", help="--file: write the returned speech as WAV")
+    p.add_argument("--vad", action="store_true", help="--file: cut long files with VAD")
+    p.add_argument("--room-create", action="store_true", help="create a room; prints its code")
+    p.add_argument("--room", metavar="CODE", help="join a room")
+    p.add_argument("--name", help="your name in a room")
+    p.add_argument("--full-duplex", action="store_true", help="keep the mic open during TTS")
+    p.add_argument("--start-threshold", type=float, default=0.5)
+    p.add_argument("--hangover-ms", type=int, default=500)
+    p.add_argument("--max-utterance-s", type=float, default=15.0)
+    p.add_argument("--log-level", default="WARNING")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    if args.file:
+        from .files import main_files
+
+        return main_files(args)
+
+    from .audio_io import Microphone, NoAudioDevice, Player, check_devices
+
+    try:
+        check_devices(need_input=True, need_output=not args.no_tts)
+    except NoAudioDevice as exc:
+        print(f"lingua-client: {exc}", file=sys.stderr)
+        return 2
+    from .app import run_app
+    from .cutter import CutterSettings
+
+    init = SessionInit(
+        src_lang=args.src,
+        tgt_lang=args.tgt,
+        pairing_code=args.pairing_code,
+        pipeline=PipelineConfig(use_tts=not args.no_tts),
+        features=FeatureFlags(speech_rate_detection=True),
+    )
+    return run_app(
+        url=args.scheduler,
+        init=init,
+        source=Microphone(),
+        player=None if args.no_tts else Player(),
+        cutter_settings=CutterSettings(
+            start_threshold=args.start_threshold,
+            hangover_ms=args.hangover_ms,
+            max_utterance_s=args.max_utterance_s,
+        ),
+        room_create=args.room_create,
+        room_code=args.room,
+        display_name=args.name,
+        full_duplex=args.full_duplex,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,185 @@
+"""`--file` mode: send WAV files (whole, or cut by VAD with `--vad`) and print each answer as
+text or JSON lines. For scripts, tests and the demo; exits non-zero when anything failed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+from lingua_protocol import (
+    Error,
+    FeatureFlags,
+    Message,
+    MissingResult,
+    PipelineConfig,
+    SessionInit,
+    TranslationResult,
+)
+from lingua_protocol.audio import float32_to_pcm16, pcm16_wav_bytes, read_wav, to_mono_16k
+
+from .connection import SessionConnection, SessionRefused
+
+
+@dataclass
+class FileRun:
+    out: TextIO
+    as_json: bool
+    save_tts: Path | None
+    origin: dict[int, str] = field(default_factory=dict)
+    failures: int = 0
+    results: list[dict[str, Any]] = field(default_factory=list)
+    conn: SessionConnection | None = None
+
+    def on_message(self, message: Message) -> None:
+        if isinstance(message, TranslationResult):
+            self._result(message)
+        elif isinstance(message, MissingResult | Error):
+            self._failure(message)
+
+    def _result(self, r: TranslationResult) -> None:
+        latency = self.conn.stats.latency_ms.get(r.utterance_index) if self.conn else None
+        row: dict[str, Any] = {
+            "utterance_index": r.utterance_index,
+            "file": self.origin.get(r.utterance_index),
+            "text_asr": r.text_asr,
+            "text_translated": r.text_translated,
+            "latency_ms": round(latency, 1) if latency is not None else None,
+            "node_id": r.node_id,
+            "service_timings": r.service_timings.model_dump(exclude_none=True)
+            if r.service_timings
+            else None,
+        }
+        if r.extra is not None and r.extra.reason:
+            row["reason"] = r.extra.reason
+        if r.tts_audio is not None and len(r.tts_audio) and r.tts_sample_rate:
+            row["tts_sample_rate"] = r.tts_sample_rate
+            row["tts_seconds"] = round(len(r.tts_audio) / 2 / r.tts_sample_rate, 2)
+            if self.save_tts is not None:
+                self.save_tts.mkdir(parents=True, exist_ok=True)
+                path = self.save_tts / f"utterance-{r.utterance_index:03d}.wav"
+                path.write_bytes(pcm16_wav_bytes(r.tts_audio.to_bytes(), r.tts_sample_rate))
+                row["tts_file"] = str(path)
+        self.results.append(row)
+        if self.as_json:
+            print(json.dumps(row, ensure_ascii=False), file=self.out, flush=True)
+        else:
+            ms = f"{row['latency_ms']:.0f} ms" if row["latency_ms"] is not None else "?"
+            print(
+                f"[{r.utterance_index}] {r.text_asr!s}\n    -> {r.text_translated!s}  ({ms}, "
+                f"{r.node_id})",
+                file=self.out,
+                flush=True,
+            )
+
+    def _failure(self, m: MissingResult | Error) -> None:
+        self.failures += 1
+        if isinstance(m, MissingResult):
+            row = {
+                "utterance_index": m.utterance_index,
+                "error": "MISSING_RESULT",
+                "message": m.reason,
+            }
+        else:
+            row = {"utterance_index": m.utterance_index, "error": m.code, "message": m.message}
+        row["file"] = (
+            self.origin.get(row["utterance_index"]) if row["utterance_index"] is not None else None
+        )  # type: ignore[index]
+        self.results.append(row)
+        if self.as_json:
+            print(json.dumps(row, ensure_ascii=False), file=self.out, flush=True)
+        else:
+            print(
+                f"[{row['utterance_index']}] error {row['error']}: {row['message']}",
+                file=self.out,
+                flush=True,
+            )
+
+
+def load_pieces(path: Path, use_vad: bool) -> list[np.ndarray]:
+    samples, rate = read_wav(path)
+    audio = to_mono_16k(samples, rate)
+    if not use_vad:
+        return [audio]
+    from .cutter import UtteranceCutter
+    from .vad import SileroStream
+
+    cutter = UtteranceCutter(SileroStream())
+    pieces = [c.audio for c in cutter.feed(np.concatenate([audio, np.zeros(16000, np.float32)]))]
+    return pieces
+
+
+async def run_files(
+    url: str,
+    files: list[Path],
+    *,
+    src: str,
+    tgt: str,
+    as_json: bool = False,
+    save_tts: Path | None = None,
+    use_tts: bool = True,
+    use_vad: bool = False,
+    pairing_code: str | None = None,
+    timeout_s: float = 300.0,
+    out: TextIO = sys.stdout,
+) -> int:
+    run = FileRun(out, as_json, save_tts)
+    init = SessionInit(
+        src_lang=src,
+        tgt_lang=tgt,
+        pairing_code=pairing_code,
+        pipeline=PipelineConfig(use_tts=use_tts),
+        features=FeatureFlags(speech_rate_detection=True),
+    )
+    conn = SessionConnection(url, init, run.on_message, max_reconnects=5)
+    run.conn = conn
+    try:
+        await conn.start()
+    except SessionRefused as exc:
+        print(f"the scheduler refused the session: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"cannot reach the scheduler at {url}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        for path in files:
+            for piece in load_pieces(path, use_vad):
+                index = await conn.send_audio(
+                    float32_to_pcm16(piece), spoken_until=time.perf_counter()
+                )
+                run.origin[index] = path.name
+        await conn.drained(timeout_s)
+    except TimeoutError:
+        print(f"gave up waiting: {len(conn.unanswered)} utterances unanswered", file=sys.stderr)
+        return 1
+    finally:
+        await conn.close()
+    if conn.unanswered:
+        print(f"connection lost: {len(conn.unanswered)} utterances unanswered", file=sys.stderr)
+        return 1
+    return 1 if run.failures else 0
+
+
+def main_files(args: Any) -> int:
+    missing = [f for f in args.file if not Path(f).is_file()]
+    if missing:
+        print(f"no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    return asyncio.run(
+        run_files(
+            args.scheduler,
+            [Path(f) for f in args.file],
+            src=args.src,
+            tgt=args.tgt,
+            as_json=args.json,
+            save_tts=Path(args.save_tts) if args.save_tts else None,
+            use_tts=not args.no_tts,
+            use_vad=args.vad,
+            pairing_code=args.pairing_code,
+        )
+    )
