@@ -12,7 +12,7 @@ import argparse
 import logging
 import sys
 
-from lingua_protocol import FeatureFlags, PipelineConfig, SessionInit
+from lingua_protocol import PipelineConfig, SessionInit
 
 
 def parser() -> argparse.ArgumentParser:
@@ -66,7 +66,6 @@ def main(argv: list[str] | None = None) -> int:
         tgt_lang=args.tgt,
         pairing_code=args.pairing_code,
         pipeline=PipelineConfig(use_tts=not args.no_tts),
-        features=FeatureFlags(speech_rate_detection=True),
     )
     return run_app(
         url=args.scheduler,

@@ -14,7 +14,6 @@ from typing import Any, TextIO
 import numpy as np
 from lingua_protocol import (
     Error,
-    FeatureFlags,
     Message,
     MissingResult,
     PipelineConfig,
@@ -134,7 +133,6 @@ async def run_files(
         tgt_lang=tgt,
         pairing_code=pairing_code,
         pipeline=PipelineConfig(use_tts=use_tts),
-        features=FeatureFlags(speech_rate_detection=True),
     )
     conn = SessionConnection(url, init, run.on_message, max_reconnects=5)
     run.conn = conn
