@@ -126,7 +126,10 @@ async def run_files(
     pairing_code: str | None = None,
     timeout_s: float = 300.0,
     out: TextIO = sys.stdout,
+    sequential: bool = False,
 ) -> int:
+    """`sequential`: wait for each answer before sending the next utterance, like a speaker
+    who pauses; latencies then measure one utterance, not a queue."""
     run = FileRun(out, as_json, save_tts)
     init = SessionInit(
         src_lang=src,
@@ -151,6 +154,8 @@ async def run_files(
                     float32_to_pcm16(piece), spoken_until=time.perf_counter()
                 )
                 run.origin[index] = path.name
+                if sequential:
+                    await conn.drained(timeout_s)
         await conn.drained(timeout_s)
     except TimeoutError:
         print(f"gave up waiting: {len(conn.unanswered)} utterances unanswered", file=sys.stderr)
