@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from conftest import Sched, clip
+from client_support import Sched, clip
 from fake_mic import RecordedMic
 from lingua_client.app import LinguaApp
 from lingua_protocol import SessionInit

@@ -6,7 +6,7 @@ import asyncio
 
 import numpy as np
 import pytest
-from conftest import clip
+from client_support import clip
 from fake_mic import RecordedMic
 from lingua_client.cutter import CutterSettings, UtteranceCutter
 from lingua_client.vad import SileroStream

@@ -8,7 +8,7 @@ import json
 import wave
 from pathlib import Path
 
-from conftest import SPEECH, Sched
+from client_support import SPEECH, Sched
 from lingua_client.__main__ import main
 from lingua_client.files import run_files
 

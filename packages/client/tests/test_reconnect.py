@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import Sched
+from client_support import Sched
 from lingua_client.connection import SessionConnection
 from lingua_protocol import Message, SessionInit, TranslationResult
 

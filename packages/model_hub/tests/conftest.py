@@ -9,7 +9,7 @@ from lingua_model_hub.process import HubProcess
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-TOKEN = "test-admin-token"
+from hub_support import TOKEN
 
 
 @pytest.fixture(scope="module")

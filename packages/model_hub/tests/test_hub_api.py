@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import TOKEN
+from hub_support import TOKEN
 from lingua_model_hub.catalog import Catalog
 from lingua_model_hub.process import HubProcess
 

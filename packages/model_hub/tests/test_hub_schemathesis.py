@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from conftest import TOKEN
+from hub_support import TOKEN
 from hypothesis import HealthCheck, given, settings
 from lingua_model_hub.process import HubProcess
 from schemathesis.checks import (

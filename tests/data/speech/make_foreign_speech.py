@@ -19,7 +19,8 @@ def main() -> None:
     for item in json.loads((HERE / "foreign.json").read_text()):
         wav = subprocess.run(
             ["espeak-ng", "-v", item["voice"], "-s", "140", "--stdout", item["text"]],
-            capture_output=True, check=True,
+            capture_output=True,
+            check=True,
         ).stdout
         samples, rate = read_wav(wav)
         write_wav(HERE / item["file"], to_mono_16k(samples, rate), 16000)

@@ -111,7 +111,7 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
     from . import capabilities
     from .agent import FatalNodeError, NodeAgent
     from .identity import node_id
-    from .loader import load_backends
+    from .loader import StoreWatcher, load_backends
     from .pipeline import Pipeline
     from .status import render
 
@@ -152,6 +152,7 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
         binary_audio=settings.binary_audio,
         request_pairing=pair,
         on_change=refresh,
+        refresh=StoreWatcher(settings, backends),
     )
     langs = capabilities.language_capabilities(backends)
     console.print(

@@ -78,6 +78,7 @@ class NodeAgent:
         binary_audio: bool = True,
         request_pairing: bool = False,
         on_change: Callable[[], None] | None = None,
+        refresh: Callable[[], bool] | None = None,
     ) -> None:
         self.register = register
         self.run_job = run_job
@@ -93,6 +94,7 @@ class NodeAgent:
         self.pool = ThreadPoolExecutor(max_workers=max_jobs, thread_name_prefix="lingua-job")
         self.shutdown = asyncio.Event()
         self.capabilities_changed = False
+        self.refresh = refresh  # blocking: reloads models when the store changed; True if so
         self.pairing_received = asyncio.Event()
         self._ws: ClientConnection | None = None
         self._binary = False
@@ -265,8 +267,8 @@ class NodeAgent:
             if self.book.idle:
                 self.shutdown.set()
                 await ws.close()
-        elif control.command == "reload_config":
-            self.capabilities_changed = True
+        elif control.command == "reload_config" and self.refresh is not None:
+            self.capabilities_changed = await asyncio.to_thread(self.refresh) or True
         self.on_change()
         await self._beat(ws)
 
@@ -288,6 +290,8 @@ class NodeAgent:
         with contextlib.suppress(ConnectionClosed):
             while True:
                 await asyncio.sleep(self.heartbeat_s)
+                if self.refresh is not None and await asyncio.to_thread(self.refresh):
+                    self.capabilities_changed = True  # a model was installed or removed
                 await self._beat(ws)
 
     def usage(self) -> ResourceUsage:

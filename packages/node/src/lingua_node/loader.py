@@ -68,3 +68,30 @@ def load_backends(settings: NodeSettings) -> Backends:
         tts=TTSRouter(voices),
         translators=load_translators(store, settings.device),
     )
+
+
+class StoreWatcher:
+    """Reloads the hub-installed models when the store's manifest changes, so a model
+    installed with `hatch run node models install` is served without a restart."""
+
+    def __init__(self, settings: NodeSettings, backends: Backends) -> None:
+        self.settings = settings
+        self.backends = backends
+        self.store = ModelStore(settings.models_path)
+        self._stamp = self._current()
+
+    def _current(self) -> tuple[float, int] | None:
+        path = self.store.root / "installed.json"
+        if not path.is_file():
+            return None
+        st = path.stat()
+        return (st.st_mtime, st.st_size)
+
+    def __call__(self) -> bool:
+        stamp = self._current()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        log.info("model store changed: reloading installed models")
+        self.backends.translators = load_translators(self.store, self.settings.device)
+        return True

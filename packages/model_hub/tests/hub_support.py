@@ -1,0 +1,3 @@
+"""Shared constants of the hub tests."""
+
+TOKEN = "test-admin-token"
