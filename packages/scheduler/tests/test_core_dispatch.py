@@ -277,18 +277,34 @@ def test_a_gap_becomes_missing_result_after_the_gap_timeout() -> None:
     h.node("conn-a", node_register("a"))
     sid = h.open_session("c1")
     h.utter("c1", sid, 0)
-    h.utter("c1", sid, 1)
-    j0, j1 = h.take("conn-a", "job_assign")
-    h.node("conn-a", {"type": "job_ack", "job_id": j0.job_id})
-    h.result("conn-a", j1)
-    assert h.to("c1", "translation_result") == []
+    h.utter("c1", sid, 2)  # index 1 never arrives
+    j0, j2 = h.take("conn-a", "job_assign")
+    h.result("conn-a", j0)
+    h.result("conn-a", j2)
+    assert [m.utterance_index for m in h.take("c1", "translation_result")] == [0]
     h.advance(4.9)
     assert h.to("c1") == []
     h.advance(0.2)
     kinds = [(m.type, m.utterance_index) for m in h.to("c1")]
-    assert kinds == [("missing_result", 0), ("translation_result", 1)]
-    h.result("conn-a", j0)  # too late: index 0 already ended with missing_result
-    assert len(h.to("c1")) == 2
+    assert kinds == [("missing_result", 1), ("translation_result", 2)]
+
+
+def test_a_long_utterance_in_progress_is_not_a_gap() -> None:
+    h = Harness(result_gap_timeout_s=5.0, job_timeout_s=120.0)
+    h.node("conn-a", node_register("a"))
+    sid = h.open_session("c1")
+    h.utter("c1", sid, 0)
+    h.utter("c1", sid, 1)
+    j0, j1 = h.take("conn-a", "job_assign")
+    h.node("conn-a", {"type": "job_ack", "job_id": j0.job_id})
+    h.node("conn-a", {"type": "job_ack", "job_id": j1.job_id})
+    h.result("conn-a", j1)
+    for _ in range(8):  # 40 s: far past the gap timeout, within the job timeout
+        h.advance(5.0)
+        h.node("conn-a", {"type": "node_heartbeat", "node_id": "a", "timestamp": 1})
+    assert h.to("c1") == []
+    h.result("conn-a", j0)
+    assert [m.utterance_index for m in h.to("c1", "translation_result")] == [0, 1]
 
 
 def test_node_goes_offline_after_three_missed_heartbeats() -> None:

@@ -1,8 +1,11 @@
 """Per-session result sequencing: results leave in `utterance_index` order.
 
 A result for index i is held until every index below it has ended. A gap at the head of the
-line (an index never received, or received but unanswered) waits at most `gap_timeout_s`, then
-becomes a `missing_result` so later results flow. The last delivered messages are kept so that
+line that the scheduler never received (a client that skipped an index, or an utterance lost
+on the way) waits at most `gap_timeout_s`, then becomes a `missing_result` so later results
+flow. An index that was received is not a gap: its job is running and the job layer
+guarantees it ends (result, or an error after timeouts and retries), so a long utterance is
+never turned into a `missing_result` just because a shorter one after it finished first. The last delivered messages are kept so that
 a client that resends an utterance after a reconnect gets its result again instead of silence.
 """
 
@@ -60,7 +63,7 @@ class ResultSequencer:
         return len(self.accepted)
 
     def gap_deadline(self) -> float | None:
-        if self.ready and self.gap_since is not None:
+        if self.ready and self.gap_since is not None and self.next_index not in self.accepted:
             return self.gap_since + self.gap_timeout_s
         return None
 
@@ -70,7 +73,7 @@ class ResultSequencer:
         out: list[Message] = []
         assert self.next_index is not None
         while self.next_index not in self.ready:
-            if self.next_index in self.accepted and out:
+            if self.next_index in self.accepted:
                 break
             self.accepted.discard(self.next_index)
             out.append(self._remember(self.next_index, make_missing(self.next_index)))
@@ -93,6 +96,6 @@ class ResultSequencer:
             self.next_index = index + 1
         if not self.ready:
             self.gap_since = None
-        elif out or self.gap_since is None:
-            self.gap_since = now
+        elif out or self.gap_since is None or self.next_index in self.accepted:
+            self.gap_since = now  # the wait for a missing index starts when it is the head
         return out
