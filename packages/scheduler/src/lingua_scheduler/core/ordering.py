@@ -5,8 +5,10 @@ line that the scheduler never received (a client that skipped an index, or an ut
 on the way) waits at most `gap_timeout_s`, then becomes a `missing_result` so later results
 flow. An index that was received is not a gap: its job is running and the job layer
 guarantees it ends (result, or an error after timeouts and retries), so a long utterance is
-never turned into a `missing_result` just because a shorter one after it finished first. The last delivered messages are kept so that
-a client that resends an utterance after a reconnect gets its result again instead of silence.
+never turned into a `missing_result` just because a shorter one after it finished first.
+
+The last delivered messages are kept so that a client that resends an utterance after a
+reconnect gets its result again instead of silence.
 """
 
 from __future__ import annotations
