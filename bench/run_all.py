@@ -1,0 +1,72 @@
+"""Run every benchmark and write bench/RESULTS.md with the machine and all figures.
+
+python bench/run_all.py
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+BENCHES = [
+    ("Protocol: parsing a job_assign with 3 s of audio", "bench_protocol.py", []),
+    ("Scheduler: overhead against a bare websockets relay", "bench_scheduler.py", []),
+    ("Model hub: download throughput against disk", "bench_hub.py", []),
+    ("Node: per-stage timings, overhead, end-to-end latency", "bench_node.py", []),
+]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {psutil.cpu_count(logical=True)} logical cores, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, no GPU used; "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def main() -> int:
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    sections = [
+        "# Benchmark results\n",
+        f"Written by `python bench/run_all.py` on {stamp}.\n",
+        f"Machine: {machine()}.\n",
+    ]
+    failed = 0
+    for title, script, extra in BENCHES:
+        print(f"== {title}", flush=True)
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, str(HERE / script), *extra],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+        took = time.perf_counter() - t0
+        output = proc.stdout.strip()
+        print(output)
+        if proc.returncode:
+            failed += 1
+            output += f"\n\n(exit {proc.returncode})\n{proc.stderr[-2000:]}"
+        sections.append(f"## {title}\n\n`bench/{script}` ({took:.0f} s)\n\n```\n{output}\n```\n")
+    (HERE / "RESULTS.md").write_text("\n".join(sections))
+    print(f"wrote {HERE / 'RESULTS.md'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
