@@ -41,9 +41,10 @@ async def shoot(url: str, out: Path) -> None:
 
 def main() -> None:
     out = ROOT / "docs" / "screenshots" / "client.svg"
-    with tempfile.TemporaryDirectory() as tmp, LocalCluster(
-        Path(tmp), models_dir=NodeSettings().models_path
-    ) as cluster:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        LocalCluster(Path(tmp), models_dir=NodeSettings().models_path) as cluster,
+    ):
         cluster.start_scheduler()
         cluster.wait_node_ready(cluster.start_node("node"))
         asyncio.run(shoot(cluster.session_url, out))

@@ -25,7 +25,7 @@ from lingua_protocol import (
 )
 from lingua_protocol.audio import float32_to_pcm16
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Static
 
@@ -63,7 +63,7 @@ class LinguaApp(App[int]):
     #meter { height: 3; padding: 0 1; }
     #status { height: 1; background: $boost; padding: 0 1; }
     """
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "cut", "cut now"),
         Binding("m", "mute", "mute mic"),
         Binding("t", "toggle_tts", "TTS on/off"),
@@ -162,9 +162,8 @@ class LinguaApp(App[int]):
     async def capture(self) -> None:
         async for block in self.source.blocks():
             if self.player is not None and not self.full_duplex:
-                self.source.paused = bool(
-                    getattr(self.player, "playing", None) and self.player.playing.is_set()
-                )  # type: ignore[attr-defined]
+                playing = getattr(self.player, "playing", None)  # the sounddevice Player has it
+                self.source.paused = bool(playing is not None and playing.is_set())
             for cut in self.cutter.feed(block):
                 await self.send_cut(cut.audio, manual=cut.manual)
             self.refresh_meter()

@@ -94,13 +94,13 @@ def main(argv: list[str] | None = None) -> int:
             if "error" in row:
                 console.print(f"[red][{row['utterance_index']}] {row['error']}: {row['message']}")
                 continue
-            t = row.get("service_timings") or {}
+            st = row.get("service_timings") or {}
             console.print(f"[bold][{row['utterance_index']}][/] {row['file']}")
             console.print(f"    heard:      {row['text_asr']}")
             console.print(f"    translated: [cyan]{row['text_translated']}[/]")
             console.print(
-                f"    latency {row['latency_ms']:.0f} ms (asr {t.get('asr_ms', 0):.0f}, "
-                f"translation {t.get('nmt_ms', 0):.0f}, tts {t.get('tts_ms', 0):.0f} ms)"
+                f"    latency {row['latency_ms']:.0f} ms (asr {st.get('asr_ms', 0):.0f}, "
+                f"translation {st.get('nmt_ms', 0):.0f}, tts {st.get('tts_ms', 0):.0f} ms)"
                 f"  speech: {row.get('tts_file', '-')}"
             )
         console.print(f"\ntranslated speech written to {args.out.resolve()}/")

@@ -146,7 +146,7 @@ def cmd_import_bundled(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    for record in Catalog(_settings(args).store).list(kind=args.kind):
+    for record in Catalog(_settings(args).store).search(kind=args.kind):
         _print(record)
     return 0
 
@@ -156,7 +156,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     problems = catalog.verify()
     for p in problems:
         print(p)
-    n = sum(len(m["files"]) for m in catalog.list())
+    n = sum(len(m["files"]) for m in catalog.search())
     print(f"{n} files checked, {len(problems)} problems")
     return 1 if problems else 0
 

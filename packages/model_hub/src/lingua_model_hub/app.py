@@ -101,7 +101,7 @@ def create_app(settings: HubSettings) -> FastAPI:
 
     @app.get("/health", response_model=Health)
     def health() -> Health:
-        return Health(status="ok", version=__version__, model_versions=len(catalog.list()))
+        return Health(status="ok", version=__version__, model_versions=len(catalog.search()))
 
     @app.get("/api/v1/models", response_model=ModelList, responses=ERRORS)
     def list_models(
@@ -110,7 +110,7 @@ def create_app(settings: HubSettings) -> FastAPI:
         src: Annotated[str | None, Query(description="source language of a pair")] = None,
         tgt: Annotated[str | None, Query(description="target language of a pair")] = None,
     ) -> ModelList:
-        items = catalog.list(kind=kind, language=language, src=src, tgt=tgt)
+        items = catalog.search(kind=kind, language=language, src=src, tgt=tgt)
         return ModelList(models=[ModelVersion(**m) for m in items])
 
     @app.get("/api/v1/models/{model_id}", response_model=ModelInfo, responses=ERRORS)

@@ -114,7 +114,7 @@ class Catalog:
         data["files"] = json.loads(data["files"])
         return data
 
-    def list(
+    def search(
         self,
         kind: str | None = None,
         language: str | None = None,
@@ -278,7 +278,7 @@ class Catalog:
     def verify(self) -> list[str]:
         """Recheck every stored file against its recorded size and SHA256; list the problems."""
         problems = []
-        for m in self.list():
+        for m in self.search():
             for f in m["files"]:
                 path = self.models / m["model_id"] / m["version"] / f["path"]
                 if not path.is_file():
