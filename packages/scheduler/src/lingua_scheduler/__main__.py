@@ -8,13 +8,45 @@ import contextlib
 import json
 import logging
 import signal
+import sys
 from pathlib import Path
 
 from .server import SchedulerServer
 from .settings import SchedulerSettings
 
 
+def control(argv: list[str]) -> int:
+    """`hatch run scheduler control NODE_ID drain|resume|shutdown|reload_config`."""
+    from lingua_protocol import Error, NodeControl, parse_server_message
+    from websockets.sync.client import connect
+
+    p = argparse.ArgumentParser(prog="lingua-scheduler control")
+    p.add_argument("node_id")
+    p.add_argument("command", choices=["drain", "resume", "shutdown", "reload_config"])
+    p.add_argument("--url", default="ws://127.0.0.1:5010")
+    p.add_argument("--token", help="the scheduler's admin_token, if it has one")
+    args = p.parse_args(argv)
+    url = f"{args.url.rstrip('/')}/ws/admin" + (f"?token={args.token}" if args.token else "")
+    message = NodeControl.model_validate(
+        {"command": args.command, "reason": "operator", "node_id": args.node_id}
+    )
+    with connect(url) as ws:
+        ws.send(message.to_json())
+        try:
+            reply = parse_server_message(ws.recv(timeout=10))
+        except Exception:  # closed without an error: done
+            print(f"{args.command} sent to {args.node_id}")
+            return 0
+    if isinstance(reply, Error):
+        print(f"{reply.code}: {reply.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "control":
+        return control(argv[1:])
     parser = argparse.ArgumentParser(prog="lingua-scheduler", description=__doc__)
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)

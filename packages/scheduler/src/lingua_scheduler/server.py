@@ -5,23 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import http
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from lingua_protocol import (
     ErrorCode,
     Message,
+    NodeControl,
     NodeRegisterAck,
     ProtocolError,
     SessionInitAck,
     error_message,
     parse_client_message,
     parse_node_message,
+    parse_scheduler_message,
 )
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -125,7 +129,7 @@ class SchedulerServer:
 
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?")[0]
-        if path in ("/ws/session", "/ws/node"):
+        if path in ("/ws/session", "/ws/node", "/ws/admin"):
             return None
         if path == "/health":
             return self._json(http.HTTPStatus.OK, {"status": "ok"})
@@ -150,6 +154,9 @@ class SchedulerServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         assert ws.request is not None
+        if ws.request.path.split("?")[0] == "/ws/admin":
+            await self._admin(ws)
+            return
         kind = "node" if ws.request.path.split("?")[0] == "/ws/node" else "session"
         parse = parse_node_message if kind == "node" else parse_client_message
         peer = Peer(conn_id=f"{kind}-{uuid.uuid4().hex[:12]}", ws=ws, kind=kind)
@@ -186,6 +193,46 @@ class SchedulerServer:
                     peer.outbox.put_nowait((0, ""))
                 with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(peer.writer, 2.0)
+
+    async def _admin(self, ws: ServerConnection) -> None:
+        """Operator commands: one `node_control` (with the target `node_id`) per connection.
+        Needs `admin_token` (as `?token=`) when one is set; otherwise only from this machine."""
+        assert ws.request is not None
+        query = parse_qs(urlsplit(ws.request.path).query)
+        given = (query.get("token") or [""])[0]
+        expected = self.settings.admin_token
+        host = ws.remote_address[0] if ws.remote_address else ""
+        allowed = (
+            hmac.compare_digest(given.encode(), expected.encode())
+            if expected
+            else host in ("127.0.0.1", "::1")
+        )
+        if not allowed:
+            await ws.send(error_message(ErrorCode.UNAUTHORIZED, "admin token required").to_json())
+            await ws.close(1008, "unauthorized")
+            return
+        try:
+            message = parse_scheduler_message(await ws.recv())
+            node_id = (message.model_extra or {}).get("node_id")
+            if not isinstance(message, NodeControl) or not isinstance(node_id, str):
+                raise ProtocolError(
+                    ErrorCode.INVALID_MESSAGE, "expected node_control with node_id", "node_id"
+                )
+        except ProtocolError as exc:
+            await ws.send(error_message(exc.code, exc.message, field=exc.field).to_json())
+            await ws.close()
+            return
+        except ConnectionClosed:
+            return
+        actions = self.core.control_node(node_id, message.command, self.now())
+        if not actions:
+            await ws.send(
+                error_message(ErrorCode.NODE_UNAVAILABLE, f"no connected node {node_id}").to_json()
+            )
+        else:
+            self._apply(actions)
+            log.info("operator: node_control %s -> %s", message.command, node_id)
+        await ws.close()
 
     def _run(self, peer: Peer, message: Message) -> None:
         handler = self.core.node_message if peer.kind == "node" else self.core.client_message

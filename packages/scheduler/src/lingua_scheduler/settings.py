@@ -42,6 +42,7 @@ class SchedulerSettings(BaseSettings):
     room_idle_timeout_s: float = 1800.0
     offline_node_retention_s: float = 300.0
     node_token: str | None = Field(default=None, validation_alias="LINGUA_NODE_TOKEN")
+    admin_token: str | None = None  # for /ws/admin; unset: operators only from this machine
     seed: int | None = None
 
     @classmethod
@@ -63,4 +64,5 @@ class SchedulerSettings(BaseSettings):
         """Settings for logs and the cluster API, without secrets."""
         data = self.model_dump()
         data["node_token"] = "set" if self.node_token else None
+        data["admin_token"] = "set" if self.admin_token else None
         return data
