@@ -17,7 +17,7 @@ from .catalog import Catalog, HubError, check_id
 from .ranges import Unsatisfiable, parse_range
 from .settings import HubSettings
 
-CHUNK = 1 << 20
+CHUNK = 4 << 20
 
 
 class FileInfo(BaseModel):
