@@ -47,6 +47,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 AUDIO = (np.random.default_rng(0).standard_normal(48000) * 3000).astype("<i2").tobytes()
 TASKS: set[asyncio.Task[None]] = set()
+CPU_MS: dict[str, float] = {}  # CPU of the middle process per utterance, last run
 AUDIO_B64 = base64.b64encode(AUDIO).decode()
 
 
@@ -95,31 +96,43 @@ async def baseline_node(url: str) -> ClientConnection:
     async def run() -> None:
         async for data in ws:
             job = orjson.loads(data)
-            reply = {
-                "type": "job_result",
-                "session_id": job["session_id"],
-                "utterance_index": job["utterance_index"],
-                "success": True,
-                "text_asr": "asr",
-                "text_translated": "tgt",
-            }
-            await ws.send(orjson.dumps(reply).decode())
+            # the same reply the scheduler path's node builds, so only the middle differs
+            reply = JobResult(
+                job_id="relay",
+                node_id="relay-node",
+                session_id=job["session_id"],
+                utterance_index=job["utterance_index"],
+                success=True,
+                text_asr="asr",
+                text_translated="tgt",
+            )
+            await ws.send(reply.to_json())
 
     TASKS.add(asyncio.create_task(run()))
     return ws
 
 
-async def baseline_session(url: str, count: int, latencies: list[float]) -> None:
+async def paced(pace_s: float, started: float) -> None:
+    """Speakers pause: with `pace_s`, the next utterance starts `pace_s` after the last one."""
+    if pace_s:
+        await asyncio.sleep(max(0.0, pace_s - (time.perf_counter() - started)))
+
+
+async def baseline_session(
+    url: str, count: int, latencies: list[float], pace_s: float = 0.0
+) -> None:
     async with connect(url + "/client", max_size=None, compression=None) as ws:
         frames = [
             orjson.dumps({"type": "utterance", "utterance_index": i, "audio": AUDIO_B64}).decode()
             for i in range(count)
         ]
+        await asyncio.sleep(np.random.random() * pace_s)
         for frame in frames:
             t0 = time.perf_counter()
             await ws.send(frame)
-            await ws.recv()
+            orjson.loads(await ws.recv())  # read the reply as the scheduler path's client does
             latencies.append(time.perf_counter() - t0)
+            await paced(pace_s, t0)
 
 
 # --- the real scheduler -----------------------------------------------------------------------
@@ -183,7 +196,9 @@ async def instant_node(
     return ws
 
 
-async def scheduler_session(url: str, count: int, latencies: list[float]) -> None:
+async def scheduler_session(
+    url: str, count: int, latencies: list[float], pace_s: float = 0.0
+) -> None:
     async with connect(url, max_size=None, compression=None) as ws:
         await ws.send(SessionInit(src_lang="en", tgt_lang="zh").to_json())
         ack = orjson.loads(await ws.recv())
@@ -194,6 +209,7 @@ async def scheduler_session(url: str, count: int, latencies: list[float]) -> Non
             Utterance(session_id=sid, utterance_index=i, audio=audio).to_json()
             for i in range(count)
         ]
+        await asyncio.sleep(np.random.random() * pace_s)
         for i, frame in enumerate(frames):
             t0 = time.perf_counter()
             await ws.send(frame)
@@ -204,6 +220,7 @@ async def scheduler_session(url: str, count: int, latencies: list[float]) -> Non
             if reply["type"] != "translation_result":
                 raise RuntimeError(f"unexpected reply {reply}")
             latencies.append(time.perf_counter() - t0)
+            await paced(pace_s, t0)
 
 
 @dataclass
@@ -264,7 +281,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def run_load(
-    kind: str, sessions: int, nodes: int, utterances: int
+    kind: str, sessions: int, nodes: int, utterances: int, pace_s: float = 0.0
 ) -> tuple[list[float], float]:
     # a real speaker makes ~1 utterance per second; the bench sends back to back
     limits = {
@@ -286,9 +303,15 @@ async def run_load(
             target = url
         # warm up both paths the same way
         await asyncio.gather(*(session(target, 2, []) for _ in range(min(sessions, 10))))
+        proc = psutil.Process(child.proc.pid)
+        c0 = proc.cpu_times()
         t0 = time.perf_counter()
-        await asyncio.gather(*(session(target, utterances, latencies) for _ in range(sessions)))
+        await asyncio.gather(
+            *(session(target, utterances, latencies, pace_s) for _ in range(sessions))
+        )
         wall = time.perf_counter() - t0
+        c1 = proc.cpu_times()
+        CPU_MS[kind] = 1000 * ((c1.user + c1.system) - (c0.user + c0.system)) / len(latencies)
         for ws in conns:
             await ws.close()
         return latencies, len(latencies) / wall
@@ -337,18 +360,30 @@ async def run_idle(sessions: int, nodes: int, window_s: float) -> float:
 
 async def main(args: argparse.Namespace) -> None:
     print(f"scheduler bench: {args.nodes} instant nodes, 3 s PCM16 utterances (base64 JSON)")
-    print(f"{'sessions':>8} {'path':>10} {'p50 ms':>8} {'p99 ms':>8} {'utt/s':>8}")
-    for sessions in args.sessions:
-        figures = {}
-        for kind in ("relay", "scheduler"):
-            lat, rate = await run_load(kind, sessions, args.nodes, args.utterances)
-            figures[kind] = (pct(lat, 50), pct(lat, 99), rate)
+    modes = [
+        ("back to back (saturating)", 0.0),
+        (f"one per {args.pace:g} s per session", args.pace),
+    ]
+    for title, pace in modes:
+        print(f"\n{title}:")
+        print(f"{'sessions':>8} {'path':>10} {'p50 ms':>8} {'p99 ms':>8} {'utt/s':>8}")
+        for sessions in args.sessions:
+            figures = {}
+            count = args.utterances if not pace else max(5, args.utterances // 2)
+            for kind in ("relay", "scheduler"):
+                lat, rate = await run_load(kind, sessions, args.nodes, count, pace)
+                figures[kind] = (pct(lat, 50), pct(lat, 99), rate)
+                CPU_MS[f"{kind}"] = CPU_MS[kind]
+                print(
+                    f"{sessions:>8} {kind:>10} {figures[kind][0]:>8.2f} "
+                    f"{figures[kind][1]:>8.2f} {rate:>8.0f}"
+                )
+            (b50, b99, _), (s50, s99, _) = figures["relay"], figures["scheduler"]
             print(
-                f"{sessions:>8} {kind:>10} {figures[kind][0]:>8.2f} {figures[kind][1]:>8.2f} "
-                f"{rate:>8.0f}"
+                f"{sessions:>8} {'ratio':>10} p50 x{s50 / b50:.2f}  p99 added {s99 - b99:+.2f} ms"
+                f"  (CPU per utterance: relay {CPU_MS['relay']:.2f} ms, "
+                f"scheduler {CPU_MS['scheduler']:.2f} ms)"
             )
-        (b50, b99, _), (s50, s99, _) = figures["relay"], figures["scheduler"]
-        print(f"{sessions:>8} {'ratio':>10} p50 x{s50 / b50:.2f}  p99 added {s99 - b99:+.2f} ms")
     if args.idle_sessions:
         cpu = await run_idle(args.idle_sessions, args.idle_nodes, args.window)
         print(
@@ -368,4 +403,5 @@ if __name__ == "__main__":
     parser.add_argument("--idle-sessions", type=int, default=1000)
     parser.add_argument("--idle-nodes", type=int, default=100)
     parser.add_argument("--window", type=float, default=20.0)
+    parser.add_argument("--pace", type=float, default=1.0, help="seconds between utterances")
     asyncio.run(main(parser.parse_args()))

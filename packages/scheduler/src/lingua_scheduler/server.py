@@ -105,6 +105,9 @@ class SchedulerServer:
             compression=None,  # audio frames do not deflate; compressing them costs ms each
             max_size=self.settings.max_message_bytes * 2,
             max_queue=64,
+            # a 3 s utterance is a ~128 KB frame: with the default 32 KiB limit every such send
+            # waits for the socket to drain, one more event-loop turn per utterance
+            write_limit=2 * 1024 * 1024,
             ping_interval=20,
             ping_timeout=20,
         )
