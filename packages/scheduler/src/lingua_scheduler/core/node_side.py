@@ -1,0 +1,193 @@
+"""Node connections: register, heartbeats, operator control, disconnects."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from lingua_protocol import (
+    PROTOCOL_VERSION,
+    AsrPartial,
+    ErrorCode,
+    JobAck,
+    JobResult,
+    Message,
+    NodeControl,
+    NodeError,
+    NodeHeartbeat,
+    NodeRegister,
+    NodeRegisterAck,
+    PairingCode,
+    PairingCodeRequest,
+    error_message,
+)
+
+from .actions import Action, Close, Send
+from .registry import NodeRecord
+from .state import CLOSE_POLICY, CoreState, _version_ok, log
+
+
+class NodeSide(CoreState):
+    # ------------------------------------------------------------------ node side
+
+    def node_message(self, conn_id: str, message: Message, now: float) -> list[Action]:
+        if isinstance(message, NodeRegister):
+            return self._node_register(conn_id, message, now)
+        node = self.registry.for_conn(conn_id)
+        if node is None:
+            return [
+                Send(
+                    conn_id,
+                    error_message(
+                        ErrorCode.INVALID_MESSAGE, "send node_register first", field="type"
+                    ),
+                )
+            ]
+        if isinstance(message, NodeHeartbeat):
+            return self._node_heartbeat(node, message, now)
+        if isinstance(message, JobAck):
+            return self._job_ack(node, message, now)
+        if isinstance(message, JobResult):
+            return self._job_result(node, message, now)
+        if isinstance(message, AsrPartial):
+            job = self.jobs.get(message.job_id or "")
+            if job is not None and job.node_id == node.node_id and job.primary:
+                return self._send_to_session(job.session_id, message)
+            return []
+        if isinstance(message, NodeError):
+            log.warning(
+                "node=%s node_error code=%s message=%s", node.node_id, message.code, message.message
+            )
+            self._count("node_errors")
+            return []
+        if isinstance(message, PairingCodeRequest):
+            code = self.pairing.issue(node.node_id, now)
+            return [
+                Send(
+                    conn_id,
+                    PairingCode(
+                        code=code, node_id=node.node_id, expires_in_s=self.s.pairing_code_ttl_s
+                    ),
+                )
+            ]
+        return []
+
+    def _node_register(self, conn_id: str, message: NodeRegister, now: float) -> list[Action]:
+        if self.s.node_token and not hmac.compare_digest(
+            (message.auth_token or "").encode(), self.s.node_token.encode()
+        ):
+            self._count("nodes_unauthorized")
+            return [
+                Send(
+                    conn_id,
+                    error_message(
+                        ErrorCode.UNAUTHORIZED, "wrong or missing node token", field="auth_token"
+                    ),
+                ),
+                Close(conn_id, CLOSE_POLICY, "unauthorized"),
+            ]
+        if not _version_ok(message.protocol_version):
+            return [
+                Send(
+                    conn_id,
+                    error_message(
+                        ErrorCode.UNSUPPORTED_PROTOCOL_VERSION,
+                        f"protocol {message.protocol_version} not supported; "
+                        f"this scheduler speaks {PROTOCOL_VERSION}",
+                        field="protocol_version",
+                    ),
+                ),
+                Close(conn_id, CLOSE_POLICY, "unsupported protocol version"),
+            ]
+        schema = message.capability_schema_version
+        if schema is not None and schema.split(".")[0] not in ("1", "2"):
+            return [
+                Send(
+                    conn_id,
+                    error_message(
+                        ErrorCode.INVALID_CAPABILITY_SCHEMA,
+                        f"capability schema {schema} not supported",
+                        field="capability_schema_version",
+                    ),
+                )
+            ]
+        current = self.registry.for_conn(conn_id)
+        node_id = message.node_id or (
+            current.node_id if current else f"node-{secrets.token_hex(4)}"
+        )
+        if current is not None and current.node_id != node_id:
+            return [
+                Send(
+                    conn_id,
+                    error_message(
+                        ErrorCode.NODE_ID_CONFLICT,
+                        "a connection registers one node id",
+                        field="node_id",
+                    ),
+                )
+            ]
+        actions: list[Action] = []
+        old = self.registry.nodes.get(node_id)
+        if old is not None and old.conn_id is not None and old.conn_id != conn_id:
+            # A restarted node re-registers before its old connection timed out: the new
+            # connection takes over and the old one's jobs move on.
+            actions.append(Close(old.conn_id, CLOSE_POLICY, "replaced by a new connection"))
+            actions += self._node_gone(old, "replaced by a new connection", now)
+        node = self.registry.register(conn_id, node_id, message, now, bool(message.binary_audio))
+        if current is not None:
+            node.in_flight = current.in_flight
+        log.info("node=%s registered status=%s reason=%s", node_id, node.status, node.reason)
+        actions.append(
+            Send(
+                conn_id,
+                NodeRegisterAck(
+                    node_id=node_id,
+                    message="registered",
+                    status=node.status,  # type: ignore[arg-type]
+                    status_reason=node.reason,
+                    protocol_version=PROTOCOL_VERSION,
+                    binary_audio=bool(message.binary_audio),
+                    heartbeat_interval_s=self.s.heartbeat_interval_s,
+                ),
+            )
+        )
+        actions += self._dispatch_queue(now)
+        return actions
+
+    def _node_heartbeat(self, node: NodeRecord, message: NodeHeartbeat, now: float) -> list[Action]:
+        before = node.status
+        self.registry.heartbeat(node, message, now)
+        if node.status != before:
+            log.info("node=%s status %s -> %s (%s)", node.node_id, before, node.status, node.reason)
+        return self._dispatch_queue(now)
+
+    def control_node(self, node_id: str, command: str, now: float) -> list[Action]:
+        """Operator action (drain/resume/shutdown/reload_config) on a node."""
+        node = self.registry.nodes.get(node_id)
+        if node is None or node.conn_id is None:
+            return []
+        if command == "drain":
+            node.draining = True
+        elif command == "resume":
+            node.draining = False
+        self.registry.refresh(node)
+        return [Send(node.conn_id, NodeControl(command=command, reason="operator"))]  # type: ignore[arg-type]
+
+    def node_disconnected(self, conn_id: str, now: float) -> list[Action]:
+        node = self.registry.for_conn(conn_id)
+        if node is None:
+            return []
+        return self._node_gone(node, "disconnected", now)
+
+    def _node_gone(self, node: NodeRecord, reason: str, now: float) -> list[Action]:
+        log.info(
+            "node=%s offline (%s), reassigning %d job(s)", node.node_id, reason, len(node.in_flight)
+        )
+        self.registry.mark_offline(node, reason, now)
+        actions: list[Action] = []
+        for job_id in sorted(node.in_flight):
+            job = self.jobs.get(job_id)
+            if job is not None:
+                actions += self._retry(job, ErrorCode.NODE_UNAVAILABLE.value, now)
+        node.in_flight.clear()
+        return actions
