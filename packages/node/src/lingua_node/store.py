@@ -8,7 +8,6 @@ nothing installed (the staging folder is removed, so the next try starts clean).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ import httpx
 from lingua_protocol import ErrorCode, ProtocolError
 
 from .backends.nmt import MANIFEST
+from .embedded import sha256_file
 
 INDEX = "installed.json"
 Progress = Callable[[str, int, int], None]  # (file, bytes done, bytes total)
@@ -94,7 +94,7 @@ class ModelStore:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 url = f"/api/v1/models/{model_id}/{version}/files/{rel.as_posix()}"
                 _download(http, url, dest, int(f["size"]), progress)
-                digest = _sha256(dest)
+                digest = sha256_file(dest)
                 if digest != f["sha256"]:
                     raise ProtocolError(
                         ErrorCode.MODEL_VERIFY_FAILED,
@@ -141,14 +141,6 @@ def _safe_relpath(path: str) -> PurePosixPath:
     if rel.is_absolute() or ".." in rel.parts or not rel.parts:
         raise ProtocolError(ErrorCode.MODEL_VERIFY_FAILED, f"unsafe file path in manifest: {path}")
     return rel
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _download(
