@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lingua_protocol import (
     SUPPORTED_PROTOCOL_MAJORS,
     FeatureFlags,
+    JobAck,
+    JobResult,
     Message,
     PipelineConfig,
     SessionCloseAck,
@@ -20,7 +22,7 @@ from .actions import Action, Close, Send
 from .jobs import Job
 from .ordering import ResultSequencer
 from .pairing import PairingService
-from .registry import NodeRegistry, Thresholds
+from .registry import NodeRecord, NodeRegistry, Thresholds
 from .rooms import RoomManager
 
 log = logging.getLogger("lingua.scheduler")
@@ -147,33 +149,15 @@ class CoreState:
             return []
         return [Send(session.conn_id, message)]
 
-    # implemented by the mixins that SchedulerCore combines
-    def _dispatch(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # implemented by the mixins that SchedulerCore combines
 
-    def _dispatch_queue(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError
-
-    def _drop_session(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError
-
-    def _fail(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError
-
-    def _job_ack(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError
-
-    def _job_result(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError
-
-    def _leave_room(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError
-
-    def _node_gone(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError
-
-    def _retry(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError
-
-    def _room_message(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError
+        def _dispatch(self, job: Job, now: float, *, retry: bool = False) -> list[Action]: ...
+        def _dispatch_queue(self, now: float) -> list[Action]: ...
+        def _drop_session(self, session: Session) -> list[Action]: ...
+        def _fail(self, job: Job, code: str, text: str, now: float) -> list[Action]: ...
+        def _job_ack(self, node: NodeRecord, message: JobAck, now: float) -> list[Action]: ...
+        def _job_result(self, node: NodeRecord, message: JobResult, now: float) -> list[Action]: ...
+        def _leave_room(self, session: Session) -> list[Action]: ...
+        def _node_gone(self, node: NodeRecord, reason: str, now: float) -> list[Action]: ...
+        def _retry(self, job: Job, code: str, now: float) -> list[Action]: ...
+        def _room_message(self, session: Session, m: Message, now: float) -> list[Action]: ...
