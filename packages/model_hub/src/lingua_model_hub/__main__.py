@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     pub.add_argument("--dialect")
     pub.add_argument("--license")
     subs["list"].add_argument("--kind")
-    if not argv or argv[0].startswith("-"):
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["serve", *argv]
     args = parser.parse_args(argv)
     try:

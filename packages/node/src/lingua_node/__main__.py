@@ -195,15 +195,19 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="lingua-node", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="lingua-node",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command")
-    for name in ("run", "pair"):
-        _common(sub.add_parser(name, help=f"{name}: serve the scheduler"))
+    _common(sub.add_parser("run", help="serve the scheduler (the default)"))
+    _common(sub.add_parser("pair", help="serve the scheduler and show a pairing code"))
     models = sub.add_parser("models", help="list, install or remove models from the hub")
     _common(models)
     models.add_argument("action", choices=["list", "install", "remove"])
     models.add_argument("model", nargs="?", help="MODEL_ID[@VERSION]")
-    if not argv or argv[0].startswith("-"):
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["run", *argv]
     args = parser.parse_args(argv)
     logging.basicConfig(
