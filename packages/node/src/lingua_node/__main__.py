@@ -179,11 +179,13 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
                 asyncio.run(main())
         else:
             if pair:
+                shown: set[str] = set()
 
                 def announce() -> None:
-                    if agent.stats.pairing_code and not getattr(agent, "_announced", False):
-                        agent._announced = True  # type: ignore[attr-defined]
-                        print(f"pairing code: {agent.stats.pairing_code}", flush=True)
+                    code = agent.stats.pairing_code
+                    if code and code not in shown:
+                        shown.add(code)
+                        print(f"pairing code: {code}", flush=True)
 
                 agent.on_change = announce
             asyncio.run(main())
