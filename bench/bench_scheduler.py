@@ -373,7 +373,6 @@ async def main(args: argparse.Namespace) -> None:
             for kind in ("relay", "scheduler"):
                 lat, rate = await run_load(kind, sessions, args.nodes, count, pace)
                 figures[kind] = (pct(lat, 50), pct(lat, 99), rate)
-                CPU_MS[f"{kind}"] = CPU_MS[kind]
                 print(
                     f"{sessions:>8} {kind:>10} {figures[kind][0]:>8.2f} "
                     f"{figures[kind][1]:>8.2f} {rate:>8.0f}"
