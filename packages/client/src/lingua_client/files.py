@@ -32,7 +32,6 @@ class FileRun:
     save_tts: Path | None
     origin: dict[int, str] = field(default_factory=dict)
     failures: int = 0
-    results: list[dict[str, Any]] = field(default_factory=list)
     conn: SessionConnection | None = None
 
     def on_message(self, message: Message) -> None:
@@ -64,7 +63,6 @@ class FileRun:
                 path = self.save_tts / f"utterance-{r.utterance_index:03d}.wav"
                 path.write_bytes(pcm16_wav_bytes(r.tts_audio.to_bytes(), r.tts_sample_rate))
                 row["tts_file"] = str(path)
-        self.results.append(row)
         if self.as_json:
             print(json.dumps(row, ensure_ascii=False), file=self.out, flush=True)
         else:
@@ -89,7 +87,6 @@ class FileRun:
         row["file"] = (
             self.origin.get(row["utterance_index"]) if row["utterance_index"] is not None else None
         )  # type: ignore[index]
-        self.results.append(row)
         if self.as_json:
             print(json.dumps(row, ensure_ascii=False), file=self.out, flush=True)
         else:
