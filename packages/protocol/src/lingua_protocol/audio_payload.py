@@ -1,14 +1,19 @@
 """`AudioData`: the audio carried by a message, as base64 text or as raw bytes.
 
-A message parsed from JSON holds the base64 text it arrived with; a message parsed from a
-binary frame holds the raw bytes it arrived with. Neither form is converted until someone
-asks for the other one, so a scheduler relaying audio never decodes or re-encodes it unless the
-two peers negotiated different transports.
+A message parsed from JSON holds the base64 it arrived with; a message parsed from a binary
+frame holds the raw bytes it arrived with. Neither form is converted until someone asks for
+the other one, so a scheduler relaying audio never decodes or re-encodes it unless the two
+peers negotiated different transports.
+
+A large JSON message keeps its base64 as a view of the very bytes of its JSON string literal
+(quotes included, see `lingua_protocol.splice`): re-emitting it as JSON joins those bytes into
+the new message, so relayed audio is never copied into a Python `str` at all.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 from typing import Any
 
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationInfo
@@ -19,15 +24,23 @@ BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=
 
 
 class AudioData:
-    """Audio bytes that remember the form they arrived in (base64 text or raw)."""
+    """Audio bytes that remember the form they arrived in: base64 text, the JSON string literal
+    of that base64 inside a received message, or raw bytes."""
 
-    __slots__ = ("_b64", "_raw")
+    __slots__ = ("_b64", "_literal", "_raw")
 
-    def __init__(self, *, b64: str | None = None, raw: bytes | None = None) -> None:
-        if (b64 is None) == (raw is None):
-            raise ValueError("give exactly one of b64= or raw=")
+    def __init__(
+        self,
+        *,
+        b64: str | None = None,
+        raw: bytes | None = None,
+        literal: bytes | memoryview | None = None,
+    ) -> None:
+        if (b64 is not None) + (raw is not None) + (literal is not None) != 1:
+            raise ValueError("give exactly one of b64=, raw= or literal=")
         self._b64 = b64
         self._raw = raw
+        self._literal = literal
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> AudioData:
@@ -40,29 +53,58 @@ class AudioData:
             _check_base64(text)
         return cls(b64=text)
 
+    @classmethod
+    def from_json_literal(cls, literal: bytes | memoryview) -> AudioData:
+        """Wrap the JSON string literal of some base64 (`b'"UklG..."'`, quotes included) as it
+        sits in a received message, without copying it or turning it into a `str`."""
+        if not _is_base64_literal(bytes(literal)):
+            raise ValueError("invalid base64: not a quoted strict base64 literal")
+        return cls(literal=literal)
+
     @property
     def is_raw(self) -> bool:
-        """True when the audio arrived (or was built) as raw bytes."""
+        """True when the raw bytes are at hand without decoding anything."""
         return self._raw is not None
 
     def to_bytes(self) -> bytes:
         """The raw audio; decodes base64 once and caches the result."""
         if self._raw is None:
-            assert self._b64 is not None
-            self._raw = base64.b64decode(self._b64)
+            if self._literal is not None:
+                self._raw = binascii.a2b_base64(self._literal[1:-1])
+            else:
+                assert self._b64 is not None
+                self._raw = base64.b64decode(self._b64)
         return self._raw
 
     def to_base64(self) -> str:
-        """The base64 text; encodes raw bytes once and caches the result."""
+        """The base64 text; converts once and caches the result."""
         if self._b64 is None:
-            assert self._raw is not None
-            self._b64 = base64.b64encode(self._raw).decode("ascii")
+            if self._literal is not None:
+                self._b64 = str(self._literal[1:-1], "ascii")
+            else:
+                assert self._raw is not None
+                self._b64 = base64.b64encode(self._raw).decode("ascii")
         return self._b64
+
+    def json_literal(self) -> bytes | memoryview:
+        """The audio as a JSON string literal, quotes included, ready to splice into a message:
+        for audio that arrived in JSON, the very bytes it arrived as (no copy); else built
+        once and kept."""
+        if self._literal is None:
+            if self._b64 is not None:
+                self._literal = b'"' + self._b64.encode("ascii") + b'"'
+            else:
+                assert self._raw is not None
+                self._literal = b'"' + base64.b64encode(self._raw) + b'"'
+        return self._literal
 
     def __len__(self) -> int:
         """Size of the raw audio in bytes, computed without decoding base64."""
         if self._raw is not None:
             return len(self._raw)
+        if self._literal is not None:
+            padding = bytes(self._literal[-3:-1]).count(b"=")
+            return (len(self._literal) - 2) * 3 // 4 - padding
         assert self._b64 is not None
         return len(self._b64) * 3 // 4 - self._b64[-2:].count("=")
 
@@ -75,8 +117,7 @@ class AudioData:
         return hash(self.to_bytes())
 
     def __repr__(self) -> str:
-        form = "raw" if self._raw is not None else "base64"
-        return f"AudioData({form}, {len(self)} bytes)"
+        return f"AudioData({len(self)} bytes)"
 
     @classmethod
     def __get_pydantic_core_schema__(
@@ -112,6 +153,16 @@ def _check_base64(text: str) -> None:
     rest = data.translate(None, _ALPHABET)
     if rest and (rest not in (b"=", b"==") or not data.endswith(rest)):
         raise ValueError("invalid base64: character outside the alphabet or misplaced padding")
+
+
+def _is_base64_literal(literal: bytes) -> bool:
+    """`_check_base64` for a quoted literal in bytes, as a yes/no."""
+    if len(literal) < 2 or literal[0] != 0x22 or literal[-1] != 0x22 or (len(literal) - 2) % 4:
+        return False
+    rest = literal.translate(None, _ALPHABET)  # b'""' or b'"="' or b'"=="' when valid
+    if rest == b'""':
+        return True
+    return rest in (b'"="', b'"=="') and literal.endswith(rest[1:])
 
 
 def _validate_audio(value: Any, info: ValidationInfo) -> AudioData:

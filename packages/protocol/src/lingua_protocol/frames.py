@@ -28,9 +28,7 @@ def encode_frame(message: Message) -> bytes:
     field = message.AUDIO_FIELD
     if audio is None or field is None:
         return message.to_json_bytes()
-    header_data = message.model_dump(mode="json", exclude_unset=True, exclude={field})
-    header_data["type"] = message.type
-    header = orjson.dumps(header_data)
+    header = orjson.dumps(message.to_dict(exclude=field))
     return b"".join((_HEADER_LEN.pack(len(header)), header, audio.to_bytes()))
 
 

@@ -14,7 +14,20 @@ from pydantic import ValidationError
 from .base import Message
 from .errors import ErrorCode, ProtocolError
 from .frames import attach_audio, split_frame
+from .splice import MIN_SPLICE_BYTES, load_with_audio_literal
 from .unions import CLIENT_TYPES, NODE_TYPES, SCHEDULER_TYPES, SERVER_TYPES
+
+
+def _audio_fields(table: dict[str, type[Message]]) -> tuple[str, ...]:
+    return tuple(sorted({m.AUDIO_FIELD for m in table.values() if m.AUDIO_FIELD}))
+
+
+_AUDIO_FIELDS = {
+    "client": _audio_fields(CLIENT_TYPES),
+    "scheduler-to-client": _audio_fields(SERVER_TYPES),
+    "node": _audio_fields(NODE_TYPES),
+    "scheduler-to-node": _audio_fields(SCHEDULER_TYPES),
+}
 
 
 def parse_client_message(data: str | bytes, *, verify_audio: bool = True) -> Message:
@@ -57,14 +70,42 @@ def _parse(
             )
         attach_audio(raw, model.AUDIO_FIELD, audio)
     else:
-        raw = _load_json(data)
-        model = _lookup(raw, table, direction)
+        spliced = _load_spliced(data, table, _AUDIO_FIELDS[direction])
+        if spliced is not None:
+            raw, model = spliced
+        else:
+            raw = _load_json(data)
+            model = _lookup(raw, table, direction)
     try:
         return model.model_validate(raw, context={"verify_audio": verify_audio})
     except ValidationError as exc:
         raise _from_validation_error(exc) from None
     except RecursionError:
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "message nested too deeply") from None
+
+
+def _load_spliced(
+    data: str | bytes, table: dict[str, type[Message]], fields: tuple[str, ...]
+) -> tuple[dict[str, Any], type[Message]] | None:
+    """The large-message fast path (see `lingua_protocol.splice`), or None to parse fully."""
+    if len(data) < MIN_SPLICE_BYTES:
+        return None
+    if isinstance(data, str):
+        try:
+            data = data.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    elif not isinstance(data, bytes):
+        data = bytes(data)
+    found = load_with_audio_literal(data, fields)
+    if found is None:
+        return None
+    raw, name = found
+    kind = raw.get("type")
+    model = table.get(kind) if isinstance(kind, str) else None
+    if model is None or name != model.AUDIO_FIELD:
+        return None  # not this message's audio field: the full parse decides
+    return raw, model
 
 
 def _load_json(data: str | bytes | bytearray | memoryview) -> dict[str, Any]:

@@ -41,6 +41,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.jobs = Counter("lingua_jobs", "Jobs by outcome", ["outcome"], registry=self.registry)
+        self._outcomes: dict[str, Counter] = {}  # labels() takes a lock and a lookup per call
         self.latency = Histogram(
             "lingua_dispatch_latency_seconds",
             "Time from utterance accepted to job assigned",
@@ -52,7 +53,10 @@ class Metrics:
         self.registry.register(_CoreCollector(core))
 
     def job_outcome(self, outcome: str) -> None:
-        self.jobs.labels(outcome).inc()
+        child = self._outcomes.get(outcome)
+        if child is None:
+            child = self._outcomes[outcome] = self.jobs.labels(outcome)
+        child.inc()
 
     def dispatch_latency(self, seconds: float) -> None:
         self.latency.observe(seconds)

@@ -31,6 +31,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from .core.actions import Action, Close, Send
 from .core.engine import CLOSE_TOO_BIG, SchedulerCore
@@ -40,6 +41,7 @@ from .settings import SchedulerSettings
 log = logging.getLogger("lingua.scheduler.server")
 
 OUTBOX_LIMIT = 1024
+WRITE_LIMIT = 2 * 1024 * 1024
 TICK_S = 0.05
 
 
@@ -51,6 +53,7 @@ class Peer:
     binary: bool = False
     outbox: asyncio.Queue[Outgoing] = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
     writer: asyncio.Task[None] | None = None
+    sending: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -167,7 +170,10 @@ class SchedulerServer:
         self.peers[peer.conn_id] = peer
         limit = self.settings.max_message_bytes
         try:
-            async for data in ws:
+            while True:
+                # Text frames stay bytes: the parser reads UTF-8 itself, and the audio in them
+                # is relayed as the bytes it arrived as (see lingua_protocol.splice).
+                data = await ws.recv(decode=False)
                 if len(data) > limit:
                     self._send(
                         peer,
@@ -263,6 +269,15 @@ class SchedulerServer:
         self._enqueue(peer, _wire(message, peer.binary))
 
     def _enqueue(self, peer: Peer, item: Outgoing) -> None:
+        if isinstance(item, Frame) and peer.outbox.empty() and not peer.sending:
+            ws = peer.ws
+            if ws.protocol.state is State.OPEN and ws.transport.get_write_buffer_size() < WRITE_LIMIT:
+                if item.text:
+                    ws.protocol.send_text(item.data)
+                else:
+                    ws.protocol.send_binary(item.data)
+                ws.send_data()
+                return
         try:
             peer.outbox.put_nowait(item)
         except asyncio.QueueFull:
@@ -282,7 +297,9 @@ class SchedulerServer:
                     if code:
                         await peer.ws.close(code, reason)
                     return
+                peer.sending = True
                 await peer.ws.send(item.data, text=item.text)
+                peer.sending = False
         except ConnectionClosed:
             return
 

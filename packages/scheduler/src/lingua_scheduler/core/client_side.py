@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 
 from lingua_protocol import (
@@ -27,6 +28,12 @@ from .jobs import Job
 from .ordering import Acceptance, ResultSequencer
 from .selection import JobNeeds
 from .state import CLOSE_POLICY, CoreState, Session, _version_ok, log
+
+
+@functools.cache
+def _pipeline(use_asr: bool, use_nmt: bool, use_tts: bool) -> PipelineConfig:
+    """One shared, never mutated config per combination: a job needs no copy of its own."""
+    return PipelineConfig(use_asr=use_asr, use_nmt=use_nmt, use_tts=use_tts)
 
 
 class ClientSide(CoreState):
@@ -314,9 +321,7 @@ class ClientSide(CoreState):
                 utterance_index=index,
                 src_lang=src,
                 tgt_lang=lang,
-                pipeline=PipelineConfig(
-                    use_asr=pipeline.use_asr, use_nmt=use_nmt, use_tts=pipeline.use_tts
-                ),
+                pipeline=_pipeline(pipeline.use_asr, use_nmt, pipeline.use_tts),
                 features=features,
                 dialect=m.dialect or session.dialect,
                 audio=audio,

@@ -114,6 +114,8 @@ class CoreState:
         self.counters[name] = self.counters.get(name, 0) + n
 
     def _job_log(self, job: Job, state: str, now: float, **extra: Any) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return  # four of these per utterance: skip the formatting when nobody reads them
         tail = "".join(f" {k}={v}" for k, v in extra.items())
         log.info(
             "job=%s state=%s session=%s index=%d node=%s attempt=%d elapsed_ms=%.1f%s",

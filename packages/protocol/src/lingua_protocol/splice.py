@@ -1,0 +1,111 @@
+"""Parse a large JSON message without copying its base64 audio into a Python string.
+
+A 3 s utterance is ~128 KB of JSON, almost all of it one base64 string. A full parse copies
+that string into a `str`, and re-emitting it copies it back; a relay such as the scheduler
+needs neither. `load_with_audio_literal` finds the audio's JSON string literal in the bytes,
+checks it in one pass, parses everything else, and hands back a view of the literal for
+`AudioData` to carry and `Message.to_json_bytes` to join into the next message as it is.
+
+It takes this path only when the result is exactly what a full parse would give: the key is a
+key of the outermost object, the literal holds nothing but strict base64 (so no escapes, no
+quotes, no control characters), and the rest of the message is valid JSON (orjson parses it with
+an empty string in the literal's place). Otherwise it returns `None` and the caller parses the
+message the ordinary way, which also produces the ordinary error for bad input.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from .audio_payload import _ALPHABET, AudioData
+
+MIN_SPLICE_BYTES = 4096
+"""Below this a full parse is as cheap as looking for the literal."""
+
+_WHITESPACE = b" \t\r\n"
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+
+def load_with_audio_literal(
+    data: bytes, fields: tuple[str, ...]
+) -> tuple[dict[str, Any], str] | None:
+    """`(message dict with an AudioData under the field, field name)`, or `None` to fall back.
+
+    `fields` are the audio field names to look for (e.g. `("audio", "tts_audio")`).
+    """
+    if len(data) < MIN_SPLICE_BYTES:
+        return None
+    for name in fields:
+        found = _find_literal(data, name)
+        if found is None:
+            continue
+        key_at, start, end = found  # data[start:end] is the literal, quotes included
+        if not _literal_is_base64(data, start, end) or not _top_level(data[:key_at]):
+            return None  # not safe to take verbatim; the full parse rules, errors included
+        try:
+            raw = orjson.loads(b"".join((data[: start + 1], data[end - 1 :])))
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(raw, dict) or raw.get(name) != "":
+            return None  # a duplicate key, or one spelled with escapes: let the full parse rule
+        raw[name] = AudioData(literal=memoryview(data)[start:end])
+        return raw, name
+    return None
+
+
+def _find_literal(data: bytes, name: str) -> tuple[int, int, int] | None:
+    """Where `"name": "..."` sits: (key start, literal start, literal end), or None.
+
+    The end is the next quote; when the audio is the last member (as Lingua writes it) that
+    is the last quote of the message, found from the end without reading the audio.
+    """
+    key = b'"' + name.encode("ascii") + b'"'
+    at = data.find(key)
+    while at > 0 and data[at - 1] == 0x5C:  # an escaped quote inside some string: look on
+        at = data.find(key, at + 1)
+    if at <= 0:
+        return None
+    i = at + len(key)
+    n = len(data)
+    while i < n and data[i] in _WHITESPACE:
+        i += 1
+    if i >= n or data[i] != 0x3A:  # ':'
+        return None
+    i += 1
+    while i < n and data[i] in _WHITESPACE:
+        i += 1
+    if i >= n or data[i] != 0x22:  # '"'
+        return None
+    close = data.rfind(b'"')
+    if close <= i or data[close + 1 :].strip(_WHITESPACE) != b"}":
+        close = data.find(b'"', i + 1)  # not the last member: read on to its closing quote
+    if close == -1:
+        return None
+    return at, i, close + 1
+
+
+def _literal_is_base64(data: bytes, start: int, end: int) -> bool:
+    """Strict base64 between the quotes at `start` and `end - 1`, checked with one pass over
+    the message instead of slicing the literal out: of what is left once the alphabet is
+    removed, the part between the literal's quotes may only be its closing `=` or `==`."""
+    if (end - start - 2) % 4:
+        return False
+    rest = data.translate(None, _ALPHABET)
+    head = len(data[:start].translate(None, _ALPHABET)) + 1
+    tail = len(data[end:].translate(None, _ALPHABET)) + 1
+    padding = rest[head : len(rest) - tail]
+    return not padding or (padding in (b"=", b"==") and data.endswith(padding + b'"', start, end))
+
+
+def _top_level(prefix: bytes) -> bool:
+    """True when a key following `prefix` belongs to the outermost object (for valid JSON)."""
+    skeleton = _STRING.sub(b"", prefix)
+    return (
+        skeleton.count(b"{") == 1
+        and b"}" not in skeleton
+        and b"[" not in skeleton
+        and b"]" not in skeleton
+    )
