@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import signal
@@ -62,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     async def run() -> None:
         server = SchedulerServer(settings)
         await server.start()
+        # Everything alive now (modules, schemas, settings) lives as long as the process: keep
+        # it out of the collector's full passes, which otherwise stall every connection.
+        gc.freeze()
         print(
             f"lingua scheduler ready on ws://{settings.host}:{server.port} (/ws/session, /ws/node)",
             flush=True,

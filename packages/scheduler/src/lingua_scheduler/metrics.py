@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
@@ -35,6 +37,24 @@ class _CoreCollector(Collector):
         yield GaugeMetricFamily("lingua_rooms", "Open rooms", value=len(self.core.rooms.rooms))
 
 
+class _LatencyCollector(Collector):
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        m = self.metrics
+        cumulative, buckets = 0, []
+        for bound, count in zip((*m.latency_buckets, math.inf), m.latency_counts, strict=True):
+            cumulative += count
+            buckets.append(("+Inf" if bound == math.inf else repr(bound), cumulative))
+        yield HistogramMetricFamily(
+            "lingua_dispatch_latency_seconds",
+            "Time from utterance accepted to job assigned",
+            buckets=buckets,
+            sum_value=m.latency_sum,
+        )
+
+
 class Metrics:
     """Implements the core's Observer and renders /metrics."""
 
@@ -42,15 +62,16 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.jobs = Counter("lingua_jobs", "Jobs by outcome", ["outcome"], registry=self.registry)
         self._outcomes: dict[str, Counter] = {}  # labels() takes a lock and a lookup per call
-        self.latency = Histogram(
-            "lingua_dispatch_latency_seconds",
-            "Time from utterance accepted to job assigned",
-            buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10),
-            registry=self.registry,
-        )
+        # Observed once per job on the hot path: plain counts here, the histogram is built at
+        # scrape time (prometheus_client's Histogram takes a lock and walks its buckets in
+        # Python on every observation).
+        self.latency_buckets = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+        self.latency_counts = [0] * (len(self.latency_buckets) + 1)
+        self.latency_sum = 0.0
 
     def attach(self, core: SchedulerCore) -> None:
         self.registry.register(_CoreCollector(core))
+        self.registry.register(_LatencyCollector(self))
 
     def job_outcome(self, outcome: str) -> None:
         child = self._outcomes.get(outcome)
@@ -59,7 +80,8 @@ class Metrics:
         child.inc()
 
     def dispatch_latency(self, seconds: float) -> None:
-        self.latency.observe(seconds)
+        self.latency_counts[bisect.bisect_left(self.latency_buckets, seconds)] += 1
+        self.latency_sum += seconds
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -42,6 +42,7 @@ log = logging.getLogger("lingua.scheduler.server")
 
 OUTBOX_LIMIT = 1024
 WRITE_LIMIT = 2 * 1024 * 1024
+"""Socket buffer per peer above which messages wait in its outbox for the peer to read."""
 TICK_S = 0.05
 
 
@@ -53,7 +54,7 @@ class Peer:
     binary: bool = False
     outbox: asyncio.Queue[Outgoing] = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
     writer: asyncio.Task[None] | None = None
-    sending: bool = False
+    sending: bool = False  # the writer task is inside ws.send(): later messages queue behind
 
 
 @dataclass(slots=True, frozen=True)
@@ -75,6 +76,21 @@ def _wire(message: Message, binary: bool) -> Frame:
     if binary and audio is not None and audio.is_raw:
         return Frame(message.to_frame(), text=False)
     return Frame(message.to_json_bytes(), text=True)
+
+
+def _write_now(ws: ServerConnection, frame: Frame) -> bool:
+    """Write a whole message in the caller's turn of the event loop, as `ws.send()` would but
+    without a task switch per message: through the connection's sans-I/O protocol, and only
+    while the socket buffer is below the limit. False, with nothing written, otherwise; the
+    caller then queues the message for the peer's writer task, which waits for the drain."""
+    if ws.protocol.state is not State.OPEN or ws.transport.get_write_buffer_size() >= WRITE_LIMIT:
+        return False
+    if frame.text:
+        ws.protocol.send_text(frame.data)
+    else:
+        ws.protocol.send_binary(frame.data)
+    ws.send_data()
+    return True
 
 
 class SchedulerServer:
@@ -110,7 +126,7 @@ class SchedulerServer:
             max_queue=64,
             # a 3 s utterance is a ~128 KB frame: with the default 32 KiB limit every such send
             # waits for the socket to drain, one more event-loop turn per utterance
-            write_limit=2 * 1024 * 1024,
+            write_limit=WRITE_LIMIT,
             ping_interval=20,
             ping_timeout=20,
         )
@@ -269,15 +285,9 @@ class SchedulerServer:
         self._enqueue(peer, _wire(message, peer.binary))
 
     def _enqueue(self, peer: Peer, item: Outgoing) -> None:
-        if isinstance(item, Frame) and peer.outbox.empty() and not peer.sending:
-            ws = peer.ws
-            if ws.protocol.state is State.OPEN and ws.transport.get_write_buffer_size() < WRITE_LIMIT:
-                if item.text:
-                    ws.protocol.send_text(item.data)
-                else:
-                    ws.protocol.send_binary(item.data)
-                ws.send_data()
-                return
+        idle = peer.outbox.empty() and not peer.sending  # nothing ahead of it to overtake
+        if isinstance(item, Frame) and idle and _write_now(peer.ws, item):
+            return
         try:
             peer.outbox.put_nowait(item)
         except asyncio.QueueFull:
@@ -289,6 +299,7 @@ class SchedulerServer:
             task.add_done_callback(self._closers.discard)
 
     async def _write_loop(self, peer: Peer) -> None:
+        """Sends what could not be written at once, in order, waiting for the peer to drain."""
         try:
             while True:
                 item = await peer.outbox.get()

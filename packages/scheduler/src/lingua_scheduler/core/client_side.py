@@ -316,7 +316,7 @@ class ClientSide(CoreState):
             self._job_seq += 1
             use_nmt = pipeline.use_nmt and lang != src
             job = Job(
-                job_id=f"job-{self._job_seq}-{secrets.token_hex(3)}",
+                job_id=f"job-{self._job_prefix}-{self._job_seq}",
                 session_id=session.session_id,
                 utterance_index=index,
                 src_lang=src,

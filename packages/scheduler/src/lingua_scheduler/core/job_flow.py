@@ -15,7 +15,7 @@ from lingua_protocol import (
 from .actions import Action, Send
 from .jobs import Job
 from .registry import NodeRecord
-from .selection import any_capable, select_node
+from .selection import pick_node
 from .state import CoreState, log
 
 
@@ -152,21 +152,17 @@ class JobFlow(CoreState):
         return actions + self._dispatch(job, now, retry=True)
 
     def _dispatch(self, job: Job, now: float, *, retry: bool = False) -> list[Action]:
-        nodes = self.registry.connected()
+        nodes = self.capable.nodes(job.needs)
         session = self.sessions.get(job.session_id)
         sticky = session.sticky_node_id if (session and self.s.sticky_nodes) else None
         exclude = frozenset(job.tried)
-        node = select_node(nodes, job.needs, self.rng, sticky, exclude)
-        if (
-            node is None
-            and retry
-            and not any(n.node_id not in exclude for n in nodes if any_capable([n], job.needs))
-        ):
+        node = pick_node(nodes, self.rng, sticky, exclude)
+        if node is None and retry and not any(n.node_id not in exclude for n in _serving(nodes)):
             # Every capable node has been tried: allow them again rather than give up early.
-            node = select_node(nodes, job.needs, self.rng, None, frozenset({job.node_id or ""}))
+            node = pick_node(nodes, self.rng, None, frozenset({job.node_id or ""}))
         if node is not None:
             return self._assign(job, node, now)
-        if any_capable(nodes, job.needs) and len(self.queue) < self.s.max_queue:
+        if any(_serving(nodes)) and len(self.queue) < self.s.max_queue:
             if job.job_id not in self.queue:
                 self.queue.append(job.job_id)
             job.state = "queued"
@@ -210,9 +206,12 @@ class JobFlow(CoreState):
             if job is None:
                 self.queue.remove(job_id)
                 continue
-            node = select_node(
-                self.registry.connected(), job.needs, self.rng, None, frozenset(job.tried)
-            )
+            node = pick_node(self.capable.nodes(job.needs), self.rng, None, frozenset(job.tried))
             if node is not None:
                 actions += self._assign(job, node, now)
         return actions
+
+
+def _serving(nodes: list[NodeRecord]) -> list[NodeRecord]:
+    """The nodes that take jobs now or may soon (busy ones included)."""
+    return [n for n in nodes if n.status in ("ready", "degraded")]

@@ -106,6 +106,7 @@ class NodeRegistry:
         self.default_max_jobs = default_max_jobs
         self.nodes: dict[str, NodeRecord] = {}
         self.by_conn: dict[str, str] = {}
+        self.version = 0  # bumped whenever a node connects, leaves or changes capabilities
 
     def register(
         self, conn_id: str, node_id: str, message: NodeRegister, now: float, binary_ok: bool
@@ -125,6 +126,7 @@ class NodeRegistry:
             record.jobs_done, record.jobs_failed = old.jobs_done, old.jobs_failed
         self.nodes[node_id] = record
         self.by_conn[conn_id] = node_id
+        self.version += 1
         self.refresh(record)
         return record
 
@@ -148,6 +150,7 @@ class NodeRegistry:
         if updated is not None:
             node.register = updated
             node.caps = derive(updated)
+            self.version += 1
             changed = True
         self.refresh(node)
         return changed
@@ -161,6 +164,7 @@ class NodeRegistry:
         if node.conn_id is not None:
             self.by_conn.pop(node.conn_id, None)
         node.conn_id = None
+        self.version += 1
         node.status = "offline"
         node.reason = reason
         node.offline_at = now
@@ -175,3 +179,4 @@ class NodeRegistry:
             if n.conn_id is None and n.offline_at is not None and now - n.offline_at > retention_s
         ]:
             del self.nodes[node_id]
+            self.version += 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from .registry import NodeRecord
+from .registry import NodeRecord, NodeRegistry
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,21 +47,54 @@ def select_node(
     exclude: frozenset[str] = frozenset(),
 ) -> NodeRecord | None:
     """The best node for the job now, or None when every capable node is busy or unfit."""
-    candidates = [n for n in nodes if n.node_id not in exclude and capable(n, needs)]
-    for statuses in (("ready",), ("degraded",)):
-        pool = [n for n in candidates if n.status in statuses and n.has_capacity()]
+    return pick_node([n for n in nodes if capable(n, needs)], rng, sticky_node_id, exclude)
+
+
+def pick_node(
+    capable_nodes: list[NodeRecord],
+    rng: random.Random,
+    sticky_node_id: str | None = None,
+    exclude: frozenset[str] = frozenset(),
+) -> NodeRecord | None:
+    """`select_node` among nodes already known to be able to run the job."""
+    for status in ("ready", "degraded"):
+        pool = [
+            n
+            for n in capable_nodes
+            if n.status == status and n.node_id not in exclude and n.has_capacity()
+        ]
         if not pool:
             continue
         if sticky_node_id is not None:
             for n in pool:
                 if n.node_id == sticky_node_id:
                     return n
+        if len(pool) == 1:
+            return pool[0]
         best = min((len(n.in_flight), n.reported_load) for n in pool)
         tied = [n for n in pool if (len(n.in_flight), n.reported_load) == best]
         return tied[0] if len(tied) == 1 else rng.choice(tied)
     return None
 
 
-def any_capable(nodes: list[NodeRecord], needs: JobNeeds) -> bool:
-    """True when some node that is (or may soon be) able to serve this job is connected."""
-    return any(capable(n, needs) and n.status in ("ready", "degraded") for n in nodes)
+class CapableIndex:
+    """The connected nodes able to run jobs with given needs, worked out once per kind of job
+    and again only after the registry changed (a node came, went, or changed capabilities):
+    a dispatch then looks at load alone instead of every node's languages."""
+
+    MAX_KINDS = 4096
+
+    def __init__(self, registry: NodeRegistry) -> None:
+        self.registry = registry
+        self._version = -1
+        self._by_needs: dict[JobNeeds, list[NodeRecord]] = {}
+
+    def nodes(self, needs: JobNeeds) -> list[NodeRecord]:
+        if self._version != self.registry.version or len(self._by_needs) > self.MAX_KINDS:
+            self._by_needs.clear()
+            self._version = self.registry.version
+        found = self._by_needs.get(needs)
+        if found is None:
+            found = [n for n in self.registry.connected() if capable(n, needs)]
+            self._by_needs[needs] = found
+        return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,6 +25,7 @@ from .ordering import ResultSequencer
 from .pairing import PairingService
 from .registry import NodeRecord, NodeRegistry, Thresholds
 from .rooms import RoomManager
+from .selection import CapableIndex
 
 log = logging.getLogger("lingua.scheduler")
 
@@ -98,6 +100,7 @@ class CoreState:
             )
         )
         self.pairing = PairingService(self.s.pairing_code_ttl_s, self.s.pairing_failures_per_min)
+        self.capable = CapableIndex(self.registry)
         self.rooms = RoomManager(self.s.room_max_members, self.s.room_idle_timeout_s)
         self.sessions: dict[str, Session] = {}
         self.session_by_conn: dict[str, str] = {}
@@ -106,6 +109,9 @@ class CoreState:
         self.queue: list[str] = []
         self.counters: dict[str, int] = {}
         self._job_seq = 0
+        # Job ids are unique across scheduler restarts without a random draw per job: a late
+        # result from before a restart can never match a new job.
+        self._job_prefix = secrets.token_hex(4)
         self._last_slow_tick = -1e18
 
     # ------------------------------------------------------------------ helpers
