@@ -229,6 +229,24 @@ async def test_binary_frames_are_relayed_raw(sched: Running) -> None:
     assert result.tts_audio.is_raw and len(result.tts_audio) == 3200
 
 
+async def test_a_client_that_stops_reading_still_gets_every_result_in_order(
+    sched: Running,
+) -> None:
+    # 40 results of ~350 KB each are far more than the socket buffers hold while the client
+    # does not read: the rest waits in the scheduler's outbox, behind what was written at once.
+    await sched.node("a", tts_bytes=256 * 1024, max_jobs=64)
+    client = await sched.client(max_queue=1)
+    for i in range(40):
+        await client.utter(i)
+    await asyncio.sleep(0.5)  # let results pile up before the client reads any of them
+    got = await client.recv_until(40, ("translation_result", "error"), timeout_s=30)
+    assert [(m.type, m.utterance_index) for m in got] == [
+        ("translation_result", i) for i in range(40)
+    ]
+    assert all(len(m.tts_audio) == 256 * 1024 for m in got)
+    assert sched.server.metrics.slow_peer_sends._value.get() > 0
+
+
 async def test_bad_node_token_is_refused() -> None:
     async for sched in _start(node_token="right"):
         node = ScriptedNode(sched.node_url, "n", token="wrong")

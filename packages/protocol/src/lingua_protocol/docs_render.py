@@ -28,6 +28,14 @@ replies with an `error` whose `details.field` names the offending field.
 Audio (`audio`, `payload`, `tts_audio`) is strict base64 in JSON. `pcm16` is little-endian
 signed 16-bit mono at `sample_rate`; `tts_sample_rate` states the rate of returned speech.
 
+Lingua writes the audio field last in every message it emits. A relay never needs the audio as
+a string: for a JSON message of 4 KiB or more, the parser finds the audio's string literal
+(from the end of the message when it is the last member), checks it is strict base64 in one
+pass, parses the rest, and keeps a view of the literal's bytes; emitting a message with that
+audio joins the same bytes in. Anything unusual (escapes in the literal, the key spelled with
+escapes, duplicate or nested keys) takes the ordinary full parse, so the result and the errors
+are the same either way (`lingua_protocol.splice`).
+
 ## Binary audio frames
 
 Negotiated with `binary_audio: true` in `session_init`/`node_register`, confirmed in the ack.

@@ -26,6 +26,7 @@ MIN_SPLICE_BYTES = 4096
 """Below this a full parse is as cheap as looking for the literal."""
 
 _WHITESPACE = b" \t\r\n"
+_TAIL = 256  # a last member with no quote this far back is taken for the audio (then checked)
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
@@ -42,8 +43,8 @@ def load_with_audio_literal(
         found = _find_literal(data, name)
         if found is None:
             continue
-        key_at, start, end = found  # data[start:end] is the literal, quotes included
-        if not _literal_is_base64(data, start, end) or not _top_level(data[:key_at]):
+        start, end = found  # data[start:end] is the literal, quotes included
+        if not _literal_is_base64(data, start, end):
             return None  # not safe to take verbatim; the full parse rules, errors included
         try:
             raw = orjson.loads(b"".join((data[: start + 1], data[end - 1 :])))
@@ -56,16 +57,16 @@ def load_with_audio_literal(
     return None
 
 
-def _find_literal(data: bytes, name: str) -> tuple[int, int, int] | None:
-    """Where `"name": "..."` sits: (key start, literal start, literal end), or None.
+def _find_literal(data: bytes, name: str) -> tuple[int, int] | None:
+    """Where the outermost object's `"name": "..."` literal sits: (start, end), or None.
 
     The end is the next quote; when the audio is the last member (as Lingua writes it) that
     is the last quote of the message, found from the end without reading the audio.
     """
     key = b'"' + name.encode("ascii") + b'"'
     at = data.find(key)
-    while at > 0 and data[at - 1] == 0x5C:  # an escaped quote inside some string: look on
-        at = data.find(key, at + 1)
+    while at > 0 and (data[at - 1] == 0x5C or not _top_level(data[:at])):
+        at = data.find(key, at + 1)  # an escaped quote in a string, or a nested key: look on
     if at <= 0:
         return None
     i = at + len(key)
@@ -80,11 +81,16 @@ def _find_literal(data: bytes, name: str) -> tuple[int, int, int] | None:
     if i >= n or data[i] != 0x22:  # '"'
         return None
     close = data.rfind(b'"')
-    if close <= i or data[close + 1 :].strip(_WHITESPACE) != b"}":
+    last = (
+        close > i
+        and data[close + 1 :].strip(_WHITESPACE) == b"}"
+        and data.rfind(b'"', max(i + 1, close - _TAIL), close) == -1  # a long string ends there
+    )
+    if not last:
         close = data.find(b'"', i + 1)  # not the last member: read on to its closing quote
     if close == -1:
         return None
-    return at, i, close + 1
+    return i, close + 1
 
 
 def _literal_is_base64(data: bytes, start: int, end: int) -> bool:
@@ -101,11 +107,8 @@ def _literal_is_base64(data: bytes, start: int, end: int) -> bool:
 
 
 def _top_level(prefix: bytes) -> bool:
-    """True when a key following `prefix` belongs to the outermost object (for valid JSON)."""
+    """True when a key following `prefix` belongs to the outermost object (for valid JSON):
+    outside strings, one more bracket opens than closes."""
     skeleton = _STRING.sub(b"", prefix)
-    return (
-        skeleton.count(b"{") == 1
-        and b"}" not in skeleton
-        and b"[" not in skeleton
-        and b"]" not in skeleton
-    )
+    opened = skeleton.count(b"{") + skeleton.count(b"[")
+    return opened - skeleton.count(b"}") - skeleton.count(b"]") == 1

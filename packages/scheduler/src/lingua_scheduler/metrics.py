@@ -62,6 +62,11 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.jobs = Counter("lingua_jobs", "Jobs by outcome", ["outcome"], registry=self.registry)
         self._outcomes: dict[str, Counter] = {}  # labels() takes a lock and a lookup per call
+        self.slow_peer_sends = Counter(
+            "lingua_slow_peer_sends",
+            "Messages that waited in a peer's outbox because its socket buffer was full",
+            registry=self.registry,
+        )
         # Observed once per job on the hot path: plain counts here, the histogram is built at
         # scrape time (prometheus_client's Histogram takes a lock and walks its buckets in
         # Python on every observation).

@@ -290,6 +290,8 @@ class SchedulerServer:
             return
         try:
             peer.outbox.put_nowait(item)
+            if isinstance(item, Frame):
+                self.metrics.slow_peer_sends.inc()
         except asyncio.QueueFull:
             log.warning("%s is not reading its messages; closing it", peer.conn_id)
             if peer.writer:

@@ -202,8 +202,13 @@ class ScriptedNode:
 class ScriptedClient:
     """A test-double client session: send utterances, read what the scheduler sends back."""
 
-    def __init__(self, url: str, src: str = "en", tgt: str = "zh", **init: Any) -> None:
+    def __init__(
+        self, url: str, src: str = "en", tgt: str = "zh", *, max_queue: int = 16, **init: Any
+    ) -> None:
+        """`init` goes into `session_init`; `max_queue` is how many unread messages the
+        connection buffers before it stops reading the socket (1: a client that lags)."""
         self.url = url
+        self.max_queue = max_queue
         self.init = SessionInit(src_lang=src, tgt_lang=tgt, **init)
         self.ws: ClientConnection | None = None
         self.session_id: str | None = None
@@ -211,7 +216,7 @@ class ScriptedClient:
         self.ack: Message | None = None
 
     async def start(self) -> Message:
-        self.ws = await connect(self.url, max_size=None)
+        self.ws = await connect(self.url, max_size=None, max_queue=self.max_queue)
         await self.ws.send(self.init.to_json())
         self.ack = await self.recv()
         self.session_id = getattr(self.ack, "session_id", None)
