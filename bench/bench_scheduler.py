@@ -7,7 +7,9 @@ someone speaking (one utterance per second per session), or back to back, which 
 two cores and measures queueing more than the path itself. The baseline relay has the same
 shape (client -> relay -> node -> relay -> client) but does nothing a scheduler must do: no
 validation, no selection, no acks, no ordering. Relay and scheduler runs alternate for a few
-rounds and the medians are reported, so that a burst of noise on the machine cannot decide.
+rounds; percentiles are over the pooled round trips, so that a burst of noise on the machine
+cannot decide. By default the middle process (scheduler or relay) has one core to itself and
+the load generator the other (`--no-pin` lets them share both, as they would unmanaged).
 
 Then: 1,000 idle sessions plus 100 nodes heartbeating at the default 15 s interval, and the
 scheduler's CPU use over a measured window (psutil, percent of one core).
@@ -265,7 +267,7 @@ def start_scheduler(extra_env: dict[str, str] | None = None) -> Child:
     assert proc.stdout is not None
     line = proc.stdout.readline()
     port = int(line.rsplit(":", 1)[1].split()[0].split("/")[0])
-    return Child(proc, port)
+    return pinned(Child(proc, port))
 
 
 def start_relay() -> Child:
@@ -278,7 +280,28 @@ def start_relay() -> Child:
         time.sleep(0.05)
     port = int(port_path.read_text())
     os.unlink(port_file)
-    return Child(proc, port)
+    return pinned(Child(proc, port))
+
+
+PIN: dict[str, set[int]] = {}  # "middle" and "load" CPU sets when --pin is on
+
+
+def pin_cpus(enabled: bool) -> str:
+    """Give the middle process (scheduler or relay) one core of its own and this process the
+    others, so that the two never compete for a core and migrate: with both unpinned on two
+    cores, the load generator's bursts show up as the middle's latency, in either path."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if not enabled or len(cpus) < 2:
+        return "not pinned"
+    PIN["middle"], PIN["load"] = {cpus[-1]}, set(cpus[:-1])
+    os.sched_setaffinity(0, PIN["load"])
+    return f"middle process on CPU {cpus[-1]}, clients and nodes on CPU {cpus[:-1]}"
+
+
+def pinned(child: Child) -> Child:
+    if PIN:
+        os.sched_setaffinity(child.proc.pid, PIN["middle"])
+    return child
 
 
 def pct(values: list[float], q: float) -> float:
@@ -365,6 +388,7 @@ async def run_idle(sessions: int, nodes: int, window_s: float) -> float:
 
 @dataclass
 class Run:
+    latencies: list[float]
     p50: float
     p99: float
     rate: float
@@ -377,7 +401,7 @@ async def measure(kind: str, sessions: int, nodes: int, count: int, pace: float)
     lat, rate = await run_load(kind, sessions, nodes, count, pace)
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     load = (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) * 1000 / len(lat)
-    return Run(pct(lat, 50), pct(lat, 99), rate, CPU_MS[kind], load)
+    return Run(lat, pct(lat, 50), pct(lat, 99), rate, CPU_MS[kind], load)
 
 
 def median(runs: list[Run], attr: str) -> float:
@@ -387,26 +411,30 @@ def median(runs: list[Run], attr: str) -> float:
 async def compare(
     sessions: int, nodes: int, count: int, pace: float, rounds: int
 ) -> tuple[float, float]:
-    """Relay and scheduler in alternating order, `rounds` times each; medians over rounds so
-    that a noisy neighbour on the machine cannot decide the ratio. Returns (ratio, added)."""
+    """Relay and scheduler in alternating order, `rounds` times each. Percentiles are over the
+    pooled round trips of all rounds, rates and CPU are medians over rounds, so that a burst of
+    noise on the machine cannot decide. Returns (p50 ratio, p99 added ms)."""
     runs: dict[str, list[Run]] = {"relay": [], "scheduler": []}
     for r in range(rounds):
         for kind in ("relay", "scheduler") if r % 2 == 0 else ("scheduler", "relay"):
             runs[kind].append(await measure(kind, sessions, nodes, count, pace))
+    p50: dict[str, float] = {}
+    p99: dict[str, float] = {}
     for kind, rs in runs.items():
+        pooled = [x for r in rs for x in r.latencies]
+        p50[kind], p99[kind] = pct(pooled, 50), pct(pooled, 99)
         print(
-            f"{sessions:>8} {kind:>10} {median(rs, 'p50'):>8.2f} {median(rs, 'p99'):>8.2f} "
+            f"{sessions:>8} {kind:>10} {p50[kind]:>8.2f} {p99[kind]:>8.2f} "
             f"{median(rs, 'rate'):>8.0f} {median(rs, 'cpu_middle'):>11.2f} "
             f"{median(rs, 'cpu_load'):>9.2f}"
         )
-    b50, b99 = median(runs["relay"], "p50"), median(runs["relay"], "p99")
-    s50, s99 = median(runs["scheduler"], "p50"), median(runs["scheduler"], "p99")
-    ratios = sorted(s.p50 / b.p50 for s, b in zip(runs["scheduler"], runs["relay"], strict=True))
+    ratio, added = p50["scheduler"] / p50["relay"], p99["scheduler"] - p99["relay"]
+    per_round = sorted(s.p50 / b.p50 for s, b in zip(runs["scheduler"], runs["relay"], strict=True))
     print(
-        f"{sessions:>8} {'scheduler':>10} p50 x{s50 / b50:.2f} of the relay "
-        f"(per round x{ratios[0]:.2f}..x{ratios[-1]:.2f}), p99 added {s99 - b99:+.2f} ms"
+        f"{sessions:>8} {'scheduler':>10} p50 x{ratio:.2f} of the relay "
+        f"(rounds x{per_round[0]:.2f}..x{per_round[-1]:.2f}), p99 added {added:+.2f} ms"
     )
-    return s50 / b50, s99 - b99
+    return ratio, added
 
 
 HEADER = (
@@ -416,9 +444,10 @@ HEADER = (
 
 
 async def main(args: argparse.Namespace) -> None:
+    pinning = pin_cpus(args.pin)
     print(
         f"scheduler bench: {args.nodes} instant nodes, 3 s PCM16 utterances (base64 JSON); "
-        f"medians of {args.rounds} alternating rounds"
+        f"{args.rounds} alternating rounds per row; {pinning}"
     )
     print(
         "CPU ms/utt: the scheduler's (or relay's) process; load gen: this process, which runs "
@@ -465,6 +494,12 @@ if __name__ == "__main__":
     parser.add_argument("--utterances", type=int, default=20, help="per session, saturating")
     parser.add_argument("--paced-utterances", type=int, default=12, help="per session, paced")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="one core for the scheduler/relay, the other for clients and nodes",
+    )
     parser.add_argument("--idle-sessions", type=int, default=1000)
     parser.add_argument("--idle-nodes", type=int, default=100)
     parser.add_argument("--window", type=float, default=20.0)

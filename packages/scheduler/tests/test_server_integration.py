@@ -244,7 +244,7 @@ async def test_a_client_that_stops_reading_still_gets_every_result_in_order(
         ("translation_result", i) for i in range(40)
     ]
     assert all(len(m.tts_audio) == 256 * 1024 for m in got)
-    assert sched.server.metrics.slow_peer_sends._value.get() > 0
+    assert sched.server.metrics.slow_peer_sends > 0
 
 
 async def test_bad_node_token_is_refused() -> None:
@@ -299,6 +299,9 @@ async def test_oversized_frame_is_message_too_large_and_closes_1009() -> None:
 
 async def test_http_endpoints(sched: Running) -> None:
     await sched.node("a")
+    client = await sched.client()
+    await client.utter(0)
+    assert (await client.recv()).type == "translation_result"
     async with httpx.AsyncClient(base_url=sched.http) as http:
         assert (await http.get("/health")).json() == {"status": "ok"}
         cluster = (await http.get("/api/v1/cluster")).json()
@@ -306,6 +309,10 @@ async def test_http_endpoints(sched: Running) -> None:
         assert {"src": "en", "tgt": "zh"} in cluster["nodes"][0]["language_pairs"]
         metrics = (await http.get("/metrics")).text
         assert 'lingua_nodes{status="ready"} 1.0' in metrics
+        assert 'lingua_jobs_total{outcome="success"} 1.0' in metrics
+        assert "lingua_dispatch_latency_seconds_count 1.0" in metrics
+        assert 'lingua_dispatch_latency_seconds_bucket{le="+Inf"} 1.0' in metrics
+        assert "lingua_slow_peer_sends_total 0.0" in metrics
 
 
 async def test_operator_drains_a_node_over_the_admin_endpoint(sched: Running) -> None:

@@ -17,6 +17,9 @@ from .frames import attach_audio, split_frame
 from .splice import MIN_SPLICE_BYTES, load_with_audio_literal
 from .unions import CLIENT_TYPES, NODE_TYPES, SCHEDULER_TYPES, SERVER_TYPES
 
+_VERIFY: dict[str, bool] = {"verify_audio": True}
+_NO_VERIFY: dict[str, bool] = {"verify_audio": False}
+
 
 def _audio_fields(table: dict[str, type[Message]]) -> tuple[str, ...]:
     return tuple(sorted({m.AUDIO_FIELD for m in table.values() if m.AUDIO_FIELD}))
@@ -77,7 +80,7 @@ def _parse(
             raw = _load_json(data)
             model = _lookup(raw, table, direction)
     try:
-        return model.model_validate(raw, context={"verify_audio": verify_audio})
+        return model.model_validate(raw, context=_VERIFY if verify_audio else _NO_VERIFY)
     except ValidationError as exc:
         raise _from_validation_error(exc) from None
     except RecursionError:

@@ -109,6 +109,9 @@ def _literal_is_base64(data: bytes, start: int, end: int) -> bool:
 def _top_level(prefix: bytes) -> bool:
     """True when a key following `prefix` belongs to the outermost object (for valid JSON):
     outside strings, one more bracket opens than closes."""
+    opened = prefix.count(b"{") + prefix.count(b"[")
+    if opened == 1:
+        return True  # only the outermost brace: no need to look at the strings
     skeleton = _STRING.sub(b"", prefix)
     opened = skeleton.count(b"{") + skeleton.count(b"[")
     return opened - skeleton.count(b"}") - skeleton.count(b"]") == 1

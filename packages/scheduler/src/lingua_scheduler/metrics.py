@@ -7,8 +7,8 @@ import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
@@ -37,12 +37,26 @@ class _CoreCollector(Collector):
         yield GaugeMetricFamily("lingua_rooms", "Open rooms", value=len(self.core.rooms.rooms))
 
 
-class _LatencyCollector(Collector):
+class _HotPathCollector(Collector):
+    """Counters bumped once or more per utterance, kept as plain numbers by `Metrics` and
+    turned into Prometheus families only when someone scrapes: prometheus_client's own
+    Counter and Histogram take a lock (and a Histogram walks its buckets in Python) on every
+    observation."""
+
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
-    def collect(self) -> Iterator[HistogramMetricFamily]:
+    def collect(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily]:
         m = self.metrics
+        jobs = CounterMetricFamily("lingua_jobs", "Jobs by outcome", labels=["outcome"])
+        for outcome, count in sorted(m.outcomes.items()):
+            jobs.add_metric([outcome], count)
+        yield jobs
+        yield CounterMetricFamily(
+            "lingua_slow_peer_sends",
+            "Messages that waited in a peer's outbox because its socket buffer was full",
+            value=m.slow_peer_sends,
+        )
         cumulative, buckets = 0, []
         for bound, count in zip((*m.latency_buckets, math.inf), m.latency_counts, strict=True):
             cumulative += count
@@ -60,33 +74,25 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.jobs = Counter("lingua_jobs", "Jobs by outcome", ["outcome"], registry=self.registry)
-        self._outcomes: dict[str, Counter] = {}  # labels() takes a lock and a lookup per call
-        self.slow_peer_sends = Counter(
-            "lingua_slow_peer_sends",
-            "Messages that waited in a peer's outbox because its socket buffer was full",
-            registry=self.registry,
-        )
-        # Observed once per job on the hot path: plain counts here, the histogram is built at
-        # scrape time (prometheus_client's Histogram takes a lock and walks its buckets in
-        # Python on every observation).
+        self.outcomes: dict[str, int] = {}
+        self.slow_peer_sends = 0
         self.latency_buckets = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
         self.latency_counts = [0] * (len(self.latency_buckets) + 1)
         self.latency_sum = 0.0
 
     def attach(self, core: SchedulerCore) -> None:
         self.registry.register(_CoreCollector(core))
-        self.registry.register(_LatencyCollector(self))
+        self.registry.register(_HotPathCollector(self))
 
     def job_outcome(self, outcome: str) -> None:
-        child = self._outcomes.get(outcome)
-        if child is None:
-            child = self._outcomes[outcome] = self.jobs.labels(outcome)
-        child.inc()
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
     def dispatch_latency(self, seconds: float) -> None:
         self.latency_counts[bisect.bisect_left(self.latency_buckets, seconds)] += 1
         self.latency_sum += seconds
+
+    def slow_peer_send(self) -> None:
+        self.slow_peer_sends += 1
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -291,7 +291,7 @@ class SchedulerServer:
         try:
             peer.outbox.put_nowait(item)
             if isinstance(item, Frame):
-                self.metrics.slow_peer_sends.inc()
+                self.metrics.slow_peer_send()
         except asyncio.QueueFull:
             log.warning("%s is not reading its messages; closing it", peer.conn_id)
             if peer.writer:
