@@ -18,6 +18,11 @@ HERE = Path(__file__).resolve().parent
 BENCHES = [
     ("Protocol: parsing a job_assign with 3 s of audio", "bench_protocol.py", []),
     ("Scheduler: overhead against a bare websockets relay", "bench_scheduler.py", []),
+    (
+        "Scheduler, unpinned: the same at 100 sessions with both processes sharing both cores",
+        "bench_scheduler.py",
+        ["--no-pin", "--sessions", "100", "--paced-sessions", "100", "--idle-sessions", "0"],
+    ),
     ("Model hub: download throughput against disk", "bench_hub.py", []),
     ("Node: per-stage timings, overhead, end-to-end latency", "bench_node.py", []),
 ]
