@@ -89,7 +89,8 @@ def _write_now(ws: ServerConnection, frame: Frame) -> bool:
         ws.protocol.send_text(frame.data)
     else:
         ws.protocol.send_binary(frame.data)
-    ws.send_data()
+    for chunk in ws.protocol.data_to_send():  # a data frame never ends the stream: no EOF here
+        ws.transport.write(chunk)
     return True
 
 
