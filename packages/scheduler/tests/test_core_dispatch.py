@@ -342,3 +342,36 @@ def test_queued_job_fails_with_node_overloaded_after_queue_timeout() -> None:
     h.result("conn-a", first)  # index 1's error waits for index 0, in order
     err = h.to("c1", "error")
     assert len(err) == 1 and err[0].code == "NODE_OVERLOADED" and err[0].utterance_index == 1
+
+
+def test_which_nodes_can_serve_follows_the_registry_as_it_changes() -> None:
+    # Eligibility by languages is worked out once per kind of job and kept: it must be redone
+    # when a node joins, changes its capabilities, or leaves.
+    h = Harness(utterance_burst=100, sticky_nodes=False)
+    h.node("conn-a", node_register("a"))
+    sid = h.open_session("c1")
+    h.utter("c1", sid, 0)
+    (job0,) = h.take("conn-a", "job_assign")
+    h.node("conn-b", node_register("b"))  # joins: idle, so it takes the next job
+    h.utter("c1", sid, 1)
+    (job1,) = h.take("conn-b", "job_assign")
+    h.result("conn-a", job0)
+    h.result("conn-b", job1)
+    update = {
+        "type": "node_heartbeat",
+        "node_id": "b",
+        "timestamp": 2,
+        "language_capabilities": {"supported_language_pairs": [{"src": "zh", "tgt": "en"}]},
+    }
+    h.node("conn-b", update)  # b no longer translates en->zh: only a can take en->zh now
+    for i in (2, 3, 4):
+        h.utter("c1", sid, i)
+    jobs = h.take("conn-a", "job_assign")
+    assert len(jobs) == 3 and not h.take("conn-b", "job_assign")
+    for job in jobs:
+        h.result("conn-a", job)
+    assert [m.utterance_index for m in h.take("c1", "translation_result")] == [0, 1, 2, 3, 4]
+    h.core.node_disconnected("conn-a", h.now)  # and once a is gone, nobody can
+    h.utter("c1", sid, 5)
+    (err,) = h.take("c1", "error")
+    assert err.code == "NO_AVAILABLE_NODE" and err.utterance_index == 5
