@@ -120,6 +120,13 @@ def test_unusual_layouts_fall_back_and_agree(data: bytes, monkeypatch: pytest.Mo
     assert fast == full_parse(parse_client_message, data, monkeypatch)
 
 
+def test_a_value_that_reads_audio_is_not_taken_for_the_key() -> None:
+    data = orjson.dumps({"type": "utterance", "kind": "audio", "session_id": "s"})[:-1]
+    data += b',"utterance_index":0,"audio":"' + B64.encode() + b'"}'
+    message = parse_client_message(data)
+    assert spliced(message) and message.audio.to_bytes() == AUDIO
+
+
 def test_a_nested_audio_key_before_the_real_one_is_not_taken() -> None:
     data = (
         orjson.dumps(

@@ -53,14 +53,6 @@ class AudioData:
             _check_base64(text)
         return cls(b64=text)
 
-    @classmethod
-    def from_json_literal(cls, literal: bytes | memoryview) -> AudioData:
-        """Wrap the JSON string literal of some base64 (`b'"UklG..."'`, quotes included) as it
-        sits in a received message, without copying it or turning it into a `str`."""
-        if not _is_base64_literal(bytes(literal)):
-            raise ValueError("invalid base64: not a quoted strict base64 literal")
-        return cls(literal=literal)
-
     @property
     def is_raw(self) -> bool:
         """True when the raw bytes are at hand without decoding anything."""
@@ -153,16 +145,6 @@ def _check_base64(text: str) -> None:
     rest = data.translate(None, _ALPHABET)
     if rest and (rest not in (b"=", b"==") or not data.endswith(rest)):
         raise ValueError("invalid base64: character outside the alphabet or misplaced padding")
-
-
-def _is_base64_literal(literal: bytes) -> bool:
-    """`_check_base64` for a quoted literal in bytes, as a yes/no."""
-    if len(literal) < 2 or literal[0] != 0x22 or literal[-1] != 0x22 or (len(literal) - 2) % 4:
-        return False
-    rest = literal.translate(None, _ALPHABET)  # b'""' or b'"="' or b'"=="' when valid
-    if rest == b'""':
-        return True
-    return rest in (b'"="', b'"=="') and literal.endswith(rest[1:])
 
 
 def _validate_audio(value: Any, info: ValidationInfo) -> AudioData:

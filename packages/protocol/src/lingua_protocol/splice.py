@@ -65,11 +65,31 @@ def _find_literal(data: bytes, name: str) -> tuple[int, int] | None:
     """
     key = b'"' + name.encode("ascii") + b'"'
     at = data.find(key)
-    while at > 0 and (data[at - 1] == 0x5C or not _top_level(data[:at])):
-        at = data.find(key, at + 1)  # an escaped quote in a string, or a nested key: look on
-    if at <= 0:
+    while at > 0:
+        opening = _opening_quote_after_key(data, at + len(key))
+        # not an escaped quote inside some string, a nested key, or a value that happens to
+        # read "audio": look on
+        if opening is not None and data[at - 1] != 0x5C and _top_level(data[:at]):
+            break
+        at = data.find(key, at + 1)
+    else:
         return None
-    i = at + len(key)
+    assert opening is not None
+    close = data.rfind(b'"')
+    last = (
+        close > opening
+        and data[close + 1 :].strip(_WHITESPACE) == b"}"
+        and data.rfind(b'"', max(opening + 1, close - _TAIL), close) == -1  # a long string
+    )
+    if not last:
+        close = data.find(b'"', opening + 1)  # not the last member: read on to its end
+    if close == -1:
+        return None
+    return opening, close + 1
+
+
+def _opening_quote_after_key(data: bytes, i: int) -> int | None:
+    """Index of the `"` that opens a string value after `: ` at `i`, if that is what follows."""
     n = len(data)
     while i < n and data[i] in _WHITESPACE:
         i += 1
@@ -78,19 +98,7 @@ def _find_literal(data: bytes, name: str) -> tuple[int, int] | None:
     i += 1
     while i < n and data[i] in _WHITESPACE:
         i += 1
-    if i >= n or data[i] != 0x22:  # '"'
-        return None
-    close = data.rfind(b'"')
-    last = (
-        close > i
-        and data[close + 1 :].strip(_WHITESPACE) == b"}"
-        and data.rfind(b'"', max(i + 1, close - _TAIL), close) == -1  # a long string ends there
-    )
-    if not last:
-        close = data.find(b'"', i + 1)  # not the last member: read on to its closing quote
-    if close == -1:
-        return None
-    return i, close + 1
+    return i if i < n and data[i] == 0x22 else None
 
 
 def _literal_is_base64(data: bytes, start: int, end: int) -> bool:
