@@ -492,7 +492,7 @@ if __name__ == "__main__":
     parser.add_argument("--paced-sessions", type=int, nargs="+", default=[10, 100])
     parser.add_argument("--nodes", type=int, default=4)
     parser.add_argument("--utterances", type=int, default=20, help="per session, saturating")
-    parser.add_argument("--paced-utterances", type=int, default=12, help="per session, paced")
+    parser.add_argument("--paced-utterances", type=int, default=20, help="per session, paced")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--pin",
