@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lingua_node.pipeline import Pipeline
-from lingua_protocol import AudioData, FeatureFlags, JobAssign, PipelineConfig
+from lingua_protocol import (
+    AudioData,
+    FeatureFlags,
+    JobAssign,
+    PipelineConfig,
+    parse_scheduler_message,
+)
 from lingua_protocol.audio import float32_to_pcm16
 from wer import wer
 
@@ -95,6 +101,18 @@ def test_corrupt_audio_fails_with_audio_decode_failed(pipeline: Pipeline) -> Non
     result = pipeline.run(job(b"RIFF....WAVEfmt garbage", fmt="wav"))
     assert not result.success and result.error is not None
     assert result.error.code == "AUDIO_DECODE_FAILED"
+
+
+def test_audio_that_is_not_base64_fails_with_audio_decode_failed(pipeline: Pipeline) -> None:
+    # The scheduler forwards a client's base64 without checking it; the node's strict decode
+    # is what catches it, and the answer names the utterance instead of leaving it unanswered.
+    raw = '{"type": "job_assign", "job_id": "j", "session_id": "s", "utterance_index": 0,'
+    raw += ' "src_lang": "en", "tgt_lang": "en", "audio": "@@not base64@@"}'
+    bad = parse_scheduler_message(raw, verify_audio=False)
+    assert isinstance(bad, JobAssign)
+    result = pipeline.run(bad)
+    assert not result.success and result.error is not None
+    assert result.error.code == "AUDIO_DECODE_FAILED" and "base64" in result.error.message
 
 
 def test_a_pair_without_a_model_is_refused_before_asr(

@@ -220,3 +220,45 @@ def test_any_layout_parses_as_a_full_parse_would(
         )
     else:
         assert fast == full and fast.model_dump() == full.model_dump()
+
+
+def unverified(data: str | bytes) -> Message:
+    return parse_client_message(data, verify_audio=False)
+
+
+def test_unverified_audio_is_taken_as_it_is_when_it_can_be_copied_as_it_is() -> None:
+    text = "@" * 8000  # printable ASCII: safe to forward, but not base64
+    message = unverified(orjson.dumps(utterance(audio=text)))
+    assert spliced(message) and message.audio.to_base64() == text
+    with pytest.raises(ValueError, match="base64"):
+        message.audio.to_bytes()
+
+
+@pytest.mark.parametrize("odd", ["\t", "\u00e9", "\\", '"', "\x7f"])
+def test_unverified_audio_that_needs_escaping_is_parsed_and_emitted_in_full(odd: str) -> None:
+    text = "A" * 4000 + odd + "A" * 4000
+    data = json.dumps(utterance(audio=text)).encode()
+    message = unverified(data)
+    assert not spliced(message) and message.audio.to_base64() == text
+    again = unverified(message.to_json_bytes())  # valid JSON again, the same text
+    assert again.audio.to_base64() == text
+
+
+@settings(max_examples=100, deadline=None)
+@given(audio=st.text(min_size=0, max_size=6000), pad=st.integers(0, 5000))
+def test_unverified_any_audio_text_parses_as_a_full_parse_would(audio: str, pad: int) -> None:
+    data = json.dumps(utterance(audio=audio, note="x" * pad), ensure_ascii=False).encode()
+    with pytest.MonkeyPatch.context() as m:
+        fast = unverified(data)
+        m.setattr(parsing, "MIN_SPLICE_BYTES", 1 << 62)
+        full = unverified(data)
+    assert fast == full if audio_is_base64(audio) else fast.audio.to_base64() == audio
+    assert unverified(fast.to_json_bytes()).audio.to_base64() == audio
+
+
+def audio_is_base64(text: str) -> bool:
+    try:
+        base64.b64decode(text, validate=True)
+    except ValueError:
+        return False
+    return True

@@ -247,6 +247,39 @@ async def test_a_client_that_stops_reading_still_gets_every_result_in_order(
     assert sched.server.metrics.slow_peer_sends > 0
 
 
+async def test_a_clients_audio_is_forwarded_unchecked_and_a_nodes_is_checked(
+    sched: Running,
+) -> None:
+    # Client audio: whoever decodes it (the node) checks its base64; the scheduler only makes
+    # sure it can be forwarded as it is. Large (spliced) and small (fully parsed) alike.
+    node = await sched.node("a")
+    client = await sched.client()
+    assert client.session_id is not None
+    # the last one holds a control character, which must be escaped again on the way out
+    for index, bad in enumerate(("@@not base64@@", "@" * 20_000, "tab\there")):
+        raw = {"type": "utterance", "session_id": client.session_id, "utterance_index": index}
+        await client.send_raw(json.dumps({**raw, "audio": bad}))
+        (job,) = (await node.wait_jobs(index + 1))[index:]
+        assert job.audio.to_base64() == bad
+        with pytest.raises(ValueError, match="base64"):
+            job.audio.to_bytes()
+    # Node audio goes to clients, so the scheduler checks it in full.
+    assert node.ws is not None
+    result = {
+        "type": "job_result",
+        "job_id": node.jobs[0].job_id,
+        "node_id": "a",
+        "session_id": client.session_id,
+        "utterance_index": 0,
+        "success": True,
+        "tts_audio": "@@not base64@@",
+    }
+    await node.ws.send(json.dumps(result))
+    error = await node.next_message()
+    assert error.type == "error" and error.code == "INVALID_MESSAGE"
+    assert error.details["field"] == "tts_audio"  # type: ignore[attr-defined]
+
+
 async def test_bad_node_token_is_refused() -> None:
     async for sched in _start(node_token="right"):
         node = ScriptedNode(sched.node_url, "n", token="wrong")

@@ -170,7 +170,9 @@ class NodeAgent:
 
     async def _on_message(self, ws: ClientConnection, data: str | bytes) -> None:
         try:
-            message = parse_scheduler_message(data)
+            # Audio is decoded strictly by the pipeline, which answers bad base64 with
+            # AUDIO_DECODE_FAILED for that job; a parse error here would leave the job unanswered.
+            message = parse_scheduler_message(data, verify_audio=False)
         except ProtocolError as exc:
             log.warning("unparseable message from scheduler: %s", exc)
             return

@@ -123,7 +123,11 @@ class Pipeline:
 
     def _run(self, job: JobAssign, started: float, timings: dict[str, float]) -> JobResult:
         pipe = job.pipeline or PipelineConfig()
-        audio = decode_audio(job.audio.to_bytes(), job.audio_format, job.sample_rate)
+        try:
+            raw = job.audio.to_bytes()
+        except ValueError as exc:  # the scheduler relays audio without checking its base64
+            raise Failure(ErrorCode.AUDIO_DECODE_FAILED, f"cannot decode audio: {exc}") from None
+        audio = decode_audio(raw, job.audio_format, job.sample_rate)
         t = self.clock()
         speech = self.b.vad.speech(audio)
         self._timed(timings, "vad", t)

@@ -16,6 +16,7 @@ import base64
 import binascii
 from typing import Any
 
+import orjson
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationInfo
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
@@ -59,13 +60,20 @@ class AudioData:
         return self._raw is not None
 
     def to_bytes(self) -> bytes:
-        """The raw audio; decodes base64 once and caches the result."""
+        """The raw audio; decodes base64 once and caches the result.
+
+        Decoding is strict, so audio parsed with `verify_audio=False` (as the scheduler relays
+        it) still cannot turn into noise: bad base64 raises `ValueError` here, where the node
+        answers it with AUDIO_DECODE_FAILED."""
         if self._raw is None:
-            if self._literal is not None:
-                self._raw = binascii.a2b_base64(self._literal[1:-1])
-            else:
-                assert self._b64 is not None
-                self._raw = base64.b64decode(self._b64)
+            try:
+                if self._literal is not None:
+                    self._raw = binascii.a2b_base64(self._literal[1:-1], strict_mode=True)
+                else:
+                    assert self._b64 is not None
+                    self._raw = binascii.a2b_base64(self._b64.encode("ascii"), strict_mode=True)
+            except (binascii.Error, UnicodeEncodeError) as exc:
+                raise ValueError(f"invalid base64: {exc}") from None
         return self._raw
 
     def to_base64(self) -> str:
@@ -83,8 +91,8 @@ class AudioData:
         for audio that arrived in JSON, the very bytes it arrived as (no copy); else built
         once and kept."""
         if self._literal is None:
-            if self._b64 is not None:
-                self._literal = b'"' + self._b64.encode("ascii") + b'"'
+            if self._b64 is not None:  # escaped: text parsed unverified may hold anything
+                self._literal = orjson.dumps(self._b64)
             else:
                 assert self._raw is not None
                 self._literal = b'"' + base64.b64encode(self._raw) + b'"'

@@ -73,7 +73,7 @@ def _parse(
             )
         attach_audio(raw, model.AUDIO_FIELD, audio)
     else:
-        spliced = _load_spliced(data, table, _AUDIO_FIELDS[direction])
+        spliced = _load_spliced(data, table, _AUDIO_FIELDS[direction], verify_audio)
         if spliced is not None:
             raw, model = spliced
         else:
@@ -88,7 +88,7 @@ def _parse(
 
 
 def _load_spliced(
-    data: str | bytes, table: dict[str, type[Message]], fields: tuple[str, ...]
+    data: str | bytes, table: dict[str, type[Message]], fields: tuple[str, ...], verify: bool
 ) -> tuple[dict[str, Any], type[Message]] | None:
     """The large-message fast path (see `lingua_protocol.splice`), or None to parse fully."""
     if len(data) < MIN_SPLICE_BYTES:
@@ -100,7 +100,7 @@ def _load_spliced(
             return None
     elif not isinstance(data, bytes):
         data = bytes(data)
-    found = load_with_audio_literal(data, fields)
+    found = load_with_audio_literal(data, fields, verify=verify)
     if found is None:
         return None
     raw, name = found

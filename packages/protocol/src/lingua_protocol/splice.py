@@ -7,10 +7,11 @@ checks it in one pass, parses everything else, and hands back a view of the lite
 `AudioData` to carry and `Message.to_json_bytes` to join into the next message as it is.
 
 It takes this path only when the result is exactly what a full parse would give: the key is a
-key of the outermost object, the literal holds nothing but strict base64 (so no escapes, no
-quotes, no control characters), and the rest of the message is valid JSON (orjson parses it with
-an empty string in the literal's place). Otherwise it returns `None` and the caller parses the
-message the ordinary way, which also produces the ordinary error for bad input.
+key of the outermost object, the literal holds nothing but strict base64 (or, for a caller that
+does not verify audio, printable ASCII without escapes), and the rest of the message is valid
+JSON (orjson parses it with an empty string in the literal's place). Otherwise it returns
+`None` and the caller parses the message the ordinary way, which also produces the ordinary
+error for bad input.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
 import orjson
 
 from .audio_payload import _ALPHABET, AudioData
@@ -31,11 +33,13 @@ _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
 def load_with_audio_literal(
-    data: bytes, fields: tuple[str, ...]
+    data: bytes, fields: tuple[str, ...], *, verify: bool = True
 ) -> tuple[dict[str, Any], str] | None:
     """`(message dict with an AudioData under the field, field name)`, or `None` to fall back.
 
-    `fields` are the audio field names to look for (e.g. `("audio", "tts_audio")`).
+    `fields` are the audio field names to look for (e.g. `("audio", "tts_audio")`). With
+    `verify`, the literal must be strict base64; without, it must only be safe to copy as it is
+    (printable ASCII, no quote, no backslash), and strictness is left to whoever decodes it.
     """
     if len(data) < MIN_SPLICE_BYTES:
         return None
@@ -44,7 +48,8 @@ def load_with_audio_literal(
         if found is None:
             continue
         start, end = found  # data[start:end] is the literal, quotes included
-        if not _literal_is_base64(data, start, end):
+        safe = _literal_is_base64 if verify else _literal_is_plain
+        if not safe(data, start, end):
             return None  # not safe to take verbatim; the full parse rules, errors included
         try:
             raw = orjson.loads(b"".join((data[: start + 1], data[end - 1 :])))
@@ -112,6 +117,18 @@ def _literal_is_base64(data: bytes, start: int, end: int) -> bool:
     tail = len(data[end:].translate(None, _ALPHABET)) + 1
     padding = rest[head : len(rest) - tail]
     return not padding or (padding in (b"=", b"==") and data.endswith(padding + b'"', start, end))
+
+
+def _literal_is_plain(data: bytes, start: int, end: int) -> bool:
+    """Printable ASCII without quote or backslash between the quotes at `start` and `end - 1`:
+    a JSON string token that means itself. Two vectorised reductions and two memchr passes,
+    a tenth of the strict check's time."""
+    if end - start == 2:
+        return True
+    if data.find(b'"', start + 1, end - 1) != -1 or data.find(b"\\", start + 1, end - 1) != -1:
+        return False
+    body = np.frombuffer(data, np.uint8, count=end - start - 2, offset=start + 1)
+    return int(body.min()) >= 0x20 and int(body.max()) < 0x7F
 
 
 def _top_level(prefix: bytes) -> bool:
