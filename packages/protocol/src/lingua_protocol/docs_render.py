@@ -31,8 +31,12 @@ signed 16-bit mono at `sample_rate`; `tts_sample_rate` states the rate of return
 Lingua writes the audio field last in every message it emits. A relay never needs the audio as
 a string: for a JSON message of 4 KiB or more, the parser finds the audio's string literal
 (from the end of the message when it is the last member), checks it is strict base64 in one
-pass, parses the rest, and keeps a view of the literal's bytes; emitting a message with that
-audio joins the same bytes in. Anything unusual (escapes in the literal, the key spelled with
+pass (or, when the caller parses with `verify_audio=False` as the scheduler does for client
+audio, that it is printable ASCII without escapes), parses the rest, and keeps a view of the
+literal's bytes; emitting a message with that audio joins the same bytes in. Decoding audio
+(`AudioData.to_bytes`) is always strict.
+
+Anything unusual (escapes in the literal, the key spelled with
 escapes, duplicate or nested keys) takes the ordinary full parse, so the result and the errors
 are the same either way (`lingua_protocol.splice`).
 
