@@ -39,24 +39,14 @@ def capable(node: NodeRecord, needs: JobNeeds) -> bool:
     )
 
 
-def select_node(
-    nodes: list[NodeRecord],
-    needs: JobNeeds,
-    rng: random.Random,
-    sticky_node_id: str | None = None,
-    exclude: frozenset[str] = frozenset(),
-) -> NodeRecord | None:
-    """The best node for the job now, or None when every capable node is busy or unfit."""
-    return pick_node([n for n in nodes if capable(n, needs)], rng, sticky_node_id, exclude)
-
-
 def pick_node(
     capable_nodes: list[NodeRecord],
     rng: random.Random,
     sticky_node_id: str | None = None,
     exclude: frozenset[str] = frozenset(),
 ) -> NodeRecord | None:
-    """`select_node` among nodes already known to be able to run the job."""
+    """The best node for a job among `capable_nodes` (those able to run it at all, see
+    `CapableIndex`), or None when every one is busy, excluded or unfit now."""
     for status in ("ready", "degraded"):
         pool = [
             n
