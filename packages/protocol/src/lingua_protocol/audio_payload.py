@@ -111,10 +111,18 @@ class AudioData:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, AudioData):
             return NotImplemented
-        return self.to_bytes() == other.to_bytes()
+        return self._identity() == other._identity()
 
     def __hash__(self) -> int:
-        return hash(self.to_bytes())
+        return hash(self._identity())
+
+    def _identity(self) -> tuple[bool, bytes | str]:
+        """What equality compares: the audio, or for text that is not base64 (parsed without
+        verification, as the scheduler relays it) the text, so comparing never raises."""
+        try:
+            return True, self.to_bytes()
+        except ValueError:
+            return False, self.to_base64()
 
     def __repr__(self) -> str:
         return f"AudioData({len(self)} bytes)"
