@@ -119,6 +119,13 @@ class SessionInitAck(Message):
     last_delivered_index: int | None = None
     """On resume: every index up to this one has its final message on the way; resend only
     later utterances that have no result yet (in-flight ones are deduplicated)."""
+    max_in_flight_utterances: NonNegInt | None = None
+    """Flow control: how many utterances this session may have accepted and unanswered at once.
+    An utterance beyond it is answered at once with RATE_LIMITED for its index. None: no limit
+    stated (a v0.1 scheduler)."""
+    max_in_flight_bytes: NonNegInt | None = None
+    """Flow control: how many bytes of unanswered utterance audio (decoded size) this session may
+    have in flight. Beyond it: RATE_LIMITED for that index. None: no limit stated."""
 
 
 class TranslationResult(Message):
