@@ -374,3 +374,17 @@ async def test_the_admin_endpoint_wants_its_token() -> None:
         async with connect(sched.node_url.replace("/ws/node", "/ws/admin?token=wrong")) as ws:
             reply = json.loads(await ws.recv())
             assert reply["code"] == "UNAUTHORIZED"
+
+
+async def test_public_language_summary_lists_what_ready_nodes_serve(sched: Running) -> None:
+    async with httpx.AsyncClient(base_url=sched.http) as http:
+        empty = await http.get("/api/v1/languages")
+        assert empty.json()["ready_nodes"] == 0 and empty.json()["pairs"] == []
+        await sched.node("a")
+        response = await http.get("/api/v1/languages")
+    body = response.json()
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert body["ready_nodes"] == 1
+    assert {"src": "en", "tgt": "zh"} in body["pairs"]
+    assert "en" in body["src_langs"] and "zh" in body["tgt_langs"]
+    assert "node_id" not in response.text and "session" not in response.text

@@ -35,6 +35,7 @@ from websockets.protocol import State
 
 from .core.actions import Action, Close, Send
 from .core.engine import CLOSE_TOO_BIG, SchedulerCore
+from .core.summary import language_summary
 from .metrics import Metrics
 from .settings import SchedulerSettings
 
@@ -160,6 +161,12 @@ class SchedulerServer:
             return None
         if path == "/health":
             return self._json(http.HTTPStatus.OK, {"status": "ok"})
+        if path == "/api/v1/languages":
+            response = self._json(
+                http.HTTPStatus.OK, language_summary(self.core.registry.nodes.values())
+            )
+            response.headers["Access-Control-Allow-Origin"] = "*"
+            return response
         if path == "/api/v1/cluster":
             body = self.core.cluster()
             body["settings"] = self.settings.public_dict()
