@@ -19,6 +19,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "e2e" in str(item.fspath):
             item.add_marker(pytest.mark.timeout(600))
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")
