@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .backends.asr import WhisperASR
-from .backends.tts import EspeakTTS, PiperTTS, TTSRouter, Voice
-from .backends.vad import SileroVAD
+from .backends.interfaces import Translator, Voice
+from .backends.nmt import read_manifest
+from .backends.registry import engine_class
+from .backends.tts import TTSRouter
 from .embedded import ensure_embedded
-from .pipeline import Backends, Translator
+from .pipeline import Backends
 from .settings import NodeSettings
 from .store import ModelStore
 
@@ -17,12 +18,12 @@ log = logging.getLogger("lingua.node.loader")
 
 
 def load_translators(store: ModelStore, device: str) -> list[Translator]:
-    from .backends.nmt import TextTranslator
-
     out: list[Translator] = []
     for entry in store.installed(kind="nmt"):
+        folder = Path(entry["path"])
+        engine = str(read_manifest(folder).get("engine", "transformers"))
         try:
-            out.append(TextTranslator(Path(entry["path"]), device=device))
+            out.append(engine_class("nmt", engine)(folder, device=device))
         except Exception as exc:  # one broken model must not keep the node from serving
             log.error("cannot load NMT model %s: %s", entry.get("model_id"), exc)
     return out
@@ -34,14 +35,14 @@ def load_voices(store: ModelStore, default_voice: Path | None, espeak: bool) -> 
         onnx = next(Path(entry["path"]).glob("*.onnx"), None)
         if onnx is not None:
             try:
-                voices.append(PiperTTS(onnx))
-            except Exception as exc:
+                voices.append(engine_class("tts", "piper")(onnx))
+            except Exception as exc:  # one broken voice must not keep the node from serving
                 log.error("cannot load voice %s: %s", entry.get("model_id"), exc)
     if default_voice is not None:
-        voices.append(PiperTTS(default_voice))
+        voices.append(engine_class("tts", "piper")(default_voice))
     if espeak:
         try:
-            voices.append(EspeakTTS())
+            voices.append(engine_class("tts", "espeak-ng")())
         except (FileNotFoundError, OSError) as exc:
             log.warning("espeak-ng unavailable, TTS limited to Piper voices: %s", exc)
     return voices
@@ -52,7 +53,7 @@ def load_backends(settings: NodeSettings) -> Backends:
     embedded = ensure_embedded(models)
     store = ModelStore(models)
     compute = "int8_float16" if settings.device == "cuda" else "int8"
-    asr = WhisperASR(
+    asr = engine_class("asr", settings.asr_engine)(
         embedded.whisper_dir,
         device=settings.device,
         compute_type=compute,
@@ -63,7 +64,7 @@ def load_backends(settings: NodeSettings) -> Backends:
     )
     voices = load_voices(store, embedded.piper_voice, espeak=True) if settings.tts else []
     return Backends(
-        vad=SileroVAD(),
+        vad=engine_class("vad", settings.vad_engine)(),
         asr=asr,
         tts=TTSRouter(voices),
         translators=load_translators(store, settings.device),

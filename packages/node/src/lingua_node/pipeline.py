@@ -10,7 +10,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from lingua_protocol import (
     AudioData,
@@ -26,34 +25,13 @@ from lingua_protocol import (
 from lingua_protocol.audio import FloatAudio
 
 from .audio_decode import decode_audio
-from .backends.asr import Transcript
+from .backends.interfaces import Recognizer, Transcript, Translator, VoiceActivity
 from .backends.tts import TTSRouter
 
 log = logging.getLogger("lingua.node.pipeline")
 
 SPEECH_TO_ENGLISH = "en"
 CHARACTER_LANGUAGES = {"zh", "ja", "yue", "ko"}  # rate counted in characters, not words
-
-
-class VoiceActivity(Protocol):
-    def speech(self, audio: FloatAudio) -> FloatAudio: ...
-
-
-class Recognizer(Protocol):
-    model_id: str
-    languages: list[str]
-    multilingual: bool
-
-    def transcribe(
-        self, audio: FloatAudio, language: str | None, *, task: str = ...
-    ) -> Transcript: ...
-
-
-class Translator(Protocol):
-    model_id: str
-    pairs: list[tuple[str, str]]
-
-    def translate(self, text: str, src: str, tgt: str) -> str: ...
 
 
 @dataclass

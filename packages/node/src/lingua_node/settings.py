@@ -28,6 +28,10 @@ class NodeSettings(BaseSettings):
     heartbeat_interval_s: float = 15.0
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
+    asr_engine: str = "faster-whisper"
+    """Recognizer engine by registry name (`lingua_node.backends.registry`)."""
+    vad_engine: str = "silero-onnx"
+    """Voice-activity engine by registry name."""
     asr_beam_size: int = 1
     asr_short_context: bool = True
     cpu_threads: int = 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +17,7 @@ from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import _LANGUAGE_CODES
 from lingua_protocol.audio import FloatAudio
 
-
-@dataclass
-class Word:
-    word: str
-    start: float
-    end: float
-
-
-@dataclass
-class Transcript:
-    text: str
-    language: str
-    language_probability: float
-    words: list[Word] = field(default_factory=list)
+from .interfaces import Transcript, Word
 
 
 def to_simplified(text: str) -> str:

@@ -10,26 +10,11 @@ import json
 import shutil
 import subprocess
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from lingua_protocol.audio import float32_to_pcm16, read_wav
 
-
-@dataclass
-class Speech:
-    pcm16: bytes
-    sample_rate: int
-
-
-class Voice(Protocol):
-    engine: str
-    model_id: str
-
-    def languages(self) -> list[str]: ...
-
-    def speak(self, text: str, lang: str) -> Speech: ...
+from .interfaces import Speech, Voice
 
 
 class PiperTTS:
