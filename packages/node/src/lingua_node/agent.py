@@ -1,5 +1,7 @@
-"""The node's connection to the scheduler: register, heartbeat, take jobs, answer them.
+"""The node's connection to the scheduler: the I/O shell over `session.NodeSession`.
 
+The session decides (register, ack or refuse, cancel, drain, shutdown, binary or JSON); this
+shell owns the WebSocket, the timers and the worker threads and carries the decisions out.
 Inference runs in a thread pool bounded by `max_jobs`, so the event loop stays free to
 heartbeat and ack while a long ASR runs. The connection is re-made with exponential backoff
 and jitter whenever it drops; jobs that were running then are discarded, since the scheduler
@@ -20,19 +22,11 @@ from dataclasses import dataclass, field
 
 import psutil
 from lingua_protocol import (
-    Error,
-    ErrorCode,
-    JobAck,
     JobAssign,
-    JobCancel,
-    JobError,
     JobResult,
-    NodeControl,
     NodeHeartbeat,
     NodeRegister,
-    NodeRegisterAck,
     PairingCode,
-    PairingCodeRequest,
     ProtocolError,
     ResourceUsage,
     parse_scheduler_message,
@@ -41,6 +35,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from .jobs import JobBook
+from .session import Action, Beat, Close, NodeSession, RegisterRefused, Reload, Send, StartJob
 
 log = logging.getLogger("lingua.node.agent")
 
@@ -84,22 +79,24 @@ class NodeAgent:
         self.run_job = run_job
         self.url = url
         self.node_id = node_id
-        self.book = JobBook(max_jobs)
+        self.session = NodeSession(
+            node_id, max_jobs, binary_audio=binary_audio, request_pairing=request_pairing
+        )
         self.stats = NodeStats()
         self.heartbeat_s = heartbeat_interval_s
         self.backoff = (reconnect_min_s, reconnect_max_s)
-        self.binary_audio = binary_audio
-        self.request_pairing = request_pairing
         self.on_change = on_change or (lambda: None)
         self.pool = ThreadPoolExecutor(max_workers=max_jobs, thread_name_prefix="lingua-job")
         self.shutdown = asyncio.Event()
-        self.capabilities_changed = False
         self.refresh = refresh  # blocking: reloads models when the store changed; True if so
         self.pairing_received = asyncio.Event()
         self._ws: ClientConnection | None = None
-        self._binary = False
         self._tasks: set[asyncio.Task[None]] = set()
         psutil.cpu_percent(None)  # prime: the first call has no interval to measure over
+
+    @property
+    def book(self) -> JobBook:
+        return self.session.book
 
     # --- connection loop ---------------------------------------------------------------------
 
@@ -110,11 +107,12 @@ class NodeAgent:
                 try:
                     await self._connection()
                     delay = self.backoff[0]
-                except FatalNodeError:
-                    raise
+                except RegisterRefused as exc:
+                    if exc.fatal:
+                        raise FatalNodeError(str(exc)) from exc
+                    self._lost(f"register refused: {exc}")
                 except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
-                    self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                    log.warning("scheduler connection lost: %s", self.stats.last_error)
+                    self._lost(f"{type(exc).__name__}: {exc}")
                 except InvalidURI as exc:
                     raise FatalNodeError(f"bad scheduler URL: {exc}") from exc
                 finally:
@@ -130,35 +128,32 @@ class NodeAgent:
         finally:
             self.pool.shutdown(wait=False, cancel_futures=True)
 
+    def _lost(self, why: str) -> None:
+        self.stats.last_error = why
+        log.warning("scheduler connection lost: %s", why)
+
     def _disconnected(self) -> None:
         self._ws = None
         self.stats.connected = False
-        self.book.drop_all()
+        self.session.disconnected()
         self.on_change()
 
     async def _connection(self) -> None:
         async with connect(self.url, max_size=None, compression=None, open_timeout=10) as ws:
             self._ws = ws
-            await ws.send(self.register().to_json())
+            await self._carry_out(ws, self.session.connected(self.register()))
             reply = parse_scheduler_message(await asyncio.wait_for(ws.recv(), 10))
-            if isinstance(reply, Error):
-                if reply.code in (ErrorCode.UNAUTHORIZED, ErrorCode.NODE_ID_CONFLICT):
-                    raise FatalNodeError(f"{reply.code}: {reply.message}")
-                raise ConnectionError(f"register refused: {reply.code} {reply.message}")
-            if not isinstance(reply, NodeRegisterAck):
-                raise ConnectionError(f"expected node_register_ack, got {reply.type}")
-            self._binary = bool(reply.binary_audio and self.binary_audio)
-            if reply.heartbeat_interval_s:
-                self.heartbeat_s = min(self.heartbeat_s, reply.heartbeat_interval_s)
+            actions = self.session.registered(reply)
+            if self.session.heartbeat_interval_s:
+                self.heartbeat_s = min(self.heartbeat_s, self.session.heartbeat_interval_s)
             self.stats.connected = True
             self.stats.connects += 1
-            self.stats.status = reply.status or "ready"
-            self.stats.status_reason = reply.status_reason
+            self.stats.status = self.session.status
+            self.stats.status_reason = self.session.status_reason
             self.stats.last_error = None
             self.on_change()
             log.info("registered as %s: %s", self.node_id, self.stats.status)
-            if self.request_pairing:
-                await ws.send(PairingCodeRequest(node_id=self.node_id).to_json())
+            await self._carry_out(ws, actions)
             beats = asyncio.create_task(self._heartbeats(ws))
             try:
                 async for data in ws:
@@ -177,114 +172,61 @@ class NodeAgent:
             log.warning("unparseable message from scheduler: %s", exc)
             return
         if isinstance(message, JobAssign):
-            await self._on_job(ws, message)
-        elif isinstance(message, JobCancel):
-            hits = self.book.cancel(message.job_id, message.attempt_id)
-            log.info("job=%s cancelled (%s) running=%d", message.job_id, message.reason, hits)
-        elif isinstance(message, NodeControl):
-            await self._on_control(ws, message)
-        elif isinstance(message, PairingCode):
+            log.debug("job=%s attempt=%s assigned", message.job_id, message.attempt_id)
+        await self._carry_out(ws, self.session.received(message))
+        if isinstance(message, PairingCode):
             self.stats.pairing_code = message.code
             self.pairing_received.set()
-            self.on_change()
-        elif isinstance(message, Error):
-            self.stats.last_error = f"{message.code}: {message.message}"
-            log.warning("scheduler error: %s", self.stats.last_error)
-            self.on_change()
-
-    async def _on_job(self, ws: ClientConnection, job: JobAssign) -> None:
-        key = (job.job_id, job.attempt_id)
-        refused = self.book.admit(key)
-        if refused is not None:
-            await self._send(ws, self._refusal(job, refused))
-            return
-        ack = JobAck(
-            job_id=job.job_id,
-            attempt_id=job.attempt_id,
-            node_id=self.node_id,
-            session_id=job.session_id,
-            utterance_index=job.utterance_index,
-        )
-        await ws.send(ack.to_json())
+        self.stats.last_error = self.session.last_error or self.stats.last_error
         self.on_change()
-        task = asyncio.create_task(self._execute(job))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+    async def _carry_out(self, ws: ClientConnection | None, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Beat):
+                action = Send(self._beat_message())
+            if isinstance(action, Send):
+                if ws is None:
+                    continue
+                message = action.message
+                await ws.send(message.to_frame() if action.binary else message.to_json())
+                if isinstance(message, NodeHeartbeat):
+                    self.stats.heartbeats.append(time.monotonic())
+                    del self.stats.heartbeats[:-50]
+            elif isinstance(action, StartJob):
+                task = asyncio.create_task(self._execute(action.job))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            elif isinstance(action, Reload):
+                if self.refresh is not None:
+                    await asyncio.to_thread(self.refresh)
+                self.session.capabilities_changed = True
+            elif isinstance(action, Close):
+                self.shutdown.set()
+                if ws is not None:
+                    await ws.close()
 
     async def _execute(self, job: JobAssign) -> None:
-        key = (job.job_id, job.attempt_id)
-        if not self.book.should_start(key):
-            self.book.finish(key, False)
-            return
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        result = await loop.run_in_executor(self.pool, self._guarded, job, key)
+        result = await loop.run_in_executor(self.pool, self._guarded, job)
         self.stats.latencies_ms.append((time.perf_counter() - started) * 1000)
-        send = self.book.finish(key, result.success)
+        actions = self.session.job_finished(job, result)
         self.on_change()
-        ws = self._ws
-        if send and ws is not None:
-            with contextlib.suppress(ConnectionClosed):
-                await self._send(ws, result)
-        if self.shutdown_requested and self.book.idle:
-            self.shutdown.set()
-            if ws is not None:
-                await ws.close()
+        with contextlib.suppress(ConnectionClosed):
+            await self._carry_out(self._ws, actions)
 
-    def _guarded(self, job: JobAssign, key: tuple[str, str | None]) -> JobResult:
-        if not self.book.should_start(key):  # cancelled while it waited for a worker
-            return self._refusal(job, ErrorCode.NODE_UNAVAILABLE)
+    def _guarded(self, job: JobAssign) -> JobResult:
+        if not self.session.may_start(job):  # cancelled while it waited for a worker
+            return self.session.refusal(job, "NODE_UNAVAILABLE")
         return self.run_job(job)
-
-    def _refusal(self, job: JobAssign, code: str) -> JobResult:
-        code = str(code)
-        return JobResult(
-            job_id=job.job_id,
-            attempt_id=job.attempt_id,
-            node_id=self.node_id,
-            session_id=job.session_id,
-            utterance_index=job.utterance_index,
-            success=False,
-            error=JobError(code=code, message=f"node {self.node_id} did not run the job: {code}"),
-        )
-
-    async def _send(self, ws: ClientConnection, message: JobResult) -> None:
-        audio = message.audio_data()
-        if self._binary and audio is not None:
-            await ws.send(message.to_frame())
-        else:
-            await ws.send(message.to_json())
-
-    shutdown_requested = False
-
-    async def _on_control(self, ws: ClientConnection, control: NodeControl) -> None:
-        log.info("node_control %s (%s)", control.command, control.reason)
-        if control.command == "drain":
-            self.book.draining = True
-        elif control.command == "resume":
-            self.book.draining = False
-        elif control.command == "shutdown":
-            self.book.draining = True
-            self.shutdown_requested = True
-            if self.book.idle:
-                self.shutdown.set()
-                await ws.close()
-        elif control.command == "reload_config" and self.refresh is not None:
-            self.capabilities_changed = await asyncio.to_thread(self.refresh) or True
-        self.on_change()
-        await self._beat(ws)
 
     async def drain_and_stop(self) -> None:
         """Local Ctrl-C: stop taking jobs, finish the running ones, then leave."""
-        self.book.draining = True
-        self.shutdown_requested = True
-        if self._ws is not None:
-            with contextlib.suppress(ConnectionClosed):
-                await self._beat(self._ws)
-        if self.book.idle:
+        actions = self.session.local_stop()
+        with contextlib.suppress(ConnectionClosed):
+            await self._carry_out(self._ws, actions)
+        if self._ws is None and self.session.book.idle:
             self.shutdown.set()
-            if self._ws is not None:
-                await self._ws.close()
 
     # --- heartbeats --------------------------------------------------------------------------
 
@@ -293,8 +235,8 @@ class NodeAgent:
             while True:
                 await asyncio.sleep(self.heartbeat_s)
                 if self.refresh is not None and await asyncio.to_thread(self.refresh):
-                    self.capabilities_changed = True  # a model was installed or removed
-                await self._beat(ws)
+                    self.session.capabilities_changed = True  # a model was installed or removed
+                await self._carry_out(ws, [Send(self._beat_message())])
 
     def usage(self) -> ResourceUsage:
         from .gpu import gpu_usage
@@ -305,28 +247,9 @@ class NodeAgent:
             mem_percent=psutil.virtual_memory().percent,
             gpu_percent=gpu[0] if gpu else None,
             gpu_mem_percent=gpu[1] if gpu else None,
-            running_jobs=len(self.book.running),
+            running_jobs=len(self.session.book.running),
         )
 
-    async def _beat(self, ws: ClientConnection) -> None:
-        beat = NodeHeartbeat(
-            node_id=self.node_id,
-            timestamp=int(time.time() * 1000),
-            resource_usage=self.usage(),
-            draining=self.book.draining,
-        )
-        if self.capabilities_changed:
-            reg = self.register()
-            beat = beat.model_copy(
-                update={
-                    "installed_models": reg.installed_models,
-                    "installed_services": reg.installed_services,
-                    "capability_by_type": reg.capability_by_type,
-                    "language_capabilities": reg.language_capabilities,
-                    "features_supported": reg.features_supported,
-                }
-            )
-            self.capabilities_changed = False
-        self.stats.heartbeats.append(time.monotonic())
-        del self.stats.heartbeats[:-50]
-        await ws.send(beat.to_json())
+    def _beat_message(self) -> NodeHeartbeat:
+        register = self.register() if self.session.capabilities_changed else None
+        return self.session.heartbeat(int(time.time() * 1000), self.usage(), register)

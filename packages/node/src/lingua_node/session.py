@@ -1,0 +1,261 @@
+"""The node's side of its scheduler connection as plain decisions: no socket, no clock, no thread.
+
+`NodeSession` takes what happened (connected, a parsed scheduler message, a job finished, a
+heartbeat is due, the operator pressed Ctrl-C) and returns what to do (`Send`, `StartJob`,
+`Close`, `Reload`). `agent.py` is the shell that owns the WebSocket, the worker threads and the
+timers and carries the actions out. Every rule of the node's protocol lives here, so it is
+tested in milliseconds without Whisper or sockets (`tests/test_node_session.py`):
+
+- the first message is `node_register`; the only acceptable reply is `node_register_ack`
+  (an `error` with UNAUTHORIZED or NODE_ID_CONFLICT is fatal, anything else a reconnect);
+- a `job_assign` is acked and started when the job book admits it, else refused at once with
+  NODE_OVERLOADED (full) or NODE_UNAVAILABLE (draining);
+- a cancelled attempt is not started, and its result is discarded if it already ran;
+- `drain` refuses new jobs, `resume` takes them again, `shutdown` drains and stops once idle;
+- audio goes out as a binary frame only when both sides agreed to it in the register exchange
+  (decided here, once, not guessed by the shell).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from lingua_protocol import (
+    Error,
+    ErrorCode,
+    JobAck,
+    JobAssign,
+    JobCancel,
+    JobError,
+    JobResult,
+    Message,
+    NodeControl,
+    NodeHeartbeat,
+    NodeRegister,
+    NodeRegisterAck,
+    PairingCode,
+    PairingCodeRequest,
+    ResourceUsage,
+)
+
+from .jobs import JobBook, Key
+
+FATAL_CODES = frozenset({ErrorCode.UNAUTHORIZED, ErrorCode.NODE_ID_CONFLICT})
+CAPABILITY_FIELDS = (
+    "installed_models",
+    "installed_services",
+    "capability_by_type",
+    "language_capabilities",
+    "features_supported",
+)
+
+
+class Phase(Enum):
+    DISCONNECTED = "disconnected"
+    REGISTERING = "registering"
+    REGISTERED = "registered"
+    STOPPED = "stopped"
+
+
+class RegisterRefused(Exception):
+    """The scheduler did not accept the register. `fatal`: retrying cannot help."""
+
+    def __init__(self, message: str, *, fatal: bool) -> None:
+        super().__init__(message)
+        self.fatal = fatal
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Write `message`; as a binary frame when `binary` (it carries audio and both agreed)."""
+
+    message: Message
+    binary: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StartJob:
+    """Run this job on a worker; report back with `job_finished`."""
+
+    job: JobAssign
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the connection and stop the agent (shutdown finished)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reload:
+    """Reload models from the store (blocking: run off the loop), then `capabilities_changed`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """Send a heartbeat now (built with `heartbeat()`), so the scheduler sees a new state."""
+
+
+Action = Send | StartJob | Close | Reload | Beat
+
+
+@dataclass
+class NodeSession:
+    node_id: str
+    max_jobs: int
+    binary_audio: bool = True
+    request_pairing: bool = False
+    phase: Phase = Phase.DISCONNECTED
+    book: JobBook = field(init=False)
+    binary: bool = False
+    heartbeat_interval_s: float | None = None
+    status: str = "starting"
+    status_reason: str | None = None
+    last_error: str | None = None
+    pairing_code: str | None = None
+    shutdown_requested: bool = False
+    capabilities_changed: bool = False
+
+    def __post_init__(self) -> None:
+        self.book = JobBook(self.max_jobs)
+
+    # --- connection ---------------------------------------------------------------------------
+
+    def connected(self, register: NodeRegister) -> list[Action]:
+        self.phase = Phase.REGISTERING
+        return [Send(register)]
+
+    def registered(self, reply: Message) -> list[Action]:
+        """The scheduler's first reply. Raises `RegisterRefused` unless it is an ack."""
+        if isinstance(reply, Error):
+            fatal = reply.code in FATAL_CODES
+            raise RegisterRefused(f"{reply.code}: {reply.message}", fatal=fatal)
+        if not isinstance(reply, NodeRegisterAck):
+            raise RegisterRefused(f"expected node_register_ack, got {reply.type}", fatal=False)
+        self.phase = Phase.REGISTERED
+        self.binary = bool(reply.binary_audio and self.binary_audio)
+        self.heartbeat_interval_s = reply.heartbeat_interval_s
+        self.status = reply.status or "ready"
+        self.status_reason = reply.status_reason
+        self.last_error = None
+        if self.request_pairing:
+            return [Send(PairingCodeRequest(node_id=self.node_id))]
+        return []
+
+    def disconnected(self) -> None:
+        """The scheduler has already handed this connection's attempts to other nodes."""
+        if self.phase is not Phase.STOPPED:
+            self.phase = Phase.DISCONNECTED
+        self.binary = False
+        self.book.drop_all()
+
+    # --- scheduler messages -------------------------------------------------------------------
+
+    def received(self, message: Message) -> list[Action]:
+        """A parsed message after registration."""
+        if isinstance(message, JobAssign):
+            return self._job(message)
+        if isinstance(message, JobCancel):
+            self.book.cancel(message.job_id, message.attempt_id)
+            return []
+        if isinstance(message, NodeControl):
+            return self._control(message)
+        if isinstance(message, PairingCode):
+            self.pairing_code = message.code
+            return []
+        if isinstance(message, Error):
+            self.last_error = f"{message.code}: {message.message}"
+        return []
+
+    def _job(self, job: JobAssign) -> list[Action]:
+        refused = self.book.admit(key_of(job))
+        if refused is not None:
+            return [Send(self.refusal(job, refused))]
+        ack = JobAck(
+            job_id=job.job_id,
+            attempt_id=job.attempt_id,
+            node_id=self.node_id,
+            session_id=job.session_id,
+            utterance_index=job.utterance_index,
+        )
+        return [Send(ack), StartJob(job)]
+
+    def _control(self, control: NodeControl) -> list[Action]:
+        actions: list[Action] = []
+        if control.command == "drain":
+            self.book.draining = True
+        elif control.command == "resume":
+            self.book.draining = False
+        elif control.command == "shutdown":
+            self.book.draining = True
+            self.shutdown_requested = True
+        elif control.command == "reload_config":
+            actions.append(Reload())
+        actions.append(Beat())
+        actions.extend(self._stop_if_done())
+        return actions
+
+    # --- jobs ---------------------------------------------------------------------------------
+
+    def may_start(self, job: JobAssign) -> bool:
+        """Asked by the worker just before inference: False once the attempt was cancelled."""
+        return self.book.should_start(key_of(job))
+
+    def job_finished(self, job: JobAssign, result: JobResult) -> list[Action]:
+        actions: list[Action] = []
+        if self.book.finish(key_of(job), result.success) and self.phase is Phase.REGISTERED:
+            actions.append(Send(result, binary=self.binary and result.audio_data() is not None))
+        actions.extend(self._stop_if_done())
+        return actions
+
+    def refusal(self, job: JobAssign, code: str) -> JobResult:
+        code = str(code)
+        return JobResult(
+            job_id=job.job_id,
+            attempt_id=job.attempt_id,
+            node_id=self.node_id,
+            session_id=job.session_id,
+            utterance_index=job.utterance_index,
+            success=False,
+            error=JobError(code=code, message=f"node {self.node_id} did not run the job: {code}"),
+        )
+
+    # --- heartbeats and local stop ------------------------------------------------------------
+
+    def heartbeat(
+        self, timestamp_ms: int, usage: ResourceUsage, register: NodeRegister | None
+    ) -> NodeHeartbeat:
+        """The next heartbeat. `register` is the current register message when capabilities
+        changed since the last beat (its capability fields ride along once)."""
+        beat = NodeHeartbeat(
+            node_id=self.node_id,
+            timestamp=timestamp_ms,
+            resource_usage=usage,
+            draining=self.book.draining,
+        )
+        if register is not None:
+            beat = beat.model_copy(update={f: getattr(register, f) for f in CAPABILITY_FIELDS})
+            self.capabilities_changed = False
+        return beat
+
+    def local_stop(self) -> list[Action]:
+        """Ctrl-C on the node: refuse new jobs, finish running ones, then leave."""
+        self.book.draining = True
+        self.shutdown_requested = True
+        actions: list[Action] = []
+        if self.phase is Phase.REGISTERED:
+            actions.append(Beat())
+        actions.extend(self._stop_if_done())
+        return actions
+
+    def _stop_if_done(self) -> list[Action]:
+        if self.shutdown_requested and self.book.idle:
+            self.phase = Phase.STOPPED
+            return [Close("shutdown")]
+        return []
+
+
+def key_of(job: JobAssign) -> Key:
+    return (job.job_id, job.attempt_id)
