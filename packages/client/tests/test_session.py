@@ -192,8 +192,9 @@ def test_a_session_refused_for_good_ends_every_unanswered_utterance_in_an_error(
     s.submit(AUDIO, now=0.0)
     refusal = Error(code="INVALID_PAIRING_CODE", message="not found")
     assert s.refused(refusal, 0.1) is False
-    assert delivered(s) == [("error", 0, "INVALID_PAIRING_CODE")] + [
-        ("error", 1, "INVALID_PAIRING_CODE")
+    assert delivered(s) == [
+        ("error", 0, "INVALID_PAIRING_CODE"),
+        ("error", 1, "INVALID_PAIRING_CODE"),
     ]
     s.submit(AUDIO, now=0.2)
     assert delivered(s) == [("error", 2, "INVALID_PAIRING_CODE")]

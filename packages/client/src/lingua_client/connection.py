@@ -253,7 +253,9 @@ class SessionConnection:
         limit = self.max_reconnects if opened else self.start_attempts
         if limit is None or attempts < limit + (1 if opened else 0):
             return False
-        self._fail(SchedulerUnreachable(f"cannot reach the scheduler at {self.url}: {_describe(exc)}"))
+        self._fail(
+            SchedulerUnreachable(f"cannot reach the scheduler at {self.url}: {_describe(exc)}")
+        )
         return True
 
     def _fail(self, exc: Exception, detail: str = "") -> None:

@@ -123,7 +123,9 @@ def read_audio_16k(path: Path) -> np.ndarray:
                 chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
             chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise UnreadableAudio(f"{path}: not a WAV or audio file that can be decoded ({exc})") from exc
+        raise UnreadableAudio(
+            f"{path}: not a WAV or audio file that can be decoded ({exc})"
+        ) from exc
     if not chunks:
         raise UnreadableAudio(f"{path}: the audio stream is empty")
     return np.concatenate(chunks).astype(np.float32)

@@ -230,11 +230,9 @@ class ClientSession:
         if not resumed:
             self._start_new_numbering()
         else:
+            done = ack.last_delivered_index
             for o in self._in_flight.values():
-                if ack.last_delivered_index is None or o.wire_index is None:
-                    o.resend = True
-                elif o.wire_index > ack.last_delivered_index:
-                    o.resend = True
+                o.resend = done is None or o.wire_index is None or o.wire_index > done
         self.session_id = ack.session_id
         self.resume_token = ack.resume_token or self.resume_token
         self.binary_audio = bool(ack.binary_audio)
@@ -277,9 +275,12 @@ class ClientSession:
         session_id = getattr(message, "session_id", None)
         if session_id is not None and session_id != self.session_id:
             return  # left over from a session we no longer have
-        if isinstance(message, TranslationResult) and message.node_id:
-            if message.speaker_session_id in (None, message.session_id):
-                self.assigned_node = message.node_id
+        if (
+            isinstance(message, TranslationResult)
+            and message.node_id
+            and message.speaker_session_id in (None, message.session_id)
+        ):
+            self.assigned_node = message.node_id
         wire = final_index(message, self.session_id)
         if wire is None:
             self._out.append(Delivery(self._to_local(message)))
