@@ -57,3 +57,20 @@ async def test_silence_and_noise_cut_nothing_and_manual_cut_needs_speech() -> No
     cutter.feed(clip("weather.wav", trim_pads=True)[: 16000 * 2])
     cut = cutter.cut_now()
     assert cut is not None and cut.manual and cut.reason == "manual"
+
+
+def test_a_manual_cut_starts_the_next_utterance_with_the_audio_that_follows() -> None:
+    speech = clip("river.wav", trim_pads=True)
+    cutter = UtteranceCutter(SileroStream())
+    half = speech.size // 2
+    assert cutter.feed(speech[:half]) == []
+    first = cutter.cut_now()
+    assert first is not None and first.manual
+    rest = cutter.feed(np.concatenate([speech[half:], np.zeros(16000, np.float32)]))
+    assert len(rest) == 1 and not rest[0].manual
+    # the second utterance goes on from the first sample the first one did not hold
+    start = half - half % 512  # samples short of a whole 32 ms window wait for the next one
+    assert first.audio.size >= start and np.array_equal(
+        first.audio[-512:], speech[start - 512 : start]
+    )
+    assert np.array_equal(rest[0].audio[: speech.size - start], speech[start:])
