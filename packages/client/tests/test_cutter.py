@@ -60,17 +60,21 @@ async def test_silence_and_noise_cut_nothing_and_manual_cut_needs_speech() -> No
 
 
 def test_a_manual_cut_starts_the_next_utterance_with_the_audio_that_follows() -> None:
-    speech = clip("river.wav", trim_pads=True)
-    cutter = UtteranceCutter(SileroStream())
-    half = speech.size // 2
-    assert cutter.feed(speech[:half]) == []
+    """Scripted speech probability (a test double of the VAD): loud speech, the key press,
+    then quieter speech (between the end and start thresholds) that goes on for 1 s."""
+    window = 512
+    loud = np.full(window * 20, 0.5, np.float32)
+    quiet = np.full(window * 30, 0.2, np.float32)
+    silence = np.zeros(window * 20, np.float32)
+
+    def probability(w: np.ndarray) -> float:
+        level = float(np.abs(w).max())
+        return 0.9 if level >= 0.5 else 0.4 if level >= 0.2 else 0.0
+
+    cutter = UtteranceCutter(probability)
+    assert cutter.feed(loud) == []
     first = cutter.cut_now()
-    assert first is not None and first.manual
-    rest = cutter.feed(np.concatenate([speech[half:], np.zeros(16000, np.float32)]))
-    assert len(rest) == 1 and not rest[0].manual
-    # the second utterance goes on from the first sample the first one did not hold
-    start = half - half % 512  # samples short of a whole 32 ms window wait for the next one
-    assert first.audio.size >= start and np.array_equal(
-        first.audio[-512:], speech[start - 512 : start]
-    )
-    assert np.array_equal(rest[0].audio[: speech.size - start], speech[start:])
+    assert first is not None and first.manual and first.audio.size == loud.size
+    [second] = cutter.feed(np.concatenate([quiet, silence]))
+    assert not second.manual
+    assert np.array_equal(second.audio[: quiet.size], quiet)  # not one sample lost
