@@ -14,7 +14,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from lingua_protocol import (
@@ -67,6 +67,8 @@ class LinkStatus:
 @dataclass
 class SessionStats:
     connects: int = 0
+    latency_ms: OrderedDict[int, float] = field(default_factory=OrderedDict)
+    """End of speech to final answer, by local index; the last `LATENCIES_KEPT` answers."""
 
 
 def _describe(exc: BaseException) -> str:
@@ -125,7 +127,7 @@ class SessionConnection:
         self._progress = asyncio.Event()
         self._first: asyncio.Future[SessionInitAck] | None = None
         self._send_lock = asyncio.Lock()
-        self._latency: OrderedDict[int, float] = OrderedDict()
+        self._latency = self.stats.latency_ms
 
     # --- what the user interface reads -----------------------------------------------------
 

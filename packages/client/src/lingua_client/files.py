@@ -162,7 +162,7 @@ async def run_files(
     """`sequential`: wait for each answer before sending the next utterance, like a speaker
     who pauses; latencies then measure one utterance, not a queue. The session keeps within
     the scheduler's flow-control window (the rest waits here) and survives a scheduler restart
-    (`max_reconnects` consecutive failed attempts, about two minutes with backoff, end it)."""
+    (`max_reconnects` consecutive failed attempts, about three minutes with backoff, end it)."""
     run = FileRun(out, as_json, save_tts)
     init = SessionInit(
         src_lang=src,
