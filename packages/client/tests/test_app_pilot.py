@@ -11,7 +11,9 @@ import numpy as np
 from client_support import Sched, clip
 from fake_mic import RecordedMic
 from lingua_client.app import LinguaApp
-from lingua_protocol import SessionInit
+from lingua_protocol import RoomMember, RoomMembers, SessionInit
+from lingua_scheduler import SchedulerServer, SchedulerSettings
+from lingua_scheduler.testing import ScriptedNode
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -28,6 +30,11 @@ def app_for(sched: Sched, mic: RecordedMic, tgt: str = "en", **kw: object) -> Li
 
 def status_text(app: LinguaApp) -> str:
     return str(app.query_one("#status", Static).render())
+
+
+def screen_text(app: LinguaApp) -> str:
+    """Everything on screen, as plain text."""
+    return "\n".join(str(w.render()) for w in app.query(Static))
 
 
 async def test_captions_arrive_in_order_and_the_status_bar_shows_latency(sched: Sched) -> None:
@@ -84,3 +91,107 @@ async def test_screenshot_for_the_docs(sched: Sched, tmp_path: Path) -> None:
         path = app.save_screenshot(str(tmp_path / "shot.svg"))
         assert Path(path).read_text().startswith("<svg")
         await pilot.press("q")
+
+
+async def test_peer_supplied_markup_is_shown_as_plain_text(sched: Sched) -> None:
+    node = await sched.node(hold=True)
+    mic = RecordedMic(np.concatenate([clip("weather.wav", True), np.zeros(16000, np.float32)]))
+    app = app_for(sched, mic)
+    async with app.run_test(size=(80, 24)) as pilot:
+        [job] = await node.wait_jobs(1)
+        await node.send_result(job, text_translated="[/bold] closed [red]", text_asr="[b]x[/i]")
+        await until(
+            pilot,
+            lambda: app.captions.rows.get(0) is not None and app.captions.rows[0].state == "done",
+        )
+        app.room_code = "123456"
+        app.on_message(
+            RoomMembers(
+                room_code="123456",
+                members=[RoomMember(session_id="s-x", display_name="[/bold]Eve[link=x]")],
+            )
+        )
+        await pilot.pause()
+        shown = screen_text(app)
+        assert "[/bold] closed [red]" in shown and "[b]x[/i]" in shown
+        assert "[/bold]Eve[link=x]" in shown
+        await pilot.press("q")
+
+
+async def test_the_app_shows_the_outage_and_recovers_after_a_scheduler_restart() -> None:
+    settings = SchedulerSettings(host="127.0.0.1", port=0, sticky_nodes=False)
+    first = SchedulerServer(settings)
+    await first.start()
+    port = first.port
+    url = f"ws://127.0.0.1:{port}"
+    node = ScriptedNode(f"{url}/ws/node", "n1", pairs=[("en", "en")])
+    await node.start()
+    pause = np.zeros(16000, np.float32)
+    mic = RecordedMic(np.concatenate([clip("weather.wav", True), pause]), tail_s=0)
+    app = LinguaApp(
+        f"{url}/ws/session",
+        SessionInit(src_lang="en", tgt_lang="en"),
+        mic,
+        None,
+        reconnect_min_s=0.05,
+        reconnect_max_s=0.2,
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(
+            pilot,
+            lambda: app.captions.rows.get(0) is not None and app.captions.rows[0].state == "done",
+        )
+        await node.close()
+        await first.stop()
+        await until(pilot, lambda: "OFFLINE" in status_text(app))
+        second = SchedulerServer(SchedulerSettings(host="127.0.0.1", port=port, sticky_nodes=False))
+        await second.start()
+        node2 = ScriptedNode(f"{url}/ws/node", "n2", pairs=[("en", "en")])
+        await node2.start()
+        try:
+            await until(pilot, lambda: status_text(app).startswith("connected"))
+            await app.send_cut(clip("report.wav", True), manual=False)
+            await until(
+                pilot,
+                lambda: (
+                    app.captions.rows.get(1) is not None and app.captions.rows[1].state == "done"
+                ),
+            )
+            assert app.captions.rows[1].translation == "en:0"  # wire index 0 of the new session
+            await pilot.press("q")
+        finally:
+            await node2.close()
+            await second.stop()
+
+
+async def test_playback_holds_while_the_user_talks_in_half_duplex(sched: Sched) -> None:
+    await sched.node()
+    speech = clip("river.wav", True)
+    mic = RecordedMic(np.concatenate([speech, np.zeros(16000, np.float32)]), pace_s=0.0)
+    player = HoldRecorder()
+    app = LinguaApp(sched.session_url, SessionInit(src_lang="en", tgt_lang="en"), mic, player)  # type: ignore[arg-type]
+    async with app.run_test() as pilot:
+        await mic.done.wait()
+        await pilot.pause()
+        assert True in player.holds and player.holds[-1] is False
+        await pilot.press("q")
+
+
+class HoldRecorder:
+    """A test double of the player that records each `hold` it is given."""
+
+    def __init__(self) -> None:
+        self.enabled = True
+        self.holds: list[bool] = []
+
+    @property
+    def hold(self) -> bool:
+        return bool(self.holds and self.holds[-1])
+
+    @hold.setter
+    def hold(self, value: bool) -> None:
+        if not self.holds or self.holds[-1] != value:
+            self.holds.append(value)
+
+    def enqueue(self, pcm16: bytes, rate: int) -> None:
+        pass

@@ -57,3 +57,24 @@ async def test_silence_and_noise_cut_nothing_and_manual_cut_needs_speech() -> No
     cutter.feed(clip("weather.wav", trim_pads=True)[: 16000 * 2])
     cut = cutter.cut_now()
     assert cut is not None and cut.manual and cut.reason == "manual"
+
+
+def test_a_manual_cut_starts_the_next_utterance_with_the_audio_that_follows() -> None:
+    """Scripted speech probability (a test double of the VAD): loud speech, the key press,
+    then quieter speech (between the end and start thresholds) that goes on for 1 s."""
+    window = 512
+    loud = np.full(window * 20, 0.5, np.float32)
+    quiet = np.full(window * 30, 0.2, np.float32)
+    silence = np.zeros(window * 20, np.float32)
+
+    def probability(w: np.ndarray) -> float:
+        level = float(np.abs(w).max())
+        return 0.9 if level >= 0.5 else 0.4 if level >= 0.2 else 0.0
+
+    cutter = UtteranceCutter(probability)
+    assert cutter.feed(loud) == []
+    first = cutter.cut_now()
+    assert first is not None and first.manual and first.audio.size == loud.size
+    [second] = cutter.feed(np.concatenate([quiet, silence]))
+    assert not second.manual
+    assert np.array_equal(second.audio[: quiet.size], quiet)  # not one sample lost

@@ -14,17 +14,36 @@ import sys
 
 from lingua_protocol import PipelineConfig, SessionInit
 
+from .scheduler_url import BadSchedulerUrl, check_scheduler_url
+
+KEYS = """keys in the live app:
+  space   cut now: send what you said so far; what you say next is the next utterance
+  m       mute / unmute the microphone
+  t       translated speech on / off (off: the scheduler is asked for text only)
+  c       save the transcript to lingua-transcript.txt
+  q       quit (Ctrl-C too)
+
+exit status: 0 done, 1 an utterance failed (--file), 2 bad arguments, unreadable file,
+unreachable scheduler (--file) or no audio device."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The examples and key list as written, and every option's default."""
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lingua-client",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=KEYS,
+        formatter_class=HelpFormatter,
     )
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--mic", action="store_true", help="live captions from the microphone")
     mode.add_argument("--file", action="append", metavar="WAV", help="send WAV files")
-    p.add_argument("--scheduler", default="ws://127.0.0.1:5010/ws/session")
+    p.add_argument(
+        "--scheduler", default="ws://127.0.0.1:5010/ws/session", help="the scheduler's session URL"
+    )
     p.add_argument("--src", default="auto", help="spoken language (zh, en, ... or auto)")
     p.add_argument("--tgt", default="en", help="language to translate into")
     p.add_argument("--no-tts", action="store_true", help="text only, no translated speech")
@@ -35,18 +54,32 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--room-create", action="store_true", help="create a room; prints its code")
     p.add_argument("--room", metavar="CODE", help="join a room")
     p.add_argument("--name", help="your name in a room")
-    p.add_argument("--full-duplex", action="store_true", help="keep the mic open during TTS")
-    p.add_argument("--start-threshold", type=float, default=0.5)
-    p.add_argument("--hangover-ms", type=int, default=500)
-    p.add_argument("--max-utterance-s", type=float, default=15.0)
+    p.add_argument(
+        "--full-duplex",
+        action="store_true",
+        help="play translated speech even while you talk (default: it waits until you pause)",
+    )
+    p.add_argument("--start-threshold", type=float, default=0.5, help="VAD speech start")
+    p.add_argument("--hangover-ms", type=int, default=500, help="pause that ends an utterance")
+    p.add_argument("--max-utterance-s", type=float, default=15.0, help="longest utterance")
     p.add_argument("--log-level", default="WARNING")
+    p.add_argument(
+        "--log-file",
+        default="lingua-client.log",
+        help="--mic: where log lines and audio libraries' messages go while the app runs",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    try:
+        check_scheduler_url(args.scheduler)
+    except BadSchedulerUrl as exc:
+        print(f"lingua-client: {exc}", file=sys.stderr)
+        return 2
     if args.file:
+        logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
         from .files import main_files
 
         return main_files(args)
@@ -54,12 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     from .audio_io import Microphone, NoAudioDevice, Player, check_devices
 
     try:
-        check_devices(need_input=True, need_output=not args.no_tts)
+        check_devices(need_input=True, need_output=False)
     except NoAudioDevice as exc:
         print(f"lingua-client: {exc}", file=sys.stderr)
         return 2
     from .app import run_app
     from .cutter import CutterSettings
+    from .screen_guard import stderr_to_file
 
     init = SessionInit(
         src_lang=args.src,
@@ -67,21 +101,29 @@ def main(argv: list[str] | None = None) -> int:
         pairing_code=args.pairing_code,
         pipeline=PipelineConfig(use_tts=not args.no_tts),
     )
-    return run_app(
-        url=args.scheduler,
-        init=init,
-        source=Microphone(),
-        player=None if args.no_tts else Player(),
-        cutter_settings=CutterSettings(
-            start_threshold=args.start_threshold,
-            hangover_ms=args.hangover_ms,
-            max_utterance_s=args.max_utterance_s,
-        ),
-        room_create=args.room_create,
-        room_code=args.room,
-        display_name=args.name,
-        full_duplex=args.full_duplex,
-    )
+    player = None if args.no_tts else Player()
+    with stderr_to_file(args.log_file, args.log_level.upper()):
+        if player is not None:
+            player.start()  # no output device: one line in the app, captions go on
+        try:
+            return run_app(
+                url=args.scheduler,
+                init=init,
+                source=Microphone(),
+                player=player,
+                cutter_settings=CutterSettings(
+                    start_threshold=args.start_threshold,
+                    hangover_ms=args.hangover_ms,
+                    max_utterance_s=args.max_utterance_s,
+                ),
+                room_create=args.room_create,
+                room_code=args.room,
+                display_name=args.name,
+                full_duplex=args.full_duplex,
+            )
+        finally:
+            if player is not None:
+                player.close()
 
 
 if __name__ == "__main__":

@@ -1,11 +1,19 @@
 """The live-caption app: microphone -> VAD cuts -> scheduler -> captions and translated speech.
 
 The audio source and the player are passed in, so tests drive the app with a WAV-playing test
-double of the microphone and a silent player, against a real scheduler.
+double of the microphone and a silent player, against a real scheduler. Everything a peer
+supplies (node text, names, error messages) is rendered as plain `rich.text.Text`, never as
+markup.
+
+Half-duplex (the default) means the user's voice and the translated speech never overlap:
+the microphone is never discarded; while the user is talking, playback holds its position and
+goes on when the utterance ends. `--full-duplex` plays regardless.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -15,6 +23,7 @@ import numpy as np
 from lingua_protocol import (
     Error,
     Message,
+    PipelineConfig,
     RoomCreate,
     RoomCreateAck,
     RoomExpired,
@@ -24,14 +33,21 @@ from lingua_protocol import (
     TranslationResult,
 )
 from lingua_protocol.audio import float32_to_pcm16
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.containers import Horizontal, VerticalScroll
+from textual.css.query import NoMatches
+from textual.widgets import Footer, Static
 
 from .captions import Captions, Row
-from .connection import SessionConnection, SessionRefused
+from .connection import LinkStatus, SessionConnection
 from .cutter import CutterSettings, UtteranceCutter
+
+log = logging.getLogger("lingua.client.app")
+
+ROWS_SHOWN = 200
+"""Caption rows kept on screen; older ones stay in the transcript (`c`)."""
 
 
 class AudioSource(Protocol):
@@ -49,26 +65,57 @@ class TTSPlayer(Protocol):
 
 STATE_STYLE = {
     "pending": "yellow",
-    "done": "green",
+    "done": "",
     "empty": "dim",
     "error": "red",
     "missing": "red",
 }
 
 
+def caption_text(row: Row, in_room: bool) -> Text:
+    """One caption: the translation first and large, what was said below it, dim."""
+    text = Text(no_wrap=False)
+    if in_room or row.speaker != "me":
+        text.append(f"{row.speaker}: ", style="bold cyan")
+    if row.state == "pending":
+        text.append("…", style="yellow")
+    elif row.state in ("error", "missing"):
+        text.append(row.translation, style="red")
+    elif row.state == "empty":
+        text.append("(nothing heard)", style="dim")
+    else:
+        text.append(row.translation, style="bold")
+    if row.source and row.state not in ("error", "missing"):
+        text.append("\n  ")
+        text.append(row.source, style="dim italic")
+    return text
+
+
+class LogToApp(logging.Handler):
+    """Warnings and errors of the client's loggers go to the app's notice line (the log file
+    gets everything): nothing is written over the screen."""
+
+    def __init__(self, app: LinguaApp) -> None:
+        super().__init__(logging.WARNING)
+        self.app = app
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = str(record.msg)
+        self.app.show_log(message.splitlines()[0] if message else "")
+
+
 class LinguaApp(App[int]):
-    CSS = """
-    #captions { height: 1fr; }
-    #side { width: 32; border-left: solid $primary; padding: 0 1; }
-    #meter { height: 3; padding: 0 1; }
-    #status { height: 1; background: $boost; padding: 0 1; }
-    """
+    CSS_PATH = "app.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "cut", "cut now"),
-        Binding("m", "mute", "mute mic"),
-        Binding("t", "toggle_tts", "TTS on/off"),
-        Binding("c", "save", "save transcript"),
+        Binding("m", "mute", "mute"),
+        Binding("t", "toggle_tts", "speech on/off"),
+        Binding("c", "save", "save text"),
         Binding("q", "quit_app", "quit"),
+        Binding("ctrl+c", "quit_app", "quit", show=False, priority=True),
     ]
 
     def __init__(
@@ -85,6 +132,8 @@ class LinguaApp(App[int]):
         display_name: str | None = None,
         full_duplex: bool = False,
         transcript_path: Path | None = None,
+        reconnect_min_s: float = 0.3,
+        reconnect_max_s: float = 10.0,
     ) -> None:
         super().__init__()
         self.url = url
@@ -102,45 +151,106 @@ class LinguaApp(App[int]):
         self.display_name = display_name
         self.full_duplex = full_duplex
         self.transcript_path = transcript_path or Path("lingua-transcript.txt")
-        self.conn: SessionConnection | None = None
+        self.tts_wanted = player is not None and (init.pipeline is None or init.pipeline.use_tts)
+        self.conn = SessionConnection(
+            url,
+            init,
+            self.on_message,
+            start_attempts=None,
+            on_status=self.on_link,
+            reconnect_min_s=reconnect_min_s,
+            reconnect_max_s=reconnect_max_s,
+        )
+        self.link = LinkStatus("connecting")
         self.members: list[str] = []
         self.last_latency_ms: float | None = None
         self.last_timings: str = ""
-        self.sending = False
         self.notice = ""
+        self._room_session: str | None = None
+        self._row_widgets: dict[str, Static] = {}
+        self._log_handler = LogToApp(self)
 
-    # --- layout ------------------------------------------------------------------------------
+    # --- layout ----------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=True)
-        with Horizontal():
-            with Vertical():
-                yield Static("", id="meter")
-                yield DataTable(id="captions", zebra_stripes=True, cursor_type="row")
-            yield Static("", id="side")
-        yield Static("connecting...", id="status")
+        with Horizontal(id="main"):
+            yield VerticalScroll(id="captions")
+            yield Static("", id="room")
+        yield Static("", id="meter")
+        yield Static("", id="notice")
+        yield Static("", id="status")
         yield Footer()
 
     async def on_mount(self) -> None:
         self.title = "Lingua"
-        self.sub_title = f"{self.init.src_lang} -> {self.init.tgt_lang}"
-        table = self.query_one("#captions", DataTable)
-        table.add_columns("#", "who", "said", "translation", "state")
-        self.conn = SessionConnection(self.url, self.init, self.on_message)
-        try:
-            await self.conn.start()
-        except SessionRefused as exc:
-            self.notice = f"session refused: {exc}"
-            self.refresh_status()
+        logging.getLogger("lingua").addHandler(self._log_handler)
+        self.query_one("#room").display = False
+        self.refresh_status()
+        self.refresh_meter()
+        self.conn.launch()
+        self.run_worker(self.capture(), exclusive=True, group="capture")
+        self.set_interval(0.5, self.watch_devices)
+
+    def on_unmount(self) -> None:
+        logging.getLogger("lingua").removeHandler(self._log_handler)
+
+    # --- audio -----------------------------------------------------------------------------
+
+    async def capture(self) -> None:
+        async for block in self.source.blocks():
+            for cut in self.cutter.feed(block):
+                await self.send_cut(cut.audio, manual=cut.manual)
+            if self.player is not None and hasattr(self.player, "hold"):
+                # half-duplex: the speaker holds the floor; playback waits, the mic never does
+                self.player.hold = not self.full_duplex and self.cutter.state == "speech"
+            self.refresh_meter()
+
+    async def send_cut(self, audio: np.ndarray, manual: bool) -> None:
+        if audio.size == 0:
             return
-        except OSError as exc:
-            self.notice = f"cannot reach the scheduler at {self.url}: {exc}"
-            self.refresh_status()
-            return
+        pipeline = None if self.tts_wanted else self._pipeline(use_tts=False)
+        index = await self.conn.send_audio(
+            float32_to_pcm16(audio),
+            manual_cut=manual,
+            spoken_until=time.perf_counter(),
+            pipeline=pipeline,
+        )
+        if index not in self.captions.rows:
+            self.captions.pending(index)
+        self.refresh_captions()
+
+    def _pipeline(self, use_tts: bool) -> PipelineConfig:
+        base = self.init.pipeline or PipelineConfig()
+        return base.model_copy(update={"use_tts": use_tts})
+
+    def watch_devices(self) -> None:
+        check = getattr(self.player, "check", None)
+        if callable(check):
+            check()
+        self.refresh_meter()
+
+    # --- messages from the scheduler -------------------------------------------------------
+
+    def on_link(self, status: LinkStatus) -> None:
+        self.link = status
+        if status.state == "connected" and self.conn.session_id != self._room_session:
+            first = self._room_session is None
+            self._room_session = self.conn.session_id
+            if first and (self.room_create or self.room_code):
+                self.run_worker(self._enter_room(), group="room")
+            elif not first and self.room_code:
+                self.notice = f"the scheduler restarted: room {self.room_code} has ended"
+                self.room_code = None
+                self.members = []
+                self.refresh_captions()
+        self.refresh_status()
+
+    async def _enter_room(self) -> None:
+        sid = self.conn.session_id
         if self.room_create:
             await self.conn.send(
                 RoomCreate(
-                    session_id=self.conn.session_id,
+                    session_id=sid,
                     display_name=self.display_name,
                     preferred_lang=self.init.tgt_lang,
                 )
@@ -148,43 +258,16 @@ class LinguaApp(App[int]):
         elif self.room_code:
             await self.conn.send(
                 RoomJoin(
-                    session_id=self.conn.session_id,
+                    session_id=sid,
                     room_code=self.room_code,
                     display_name=self.display_name,
                     preferred_lang=self.init.tgt_lang,
                 )
             )
-        self.refresh_status()
-        self.run_worker(self.capture(), exclusive=True, group="capture")
-
-    # --- audio -------------------------------------------------------------------------------
-
-    async def capture(self) -> None:
-        async for block in self.source.blocks():
-            if self.player is not None and not self.full_duplex:
-                playing = getattr(self.player, "playing", None)  # the sounddevice Player has it
-                self.source.paused = bool(playing is not None and playing.is_set())
-            for cut in self.cutter.feed(block):
-                await self.send_cut(cut.audio, manual=cut.manual)
-            self.refresh_meter()
-
-    async def send_cut(self, audio: np.ndarray, manual: bool) -> None:
-        if self.conn is None or audio.size == 0:
-            return
-        self.sending = True
-        index = await self.conn.send_audio(
-            float32_to_pcm16(audio), manual_cut=manual, spoken_until=time.perf_counter()
-        )
-        self.captions.pending(index)
-        self.sending = False
-        self.refresh_captions()
-
-    # --- messages from the scheduler ---------------------------------------------------------
 
     def on_message(self, message: Message) -> None:
-        latency = None
-        if self.conn is not None and hasattr(message, "utterance_index"):
-            latency = self.conn.stats.latency_ms.get(getattr(message, "utterance_index", -1))
+        index = getattr(message, "utterance_index", None)
+        latency = self.conn.latency_ms(index) if isinstance(index, int) else None
         row = self.captions.apply(message, latency)
         if isinstance(message, TranslationResult):
             if row is not None and row.speaker == "me" and latency is not None:
@@ -198,7 +281,12 @@ class LinguaApp(App[int]):
                 ]
                 self.last_timings = " ".join(parts)
             audio = message.tts_audio
-            if self.player is not None and audio is not None and message.tts_sample_rate:
+            if (
+                self.player is not None
+                and self.tts_wanted
+                and audio is not None
+                and message.tts_sample_rate
+            ):
                 self.player.enqueue(audio.to_bytes(), message.tts_sample_rate)
         elif isinstance(message, RoomCreateAck):
             self.room_code = message.room_code
@@ -212,53 +300,107 @@ class LinguaApp(App[int]):
             ]
         elif isinstance(message, RoomExpired):
             self.notice = f"room {message.room_code} expired"
+            self.room_code = None
             self.members = []
         elif isinstance(message, Error) and message.utterance_index is None:
             self.notice = f"{message.code}: {message.message}"
         self.refresh_captions()
         self.refresh_status()
 
-    # --- rendering ---------------------------------------------------------------------------
+    def show_log(self, line: str) -> None:
+        """A warning from the client's own loggers (may come from another thread)."""
+        try:
+            self.call_from_thread(self._set_notice, line)
+        except RuntimeError:  # already on the app's thread
+            self._set_notice(line)
+
+    def _set_notice(self, line: str) -> None:
+        self.notice = line
+        with contextlib.suppress(NoMatches):  # before the widgets exist: shown once they do
+            self.refresh_status()
+
+    # --- rendering -------------------------------------------------------------------------
 
     def refresh_captions(self) -> None:
-        table = self.query_one("#captions", DataTable)
-        table.clear()
-        rows: list[Row] = self.captions.ordered()
-        for row in rows + self.captions.room_rows:
-            style = STATE_STYLE.get(row.state, "")
-            table.add_row(
-                str(row.index),
-                row.speaker,
-                row.source or "…",
-                row.translation or ("…" if row.state == "pending" else ""),
-                f"[{style}]{row.state}[/]",
-            )
-        if rows:
-            table.move_cursor(row=table.row_count - 1)
-        side = self.query_one("#side", Static)
-        room = f"room {self.room_code}\n" + "\n".join(self.members) if self.room_code else ""
-        side.update(room or "no room\n(--room-create or --room CODE)")
+        view = self.query_one("#captions", VerticalScroll)
+        at_end = view.scroll_y >= view.max_scroll_y - 1
+        in_room = self.room_code is not None
+        rows = [(f"me-{r.index}", r) for r in self.captions.ordered()[-ROWS_SHOWN:]]
+        rows += [(f"room-{i}", r) for i, r in enumerate(self.captions.room_rows[-ROWS_SHOWN:])]
+        new: list[Static] = []
+        for key, row in rows:
+            widget = self._row_widgets.get(key)
+            text = caption_text(row, in_room)
+            if widget is None:
+                widget = Static(text, classes=f"caption {row.state}")
+                self._row_widgets[key] = widget
+                new.append(widget)
+            else:
+                widget.update(text)
+                widget.set_classes(f"caption {row.state}")
+        if new:
+            view.mount_all(new)
+        shown = {key for key, _ in rows}
+        for key in [k for k in self._row_widgets if k not in shown]:
+            self._row_widgets.pop(key).remove()
+        if at_end or new:
+            view.scroll_end(animate=False)
+        room = self.query_one("#room", Static)
+        room.display = in_room
+        if in_room:
+            panel = Text(f"room {self.room_code}\n", style="bold")
+            for member in self.members:
+                panel.append(f"{member}\n")
+            room.update(panel)
 
     def refresh_meter(self) -> None:
         level = min(1.0, self.cutter.level * 8)
-        bar = "█" * int(level * 30)
-        state = "sending" if self.sending else self.cutter.state
-        mute = " [red]MUTED[/]" if self.source.muted else ""
-        tts = "on" if self.player is not None and self.player.enabled else "off"
-        self.query_one("#meter", Static).update(f"mic {bar:<30} [b]{state}[/]{mute}   TTS {tts}")
+        bar = "█" * int(level * 20)
+        text = Text()
+        text.append(f"mic {bar:<20} ")
+        if self.source.muted:
+            text.append("MUTED", style="bold red")
+        else:
+            state = self.cutter.state
+            text.append("you are talking" if state == "speech" else "listening", style="bold")
+        player = self.player
+        if player is None or not self.tts_wanted:
+            text.append("  speech off", style="dim")
+        elif getattr(player, "hold", False) and getattr(player, "clips", None) is not None:
+            if player.clips.pending_s > 0:  # type: ignore[attr-defined]
+                text.append("  speech waits for you", style="yellow")
+        elif getattr(player, "audible", False):
+            text.append("  ▶ playing translation", style="green")
+        trouble = getattr(self.source, "trouble", None) or getattr(player, "trouble", None)
+        if trouble:
+            text.append(f"  {trouble}", style="bold red")
+        self.query_one("#meter", Static).update(text)
 
     def refresh_status(self) -> None:
-        conn = self.conn
-        link = "[green]connected[/]" if conn and conn.connected.is_set() else "[red]offline[/]"
-        sid = (conn.session_id or "")[:8] if conn else ""
-        node = (conn.assigned_node if conn else None) or "-"
+        link = self.link
+        text = Text()
+        style = {"connected": "green", "failed": "bold red"}.get(link.state, "yellow")
+        label = {"reconnecting": "OFFLINE, reconnecting"}.get(link.state, link.state)
+        text.append(label, style=style)
+        if link.detail:
+            text.append(f" ({link.detail})", style=style)
+        node = self.conn.assigned_node or "-"
         latency = f"{self.last_latency_ms:.0f} ms" if self.last_latency_ms is not None else "-"
-        text = f"{link}  session {sid}  node {node}  latency {latency}  {self.last_timings}"
-        if self.notice:
-            text += f"  | {self.notice}"
+        text.append(f"  {self.init.src_lang}->{self.init.tgt_lang}  latency {latency}")
+        if self.last_timings:
+            text.append(f" ({self.last_timings})")
+        text.append(f"  node {node}")
+        if self.conn.session_id:
+            text.append(f"  session {self.conn.session_id}", style="dim")
+        waiting = self.conn.core.queued
+        if waiting:
+            text.append(f"  {waiting} waiting to send", style="yellow")
         self.query_one("#status", Static).update(text)
+        notice = self.query_one("#notice", Static)
+        notice.display = bool(self.notice)
+        notice.update(Text(self.notice))
 
-    # --- keys --------------------------------------------------------------------------------
+    # --- keys ------------------------------------------------------------------------------
 
     async def action_cut(self) -> None:
         cut = self.cutter.cut_now()
@@ -270,18 +412,26 @@ class LinguaApp(App[int]):
         self.refresh_meter()
 
     def action_toggle_tts(self) -> None:
-        if self.player is not None:
-            self.player.enabled = not self.player.enabled
+        """Speech off: later utterances ask the scheduler for no TTS at all (the node does not
+        synthesise it) and what is queued stops; on: later utterances ask for it again."""
+        if self.player is None:
+            self.notice = "speech output is off for this run (--no-tts or no output device)"
+        else:
+            self.tts_wanted = not self.tts_wanted
+            self.player.enabled = self.tts_wanted
+            stop = getattr(self.player, "stop_playing", None)
+            if not self.tts_wanted and callable(stop):
+                stop()
         self.refresh_meter()
+        self.refresh_status()
 
     def action_save(self) -> None:
         self.transcript_path.write_text(self.captions.transcript(), encoding="utf-8")
-        self.notice = f"transcript saved to {self.transcript_path}"
+        self.notice = f"transcript saved to {self.transcript_path.resolve()}"
         self.refresh_status()
 
     async def action_quit_app(self) -> None:
-        if self.conn is not None:
-            await self.conn.close()
+        await self.conn.close()
         self.exit(0)
 
 

@@ -83,17 +83,20 @@ class UtteranceCutter:
         return cuts
 
     def cut_now(self) -> Cut | None:
-        """The user pressed cut: whatever speech is buffered goes now."""
+        """The user pressed cut: whatever speech is buffered goes now, and the audio that
+        follows starts the next utterance at once (a speaker who goes on talking loses no
+        word waiting for the VAD to hear a new start). If they had stopped, that next piece
+        holds no speech and is dropped at the next pause like any click."""
         if self.state != "speech":
             return None
-        return self._emit("manual", manual=True)
+        return self._emit("manual", manual=True, keep_speaking=True)
 
     def _emit(self, reason: str, manual: bool, keep_speaking: bool = False) -> Cut | None:
         audio = np.concatenate(self._speech) if self._speech else np.zeros(0, np.float32)
         voiced_ms = self._voiced_windows * WINDOW * 1000 / RATE
         self._speech = []
         self._silent_windows = 0
-        self._voiced_windows = 0 if not keep_speaking else 1
+        self._voiced_windows = 1 if keep_speaking and not manual else 0
         self.state = "speech" if keep_speaking else "silence"
         if voiced_ms < self.settings.min_speech_ms and not manual:
             return None  # a click or a cough, not an utterance

@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 import time
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -22,7 +23,12 @@ from lingua_protocol import (
 )
 from lingua_protocol.audio import float32_to_pcm16, pcm16_wav_bytes, read_wav, to_mono_16k
 
-from .connection import SessionConnection, SessionRefused
+from .connection import SchedulerUnreachable, SessionConnection, SessionRefused
+from .scheduler_url import BadSchedulerUrl, check_scheduler_url
+
+
+class UnreadableAudio(Exception):
+    """A `--file` input that is neither a WAV we can read nor audio PyAV can decode."""
 
 
 @dataclass
@@ -41,7 +47,7 @@ class FileRun:
             self._failure(message)
 
     def _result(self, r: TranslationResult) -> None:
-        latency = self.conn.stats.latency_ms.get(r.utterance_index) if self.conn else None
+        latency = self.conn.latency_ms(r.utterance_index) if self.conn else None
         row: dict[str, Any] = {
             "utterance_index": r.utterance_index,
             "file": self.origin.get(r.utterance_index),
@@ -97,9 +103,36 @@ class FileRun:
             )
 
 
+def read_audio_16k(path: Path) -> np.ndarray:
+    """16 kHz mono float32 from a 16-bit PCM WAV (read directly) or anything else PyAV
+    decodes: 24-bit or float WAV, FLAC, MP3, Ogg, ... Raises `UnreadableAudio`."""
+    try:
+        samples, rate = read_wav(path)
+        return to_mono_16k(samples, rate)
+    except (wave.Error, EOFError, ValueError):
+        pass  # not plain PCM16 WAV: let FFmpeg try
+    import av
+
+    chunks: list[np.ndarray] = []
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise UnreadableAudio(f"{path}: no audio stream in this file")
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
+            for frame in container.decode(container.streams.audio[0]):
+                chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+            chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise UnreadableAudio(
+            f"{path}: not a WAV or audio file that can be decoded ({exc})"
+        ) from exc
+    if not chunks:
+        raise UnreadableAudio(f"{path}: the audio stream is empty")
+    return np.concatenate(chunks).astype(np.float32)
+
+
 def load_pieces(path: Path, use_vad: bool) -> list[np.ndarray]:
-    samples, rate = read_wav(path)
-    audio = to_mono_16k(samples, rate)
+    audio = read_audio_16k(path)
     if not use_vad:
         return [audio]
     from .cutter import UtteranceCutter
@@ -124,9 +157,12 @@ async def run_files(
     timeout_s: float = 300.0,
     out: TextIO = sys.stdout,
     sequential: bool = False,
+    max_reconnects: int | None = 20,
 ) -> int:
     """`sequential`: wait for each answer before sending the next utterance, like a speaker
-    who pauses; latencies then measure one utterance, not a queue."""
+    who pauses; latencies then measure one utterance, not a queue. The session keeps within
+    the scheduler's flow-control window (the rest waits here) and survives a scheduler restart
+    (`max_reconnects` consecutive failed attempts, about three minutes with backoff, end it)."""
     run = FileRun(out, as_json, save_tts)
     init = SessionInit(
         src_lang=src,
@@ -134,38 +170,49 @@ async def run_files(
         pairing_code=pairing_code,
         pipeline=PipelineConfig(use_tts=use_tts),
     )
-    conn = SessionConnection(url, init, run.on_message, max_reconnects=5)
+    conn = SessionConnection(url, init, run.on_message, max_reconnects=max_reconnects)
     run.conn = conn
     try:
         await conn.start()
     except SessionRefused as exc:
         print(f"the scheduler refused the session: {exc}", file=sys.stderr)
         return 1
-    except OSError as exc:
-        print(f"cannot reach the scheduler at {url}: {exc}", file=sys.stderr)
+    except SchedulerUnreachable as exc:
+        print(str(exc), file=sys.stderr)
         return 2
     try:
         for path in files:
-            for piece in load_pieces(path, use_vad):
+            try:
+                pieces = await asyncio.to_thread(load_pieces, path, use_vad)
+            except UnreadableAudio as exc:
+                print(str(exc), file=sys.stderr)
+                return 2
+            for piece in pieces:
                 index = await conn.send_audio(
-                    float32_to_pcm16(piece), spoken_until=time.perf_counter()
+                    float32_to_pcm16(piece),
+                    spoken_until=time.perf_counter(),
                 )
                 run.origin[index] = path.name
                 if sequential:
                     await conn.drained(timeout_s)
         await conn.drained(timeout_s)
     except TimeoutError:
-        print(f"gave up waiting: {len(conn.unanswered)} utterances unanswered", file=sys.stderr)
+        print(f"gave up waiting: {conn.unanswered} utterances unanswered", file=sys.stderr)
         return 1
     finally:
         await conn.close()
     if conn.unanswered:
-        print(f"connection lost: {len(conn.unanswered)} utterances unanswered", file=sys.stderr)
+        print(f"connection lost: {conn.unanswered} utterances unanswered", file=sys.stderr)
         return 1
     return 1 if run.failures else 0
 
 
 def main_files(args: Any) -> int:
+    try:
+        check_scheduler_url(args.scheduler)
+    except BadSchedulerUrl as exc:
+        print(f"lingua-client: {exc}", file=sys.stderr)
+        return 2
     missing = [f for f in args.file if not Path(f).is_file()]
     if missing:
         print(f"no such file: {', '.join(missing)}", file=sys.stderr)

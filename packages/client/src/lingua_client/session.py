@@ -1,0 +1,431 @@
+"""The client's side of a session as plain state: no sockets, no sleeping, `now` passed in.
+
+What it decides (the socket loop in `connection.py` only carries it out):
+
+- **numbering**: every utterance the user says gets a *local index* (0, 1, 2, ... for the
+  whole run, what captions and `--file` rows show) and, when it is sent, a *wire index* in the
+  current scheduler session. The two are equal until a scheduler restart forces a new session;
+  then everything unanswered is sent again under new wire indexes (0, 1, ... of the new
+  session) and answers are mapped back, so captions stay right.
+- **unanswered / answered**: an utterance is kept until its final answer (a
+  `translation_result`, a `missing_result` or an `error` for its index); a final answer that
+  arrives twice (a resume replay) is passed on once.
+- **resume**: after a dropped connection the session is resumed with its `resume_token` and
+  the last contiguous wire index answered; whatever is still in flight is sent again (the
+  scheduler ignores resends of work in progress and replays answers it already has). A resume
+  the scheduler refuses (`INVALID_SESSION`, `SESSION_CLOSED`: it restarted, or the resume
+  grace passed) opens a new session at once.
+- **flow control**: the `session_init_ack` may state `max_in_flight_utterances` and
+  `max_in_flight_bytes`; utterances beyond that window wait here, in order, and go out as
+  answers come back (None: no limit). A `RATE_LIMITED` error for an index is not a failure: the
+  same utterance is sent again under the same wire index after a backoff.
+- **backoff** between connection attempts, with jitter from an injected `random.Random`.
+
+Bound: the audio of all unanswered utterances together is capped at `max_unanswered_bytes`
+(default 16 MiB, about eight minutes of speech at 32 KB/s, what a long outage can pile up).
+An utterance beyond it, or one larger than the scheduler's byte window on its own, ends at
+once in an `error` with code `MESSAGE_TOO_LARGE` for its local index: never a silent drop.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass, field
+
+from lingua_protocol import (
+    AudioData,
+    Error,
+    ErrorCode,
+    Message,
+    MissingResult,
+    PipelineConfig,
+    SessionInit,
+    SessionInitAck,
+    TranslationResult,
+    Utterance,
+)
+from lingua_protocol.base import AudioFormat
+
+DEFAULT_MAX_UNANSWERED_BYTES = 16 * 1024 * 1024
+RESUME_REFUSALS = frozenset({ErrorCode.INVALID_SESSION.value, ErrorCode.SESSION_CLOSED.value})
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with jitter: attempt n waits uniform(d/2, d), d = min_s * 2**n
+    capped at max_s. The same curve serves reconnects and RATE_LIMITED retries."""
+
+    min_s: float = 0.3
+    max_s: float = 10.0
+
+    def delay_s(self, attempt: int, rng: random.Random) -> float:
+        d = min(self.max_s, self.min_s * 2 ** min(max(attempt, 0), 30))
+        return rng.uniform(d / 2, d)
+
+
+@dataclass
+class Outgoing:
+    """One utterance the user said, from the moment it is cut until its final answer."""
+
+    local_index: int
+    audio: bytes
+    audio_format: AudioFormat
+    sample_rate: int
+    manual_cut: bool
+    pipeline: PipelineConfig | None
+    spoken_at: float
+    wire_index: int | None = None
+    not_before: float = 0.0
+    rate_limited: int = 0
+    resend: bool = False
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.audio)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A message for the user interface, its `utterance_index` already the local index.
+    `latency_ms` is from the end of speech to this final answer, when it is one."""
+
+    message: Message
+    latency_ms: float | None = None
+
+
+def final_index(message: Message, session_id: str | None) -> int | None:
+    """The wire index this message finally answers in our session, if it does."""
+    if isinstance(message, TranslationResult):
+        if message.speaker_session_id not in (None, message.session_id):
+            return None  # another room member's words: not an answer to one of ours
+        return message.utterance_index
+    if isinstance(message, MissingResult):
+        return message.utterance_index
+    if isinstance(message, Error) and message.utterance_index is not None:
+        speaker = (message.model_extra or {}).get("speaker_session_id")
+        if speaker not in (None, message.session_id, session_id):
+            return None  # a room listener's error about someone else's utterance
+        return message.utterance_index
+    return None
+
+
+@dataclass
+class ClientSession:
+    """The session state machine. Events: `submit`, `opened`, `refused`, `connection_lost`,
+    `connect_failed`, `received`. Outputs: `opening_message()`, `utterances_to_send(now)`,
+    `deliveries()`, `reconnect_delay_s()`, `next_deadline()`. Never raises on peer input."""
+
+    init: SessionInit
+    backoff: Backoff = field(default_factory=Backoff)
+    rng: random.Random = field(default_factory=random.Random)
+    max_unanswered_bytes: int = DEFAULT_MAX_UNANSWERED_BYTES
+
+    session_id: str | None = None
+    resume_token: str | None = None
+    binary_audio: bool = False
+    assigned_node: str | None = None
+    max_in_flight_utterances: int | None = None
+    max_in_flight_bytes: int | None = None
+    connected: bool = False
+    sessions_opened: int = 0
+    failures: int = 0
+    failed: Error | None = None
+    """Set when the scheduler refused us for good (bad pairing code, ...): nothing more goes."""
+
+    _next_local: int = 0
+    _next_wire: int = 0
+    _queue: deque[Outgoing] = field(default_factory=deque)
+    _in_flight: dict[int, Outgoing] = field(default_factory=dict)
+    _answered_up_to: int = -1
+    _answered_above: set[int] = field(default_factory=set)
+    _unanswered_bytes: int = 0
+    _out: list[Delivery] = field(default_factory=list)
+
+    # --- queries ---------------------------------------------------------------------------
+
+    @property
+    def unanswered(self) -> int:
+        """Utterances said and not yet finally answered (queued here or in flight)."""
+        return len(self._queue) + len(self._in_flight)
+
+    @property
+    def queued(self) -> int:
+        """Utterances waiting here: for the window, a retry, or a connection."""
+        return len(self._queue)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(1 for o in self._in_flight.values() if not o.resend)
+
+    def opening_message(self) -> SessionInit:
+        """The `session_init` to send on a fresh connection: a resume when we have a token."""
+        if self.resume_token is None:
+            return self.init
+        update: dict[str, object] = {"resume_token": self.resume_token}
+        if self._answered_up_to >= 0:
+            update["last_received_index"] = self._answered_up_to
+        return self.init.model_copy(update=update)
+
+    def reconnect_delay_s(self) -> float:
+        """How long to wait before the next connection attempt."""
+        return self.backoff.delay_s(self.failures, self.rng)
+
+    def next_deadline(self) -> float | None:
+        """When `utterances_to_send` may have something new without any other event."""
+        if not self.connected or not self._queue:
+            return None
+        return self._queue[0].not_before
+
+    def deliveries(self) -> list[Delivery]:
+        """Messages for the user interface, in order; each is returned once."""
+        out, self._out = self._out, []
+        return out
+
+    # --- events ----------------------------------------------------------------------------
+
+    def submit(
+        self,
+        audio: bytes,
+        *,
+        now: float,
+        audio_format: AudioFormat = "pcm16",
+        sample_rate: int = 16000,
+        manual_cut: bool = False,
+        pipeline: PipelineConfig | None = None,
+        spoken_at: float | None = None,
+    ) -> int:
+        """The user said something: returns its local index. It goes out with the next
+        `utterances_to_send` that the connection and the window allow."""
+        local = self._next_local
+        self._next_local += 1
+        if self.failed is not None:
+            self._fail_local(local, self.failed.code, f"session ended: {self.failed.message}")
+            return local
+        if self._unanswered_bytes + len(audio) > self.max_unanswered_bytes:
+            self._fail_local(
+                local,
+                ErrorCode.MESSAGE_TOO_LARGE,
+                f"the client already holds {self._unanswered_bytes} bytes of unanswered "
+                f"speech (limit {self.max_unanswered_bytes}); this utterance was not sent",
+            )
+            return local
+        self._unanswered_bytes += len(audio)
+        self._queue.append(
+            Outgoing(
+                local,
+                audio,
+                audio_format,
+                sample_rate,
+                manual_cut,
+                pipeline,
+                now if spoken_at is None else spoken_at,
+            )
+        )
+        return local
+
+    def opened(self, ack: SessionInitAck, now: float) -> None:
+        """The scheduler accepted our `session_init` (new or resumed)."""
+        resumed = self.resume_token is not None and ack.session_id == self.session_id
+        if not resumed:
+            self._start_new_numbering()
+        else:
+            done = ack.last_delivered_index
+            for o in self._in_flight.values():
+                o.resend = done is None or o.wire_index is None or o.wire_index > done
+        self.session_id = ack.session_id
+        self.resume_token = ack.resume_token or self.resume_token
+        self.binary_audio = bool(ack.binary_audio)
+        self.assigned_node = ack.assigned_node_id or self.assigned_node
+        self.max_in_flight_utterances = ack.max_in_flight_utterances
+        self.max_in_flight_bytes = ack.max_in_flight_bytes
+        self.connected = True
+        self.failures = 0
+        self.sessions_opened += 1
+
+    def refused(self, error: Error, now: float) -> bool:
+        """The scheduler answered `session_init` with an error. True: connect again at once
+        (a refused resume becomes a new session); False: the session has ended for good and
+        every unanswered utterance has got an error."""
+        self.connected = False
+        if self.resume_token is not None and error.code in RESUME_REFUSALS:
+            self.resume_token = None  # the next `session_init` opens a new session
+            return True
+        self.failed = error
+        for o in sorted(
+            [*self._queue, *self._in_flight.values()], key=lambda item: item.local_index
+        ):
+            self._fail_local(o.local_index, error.code, f"session refused: {error.message}")
+        self._queue.clear()
+        self._in_flight.clear()
+        self._unanswered_bytes = 0
+        return False
+
+    def connect_failed(self, now: float) -> None:
+        """A connection attempt failed (refused, timed out, handshake error)."""
+        self.connected = False
+        self.failures += 1
+
+    def connection_lost(self, now: float) -> None:
+        """The open connection closed: everything in flight waits for the resume."""
+        self.connected = False
+
+    def received(self, message: Message, now: float) -> None:
+        """A parsed message from the scheduler on the open connection."""
+        session_id = getattr(message, "session_id", None)
+        if session_id is not None and session_id != self.session_id:
+            return  # left over from a session we no longer have
+        if (
+            isinstance(message, TranslationResult)
+            and message.node_id
+            and message.speaker_session_id in (None, message.session_id)
+        ):
+            self.assigned_node = message.node_id
+        wire = final_index(message, self.session_id)
+        if wire is None:
+            self._out.append(Delivery(self._to_local(message)))
+            return
+        if self._is_answered(wire):
+            return  # a replay of something already passed on
+        item = self._in_flight.get(wire) or self._waiting_retry(wire)
+        if (
+            isinstance(message, Error)
+            and message.code == ErrorCode.RATE_LIMITED
+            and item is not None
+            and self.failed is None
+        ):
+            self._retry_later(item, now)
+            return
+        self._mark_answered(wire)
+        if item is None:
+            return  # an answer for a wire index we never sent: nothing to show it against
+        self._in_flight.pop(wire, None)
+        if item in self._queue:
+            self._queue.remove(item)
+        self._unanswered_bytes -= item.size_bytes
+        latency = (now - item.spoken_at) * 1000
+        self._out.append(Delivery(self._relabel(message, item.local_index), latency))
+
+    def utterances_to_send(self, now: float) -> list[Utterance]:
+        """What to send now: resends after a resume first, then queued utterances in order
+        while the window allows. Each returned utterance counts as in flight."""
+        if not self.connected or self.session_id is None:
+            return []
+        out = [self._message(o) for o in self._in_flight.values() if o.resend]
+        for o in self._in_flight.values():
+            o.resend = False
+        while self._queue:
+            head = self._queue[0]
+            if head.not_before > now:
+                break
+            limit = self.max_in_flight_bytes
+            if limit is not None and head.size_bytes > limit:
+                self._queue.popleft()
+                self._drop_too_large(head, limit)
+                continue
+            if not self._window_allows(head):
+                break
+            self._queue.popleft()
+            if head.wire_index is None:
+                head.wire_index = self._next_wire
+                self._next_wire += 1
+            self._in_flight[head.wire_index] = head
+            out.append(self._message(head))
+        return out
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _window_allows(self, item: Outgoing) -> bool:
+        count = len(self._in_flight)
+        if self.max_in_flight_utterances is not None and count >= self.max_in_flight_utterances:
+            return False
+        limit = self.max_in_flight_bytes
+        if limit is None:
+            return True
+        used = sum(o.size_bytes for o in self._in_flight.values())
+        return used + item.size_bytes <= limit
+
+    def _start_new_numbering(self) -> None:
+        """A new scheduler session: every unanswered utterance goes again, renumbered from 0
+        in the order the user said them."""
+        pending = sorted(
+            [*self._in_flight.values(), *self._queue], key=lambda item: item.local_index
+        )
+        for o in pending:
+            o.wire_index = None
+            o.resend = False
+            o.not_before = 0.0
+        self._in_flight.clear()
+        self._queue = deque(pending)
+        self._next_wire = 0
+        self._answered_up_to = -1
+        self._answered_above.clear()
+
+    def _retry_later(self, item: Outgoing, now: float) -> None:
+        self._in_flight.pop(item.wire_index or 0, None)
+        item.resend = False
+        item.not_before = now + self.backoff.delay_s(item.rate_limited, self.rng)
+        item.rate_limited += 1
+        if item not in self._queue:
+            self._queue.appendleft(item)
+            self._queue = deque(sorted(self._queue, key=lambda o: o.local_index))
+
+    def _waiting_retry(self, wire: int) -> Outgoing | None:
+        for o in self._queue:
+            if o.wire_index == wire:
+                return o
+        return None
+
+    def _drop_too_large(self, item: Outgoing, limit: int) -> None:
+        self._unanswered_bytes -= item.size_bytes
+        if item.wire_index is not None:
+            self._mark_answered(item.wire_index)
+        self._fail_local(
+            item.local_index,
+            ErrorCode.MESSAGE_TOO_LARGE,
+            f"utterance of {item.size_bytes} bytes is larger than the session's in-flight "
+            f"window of {limit} bytes",
+        )
+
+    def _is_answered(self, wire: int) -> bool:
+        return wire <= self._answered_up_to or wire in self._answered_above
+
+    def _mark_answered(self, wire: int) -> None:
+        self._answered_above.add(wire)
+        while self._answered_up_to + 1 in self._answered_above:
+            self._answered_up_to += 1
+            self._answered_above.discard(self._answered_up_to)
+
+    def _to_local(self, message: Message) -> Message:
+        """Non-final messages about one of our utterances (partial transcripts) get its local
+        index; everything else passes unchanged."""
+        wire = getattr(message, "utterance_index", None)
+        if not isinstance(wire, int) or isinstance(message, TranslationResult):
+            return message
+        item = self._in_flight.get(wire)
+        return message if item is None else self._relabel(message, item.local_index)
+
+    @staticmethod
+    def _relabel(message: Message, local_index: int) -> Message:
+        if getattr(message, "utterance_index", None) == local_index:
+            return message
+        return message.model_copy(update={"utterance_index": local_index})
+
+    def _fail_local(self, local: int, code: str, text: str) -> None:
+        self._out.append(
+            Delivery(
+                Error(code=code, message=text, session_id=self.session_id, utterance_index=local)
+            )
+        )
+
+    def _message(self, o: Outgoing) -> Utterance:
+        assert o.wire_index is not None and self.session_id is not None
+        return Utterance(
+            session_id=self.session_id,
+            utterance_index=o.wire_index,
+            manual_cut=o.manual_cut,
+            pipeline=o.pipeline,
+            audio=AudioData.from_bytes(o.audio),
+            audio_format=o.audio_format,
+            sample_rate=o.sample_rate,
+        )

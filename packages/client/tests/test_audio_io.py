@@ -1,0 +1,55 @@
+"""The player's clip queue and the stderr guard, without a sound device."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from lingua_client.audio_io import ClipQueue
+from lingua_client.screen_guard import stderr_to_file
+
+
+def play(clips: ClipQueue, blocks: int, size: int = 480) -> np.ndarray:
+    out = []
+    for _ in range(blocks):
+        buf = np.empty(size, np.float32)
+        clips.fill(buf)
+        out.append(buf)
+    return np.concatenate(out)
+
+
+def test_every_sample_of_a_clip_is_played_and_silence_follows() -> None:
+    clips = ClipQueue(24000)
+    clip = np.linspace(0.1, 0.9, 24000 + 123, dtype=np.float32)  # not a multiple of a block
+    clips.add(clip)
+    played = play(clips, 60)
+    assert np.array_equal(played[: clip.size], clip)  # the last 50 ms included
+    assert not played[clip.size :].any() and not clips.audible
+
+
+def test_hold_plays_silence_and_keeps_the_position() -> None:
+    clips = ClipQueue(24000)
+    clip = np.linspace(0.1, 0.9, 4800, dtype=np.float32)
+    clips.add(clip)
+    first = play(clips, 2)
+    assert clips.audible
+    clips.hold = True
+    assert not play(clips, 5).any() and not clips.audible
+    clips.hold = False
+    rest = play(clips, 10)
+    assert np.array_equal(np.concatenate([first, rest])[: clip.size], clip)
+
+
+def test_the_queue_is_bounded_in_seconds() -> None:
+    clips = ClipQueue(1000, max_s=5.0)
+    for _ in range(10):
+        clips.add(np.ones(1000, np.float32))
+    assert clips.pending_s == 5.0
+
+
+def test_c_library_stderr_goes_to_the_log_file_not_the_screen(tmp_path: Path) -> None:
+    log = tmp_path / "client.log"
+    with stderr_to_file(log):
+        os.write(2, b"ALSA lib pcm.c: underrun occurred\n")
+    assert "underrun occurred" in log.read_text()
