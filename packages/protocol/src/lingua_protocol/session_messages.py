@@ -149,6 +149,10 @@ class TranslationResult(Message):
     room_code: str | None = None
     speaker_session_id: str | None = None
     speaker_display_name: str | None = None
+    tts_audio_omitted: str | None = None
+    """Set when the scheduler kept this result without its speech to stay within a memory
+    budget: 'hold_budget' (results held for ordering or for a disconnected client) or
+    'replay_budget' (a replayed result). The text is always kept."""
 
 
 class AsrPartial(Message):
