@@ -60,10 +60,7 @@ def is_final(message: Message) -> int | None:
     if isinstance(message, FINAL):
         return message.utterance_index
     if isinstance(message, Error) and message.utterance_index is not None:
-        speaker = (message.model_extra or {}).get("speaker_session_id")
-        if speaker not in (None, message.session_id):
-            return None
-        return message.utterance_index
+        return message.utterance_index  # a room member's failure comes as `room_error`
     return None
 
 
