@@ -333,7 +333,7 @@ class CoreMachine(RuleBasedStateMachine):
                 window = range(seq.next_index, seq.next_index + s.utterance_index_window)
                 assert all(i in window for i in seq.accepted)
             assert len(session.job_ids) <= s.max_in_flight_utterances
-        for conn, sid in self.core.session_by_conn.items():
+        for conn, sid in self.core.sessions.conns().items():
             assert self.core.sessions[sid].conn_id == conn
 
     def teardown(self) -> None:

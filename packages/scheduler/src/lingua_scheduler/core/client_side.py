@@ -51,8 +51,7 @@ class ClientSide(CoreState):
     def client_message(self, conn_id: str, message: Message, now: float) -> list[Action]:
         if isinstance(message, SessionInit):
             return self._session_init(conn_id, message, now)
-        session_id = self.session_by_conn.get(conn_id)
-        session = self.sessions.get(session_id) if session_id else None
+        session = self.sessions.for_conn(conn_id)
         index = getattr(message, "utterance_index", None)
         if session is None:
             return [
@@ -117,7 +116,7 @@ class ClientSide(CoreState):
                 ),
                 Close(conn_id, CLOSE_POLICY, "unsupported protocol version"),
             ]
-        if conn_id in self.session_by_conn:
+        if self.sessions.for_conn(conn_id) is not None:
             return [
                 Send(
                     conn_id,
@@ -127,8 +126,7 @@ class ClientSide(CoreState):
                 )
             ]
         if m.resume_token:
-            sid = self.by_token.get(m.resume_token)
-            session = self.sessions.get(sid) if sid else None
+            session = self.sessions.for_token(m.resume_token)
             if session is not None and not session.closing:
                 return self._resume(conn_id, session, m.last_received_index, now)
             return [
@@ -187,9 +185,7 @@ class ClientSide(CoreState):
             tokens=float(self.s.utterance_burst),
             tokens_at=now,
         )
-        self.sessions[session.session_id] = session
-        self.session_by_conn[conn_id] = session.session_id
-        self.by_token[session.resume_token] = session.session_id
+        self.sessions.add(session)
         self._count("sessions_created")
         log.info(
             "session=%s created %s->%s paired=%s",
@@ -218,13 +214,10 @@ class ClientSide(CoreState):
         self, conn_id: str, session: Session, last_received: int | None, now: float
     ) -> list[Action]:
         actions: list[Action] = []
-        if session.conn_id is not None and session.conn_id != conn_id:
-            self.session_by_conn.pop(session.conn_id, None)
-            actions.append(Close(session.conn_id, CLOSE_POLICY, "session resumed elsewhere"))
-        session.conn_id = conn_id
-        session.disconnected_at = None
+        left = self.sessions.attach(session, conn_id)
+        if left is not None:
+            actions.append(Close(left, CLOSE_POLICY, "session resumed elsewhere"))
         session.last_activity = now
-        self.session_by_conn[conn_id] = session.session_id
         self._count("sessions_resumed")
         log.info(
             "session=%s resumed, %d buffered message(s)", session.session_id, len(session.outbox)
@@ -434,21 +427,15 @@ class ClientSide(CoreState):
 
     def client_disconnected(self, conn_id: str, now: float) -> list[Action]:
         self.pairing.forget_conn(conn_id)
-        session_id = self.session_by_conn.pop(conn_id, None)
-        session = self.sessions.get(session_id) if session_id else None
-        if session is None or session.conn_id != conn_id:
+        session = self.sessions.detach(conn_id, now)
+        if session is None:
             return []
-        session.conn_id = None
-        session.disconnected_at = now
         if session.closing:
             return self._drop_session(session)
         return []
 
     def _drop_session(self, session: Session) -> list[Action]:
-        self.sessions.pop(session.session_id, None)
-        self.by_token.pop(session.resume_token, None)
-        if session.conn_id is not None:
-            self.session_by_conn.pop(session.conn_id, None)
+        self.sessions.drop(session)
         for job_id in list(session.job_ids):
             job = self.jobs.get(job_id)
             if job is None:

@@ -141,8 +141,6 @@ class SchedulerCore(NodeSide, JobFlow, ClientSide, RoomSide, CoreState):
                 and now - session.last_activity >= self.s.session_idle_timeout_s
             ):
                 actions.append(Close(session.conn_id, CLOSE_GOING_AWAY, "idle timeout"))
-                self.session_by_conn.pop(session.conn_id, None)
-                session.conn_id = None
                 actions += self._drop_session(session)
         for room in self.rooms.expire(now):
             for sid in room.members:

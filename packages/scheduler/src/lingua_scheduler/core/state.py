@@ -6,16 +6,13 @@ import logging
 import random
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lingua_protocol import (
     SUPPORTED_PROTOCOL_MAJORS,
-    FeatureFlags,
     JobAck,
     JobResult,
     Message,
-    PipelineConfig,
     SessionCloseAck,
 )
 
@@ -24,11 +21,11 @@ from .actions import Action, Close, Send
 from .budget import message_bytes, without_audio
 from .deadlines import Deadlines
 from .jobs import Job, JobQueue, JobState
-from .ordering import ResultSequencer
 from .pairing import PairingService
 from .registry import NodeRecord, NodeRegistry, Thresholds
 from .rooms import RoomManager
 from .selection import CapableIndex
+from .sessions import Session, SessionTable
 
 log = logging.getLogger("lingua.scheduler")
 
@@ -51,33 +48,6 @@ class _NullObserver:
 
     def dispatch_latency(self, seconds: float) -> None:
         pass
-
-
-@dataclass(slots=True)
-class Session:
-    session_id: str
-    resume_token: str
-    conn_id: str | None
-    src_lang: str
-    tgt_lang: str
-    dialect: str | None
-    features: FeatureFlags | None
-    pipeline: PipelineConfig
-    binary_audio: bool
-    sequencer: ResultSequencer
-    created_at: float
-    last_activity: float
-    paired_node_id: str | None = None
-    sticky_node_id: str | None = None
-    disconnected_at: float | None = None
-    closing: bool = False
-    outbox: list[Message] = field(default_factory=list)
-    outbox_bytes: int = 0
-    job_ids: set[str] = field(default_factory=set)
-    gap_armed: float | None = None
-    tokens: float = 0.0
-    tokens_at: float = 0.0
-    display_name: str | None = None
 
 
 def _version_ok(version: str | None) -> bool:
@@ -111,9 +81,7 @@ class CoreState:
         self.pairing = PairingService(self.s.pairing_code_ttl_s, self.s.pairing_failures_per_min)
         self.capable = CapableIndex(self.registry)
         self.rooms = RoomManager(self.s.room_max_members, self.s.room_idle_timeout_s)
-        self.sessions: dict[str, Session] = {}
-        self.session_by_conn: dict[str, str] = {}
-        self.by_token: dict[str, str] = {}
+        self.sessions = SessionTable()
         self.jobs: dict[str, Job] = {}
         self.queue = JobQueue(self.s.max_queue, self.s.max_queue_bytes)
         self.deadlines = Deadlines()
