@@ -114,6 +114,7 @@ class SchedulerServer:
         self._server: Server | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        self._stopped = False
         self._closers: set[asyncio.Task[None]] = set()
 
     def now(self) -> float:
@@ -143,6 +144,7 @@ class SchedulerServer:
         log.info("scheduler listening on ws://%s:%d", self.settings.host, self.port)
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -302,8 +304,10 @@ class SchedulerServer:
         """Wake up at the core's next deadline (one heap peek per event; the timer moves only
         when the deadline comes earlier than the one already set)."""
         due = self.core.next_deadline()
-        if due is None or (
-            self._timer is not None and self._timer_at is not None and self._timer_at <= due
+        if (
+            self._stopped
+            or due is None
+            or (self._timer is not None and self._timer_at is not None and self._timer_at <= due)
         ):
             return
         if self._timer is not None:

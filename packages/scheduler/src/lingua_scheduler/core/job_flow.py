@@ -62,7 +62,19 @@ class JobFlow(CoreState):
         self.progress_at[node.node_id] = now
         if message.success:
             node.jobs_done += 1
-            return self._succeed(job, message, now) + self._dispatch_queue(now)
+            try:
+                actions = self._succeed(job, message, now)
+            except ValueError as exc:  # a result that cannot be relayed: the job fails
+                log.warning(
+                    "job=%s result from node=%s not relayable: %s", job.job_id, node.node_id, exc
+                )
+                actions = self._fail(
+                    job,
+                    ErrorCode.INTERNAL_ERROR.value,
+                    "the node's result could not be relayed",
+                    now,
+                )
+            return actions + self._dispatch_queue(now)
         node.jobs_failed += 1
         code = message.error.code if message.error else ErrorCode.INTERNAL_ERROR.value
         text = message.error.message if message.error else "job failed"
