@@ -367,6 +367,7 @@ CoreMachine.TestCase.settings = settings(
     max_examples=150,
     stateful_step_count=40,
     deadline=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_core_state_machine = CoreMachine.TestCase

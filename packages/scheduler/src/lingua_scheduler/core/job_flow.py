@@ -22,7 +22,7 @@ from lingua_protocol import (
 from .actions import Action, Send
 from .jobs import Job, JobState
 from .registry import NodeRecord
-from .selection import pick_node
+from .selection import JobNeeds, pick_node
 from .state import CoreState, log
 
 
@@ -262,13 +262,18 @@ class JobFlow(CoreState):
             if n.status in ("ready", "degraded")
         )
         actions: list[Action] = []
+        blocked: set[JobNeeds] = set()  # kinds of job no node has room for now
         for job in self.queue:
             if free <= 0:
                 break
+            if job.needs in blocked:
+                continue  # a set lookup, not a node search, for each job of a full kind
             node = pick_node(self.capable.nodes(job.needs), self.rng, None, frozenset(job.tried))
             if node is not None:
                 actions += self._assign(job, node, now)
                 free -= 1
+            elif not job.tried:
+                blocked.add(job.needs)
         return actions
 
 
