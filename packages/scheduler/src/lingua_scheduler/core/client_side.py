@@ -20,9 +20,9 @@ from lingua_protocol import (
     Utterance,
     error_message,
 )
-from lingua_protocol.audio import message_audio_duration_s, pcm16_duration_s
 
 from .actions import Action, Close, Send
+from .audio_probe import duration_s
 from .jobs import Job
 from .ordering import Acceptance, ResultSequencer
 from .selection import JobNeeds
@@ -33,16 +33,6 @@ from .state import CLOSE_POLICY, CoreState, Session, _version_ok, log
 def _pipeline(use_asr: bool, use_nmt: bool, use_tts: bool) -> PipelineConfig:
     """One shared, never mutated config per combination: a job needs no copy of its own."""
     return PipelineConfig(use_asr=use_asr, use_nmt=use_nmt, use_tts=use_tts)
-
-
-def _duration_s(m: Utterance) -> float | None:
-    """Seconds of audio (None: unknown without decoding, as for opus). Raises ValueError for
-    WAV audio that is not base64."""
-    if m.audio_format == "pcm16":
-        return pcm16_duration_s(len(m.audio), m.sample_rate)
-    if m.audio_format == "wav":
-        return message_audio_duration_s(m.audio.to_bytes(), "wav", m.sample_rate)
-    return None
 
 
 class ClientSide(CoreState):
@@ -291,7 +281,7 @@ class ClientSide(CoreState):
                 )
             ]
         try:
-            duration = _duration_s(m)
+            duration = duration_s(m.audio, m.audio_format, m.sample_rate)
         except ValueError as exc:
             return [
                 Send(
