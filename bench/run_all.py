@@ -23,6 +23,11 @@ BENCHES = [
         "bench_scheduler.py",
         ["--no-pin", "--sessions", "100", "--paced-sessions", "100", "--idle-sessions", "0"],
     ),
+    (
+        "Scheduler: resource budget (RSS at full flow-control windows, /health under attack)",
+        "bench_resources.py",
+        [],
+    ),
     ("Model hub: download throughput against disk", "bench_hub.py", []),
     ("Node: per-stage timings, overhead, end-to-end latency", "bench_node.py", []),
 ]

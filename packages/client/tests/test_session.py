@@ -232,3 +232,25 @@ def test_tts_off_travels_per_utterance_and_room_results_of_others_pass_unchanged
     s.received(other, 0.1)
     assert delivered(s) == [("translation_result", 0, "hi")]
     assert s.unanswered == 1  # someone else's index 0 does not answer ours
+
+
+def test_a_room_error_is_a_room_row_and_never_answers_our_own_index() -> None:
+    from lingua_client.captions import Captions
+    from lingua_client.session import final_index
+    from lingua_protocol import RoomError
+
+    error = RoomError(
+        room_code="123456",
+        session_id="me",
+        speaker_session_id="other",
+        utterance_index=0,
+        code="NO_AVAILABLE_NODE",
+        message="no node for en->de",
+        speaker_display_name="Bo",
+    )
+    assert final_index(error, "me") is None
+    captions = Captions()
+    captions.pending(0)
+    row = captions.apply(error)
+    assert row is not None and row.speaker == "Bo" and row.state == "error"
+    assert captions.rows[0].state == "pending"

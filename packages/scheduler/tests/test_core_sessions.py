@@ -236,7 +236,7 @@ def test_room_errors() -> None:
     assert h.to("c", "error")[-1].code == "ROOM_FULL"
     h.client("b", {"type": "room_leave", "room_code": code})
     assert [m.session_id for m in h.to("a", "room_members")[-1].members] == [
-        h.core.session_by_conn["a"]
+        h.core.sessions.conns()["a"]
     ]
 
 

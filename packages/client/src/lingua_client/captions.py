@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lingua_protocol import Error, Message, MissingResult, TranslationResult
+from lingua_protocol import Error, Message, MissingResult, RoomError, TranslationResult
 
 
 @dataclass
@@ -48,6 +48,15 @@ class Captions:
             row.state = "empty" if empty else "done"
             row.latency_ms = latency_ms
             row.node = message.node_id
+            return row
+        if isinstance(message, RoomError):  # another member's words failed for us: their row
+            row = Row(
+                message.utterance_index,
+                speaker=message.speaker_display_name or "?",
+                translation=f"{message.code}: {message.message}",
+                state="error",
+            )
+            self.room_rows.append(row)
             return row
         if isinstance(message, MissingResult):
             row = self.pending(message.utterance_index)

@@ -103,9 +103,7 @@ def final_index(message: Message, session_id: str | None) -> int | None:
     if isinstance(message, MissingResult):
         return message.utterance_index
     if isinstance(message, Error) and message.utterance_index is not None:
-        speaker = (message.model_extra or {}).get("speaker_session_id")
-        if speaker not in (None, message.session_id, session_id):
-            return None  # a room listener's error about someone else's utterance
+        # A room member's failed utterance reaches listeners as `room_error`, never as `error`.
         return message.utterance_index
     return None
 

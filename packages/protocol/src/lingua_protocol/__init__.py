@@ -4,7 +4,14 @@ Every other Lingua package parses and emits messages through this package only.
 """
 
 from .audio_payload import AudioData
-from .base import PROTOCOL_VERSION, SUPPORTED_PROTOCOL_MAJORS, AudioFormat, Message
+from .base import (
+    MAX_UTTERANCE_INDEX,
+    PROTOCOL_VERSION,
+    SUPPORTED_PROTOCOL_MAJORS,
+    AudioFormat,
+    Message,
+    UtteranceIndex,
+)
 from .common import (
     CapabilityByType,
     FeatureFlags,
@@ -52,6 +59,7 @@ from .session_messages import (
     MissingResult,
     RoomCreate,
     RoomCreateAck,
+    RoomError,
     RoomExpired,
     RoomJoin,
     RoomLeave,
@@ -91,6 +99,7 @@ def error_message(
 
 
 __all__ = [
+    "MAX_UTTERANCE_INDEX",
     "PROTOCOL_VERSION",
     "SUPPORTED_PROTOCOL_MAJORS",
     "AsrPartial",
@@ -131,6 +140,7 @@ __all__ = [
     "ResultExtra",
     "RoomCreate",
     "RoomCreateAck",
+    "RoomError",
     "RoomExpired",
     "RoomJoin",
     "RoomLeave",
@@ -146,6 +156,7 @@ __all__ = [
     "SessionInitAck",
     "TranslationResult",
     "Utterance",
+    "UtteranceIndex",
     "encode_frame",
     "error_message",
     "is_binary_frame",

@@ -47,6 +47,13 @@ NonNegInt = Annotated[int, Field(ge=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
 SampleRate = Annotated[int, Field(gt=0, le=384_000)]
 
+MAX_UTTERANCE_INDEX = 2**53 - 1
+"""The largest `utterance_index`: the largest integer every JSON peer (a browser's numbers are
+doubles) represents exactly. A larger one is INVALID_MESSAGE at parse time."""
+
+UtteranceIndex = Annotated[int, Field(ge=0, le=MAX_UTTERANCE_INDEX)]
+"""A session's utterance number: 0 .. 2^53-1. Every `utterance_index` field uses this type."""
+
 
 class Model(BaseModel):
     """Shared configuration: strict types, unknown fields from newer peers kept."""

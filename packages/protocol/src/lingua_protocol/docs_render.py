@@ -25,6 +25,18 @@ Parsing (`parse_client_message`, `parse_server_message`, `parse_node_message`,
 `parse_scheduler_message`) raises only `ProtocolError(code, message, field)`. The receiver
 replies with an `error` whose `details.field` names the offending field.
 
+Every `utterance_index` is an integer from 0 to 2^53-1, the largest that every JSON peer (a
+browser's numbers are doubles) represents exactly; a larger one is INVALID_MESSAGE. A room
+listener never gets an `error` for another member's utterance: it gets a `room_error`, which
+names the speaker and is not a final answer to any of the listener's own indexes.
+
+Flow control: `session_init_ack` states `max_in_flight_utterances` and `max_in_flight_bytes`
+(decoded audio of accepted utterances whose final message has not arrived). An utterance
+beyond either is answered at once with RATE_LIMITED for its index and is not accepted: the
+client may send it again later. A `translation_result` that a scheduler kept within a memory
+budget arrives without `tts_audio` and with `tts_audio_omitted` saying which budget; its
+text is always there.
+
 Audio (`audio`, `payload`, `tts_audio`) is strict base64 in JSON. `pcm16` is little-endian
 signed 16-bit mono at `sample_rate`; `tts_sample_rate` states the rate of returned speech.
 

@@ -94,6 +94,17 @@ SERVER: list[dict[str, Any]] = [
     },
     {"type": "room_expired", "room_code": "482913", "reason": "idle"},
     {
+        "type": "room_error",
+        "room_code": "482913",
+        "session_id": "sess-1a0e",
+        "speaker_session_id": "sess-9f2c",
+        "speaker_display_name": "Ana",
+        "utterance_index": 7,
+        "code": "NO_AVAILABLE_NODE",
+        "message": "no available node for en->zh (utterance 7)",
+        "tgt_lang": "zh",
+    },
+    {
         "type": "error",
         "code": "NO_AVAILABLE_NODE",
         "message": "no available node for en->zh (utterance 4)",

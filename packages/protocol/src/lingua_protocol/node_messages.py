@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 from .audio_payload import AudioData
-from .base import AudioFormat, LangCode, Message, NonNegInt, PositiveInt, SampleRate, SourceLang
+from .base import (
+    AudioFormat,
+    LangCode,
+    Message,
+    NonNegInt,
+    PositiveInt,
+    SampleRate,
+    SourceLang,
+    UtteranceIndex,
+)
 from .common import (
     CapabilityByType,
     FeatureFlags,
@@ -67,7 +76,7 @@ class JobAck(Message):
     node_id: str | None = None
     attempt_id: str | None = None
     session_id: str | None = None
-    utterance_index: NonNegInt | None = None
+    utterance_index: UtteranceIndex | None = None
 
 
 class JobResult(Message):
@@ -78,7 +87,7 @@ class JobResult(Message):
     job_id: str
     node_id: str | None = None
     session_id: str | None = None
-    utterance_index: NonNegInt | None = None
+    utterance_index: UtteranceIndex | None = None
     success: bool
     text_asr: str | None = None
     text_translated: str | None = None
@@ -124,7 +133,7 @@ class JobAssign(Message):
     AUDIO_FIELD: ClassVar[str | None] = "audio"
     job_id: str
     session_id: str
-    utterance_index: NonNegInt
+    utterance_index: UtteranceIndex
     src_lang: SourceLang
     tgt_lang: LangCode
     dialect: str | None = None

@@ -14,6 +14,7 @@ from .base import (
     NonNegInt,
     SampleRate,
     SourceLang,
+    UtteranceIndex,
 )
 from .common import FeatureFlags, PipelineConfig, ResultExtra, RoomMember, ServiceTimings
 
@@ -32,7 +33,7 @@ class SessionInit(Message):
     pairing_code: str | None = None
     protocol_version: str | None = None
     resume_token: str | None = None
-    last_received_index: NonNegInt | None = None
+    last_received_index: UtteranceIndex | None = None
     """On resume: the highest index whose final message the client has; later ones are replayed."""
     binary_audio: bool | None = None
     enable_streaming_asr: bool | None = None
@@ -45,7 +46,7 @@ class Utterance(Message):
     type: Literal["utterance"] = "utterance"
     AUDIO_FIELD: ClassVar[str | None] = "audio"
     session_id: str
-    utterance_index: NonNegInt
+    utterance_index: UtteranceIndex
     manual_cut: bool = False
     src_lang: SourceLang | None = None
     tgt_lang: LangCode | None = None
@@ -63,7 +64,7 @@ class AudioChunk(Message):
     type: Literal["audio_chunk"] = "audio_chunk"
     AUDIO_FIELD: ClassVar[str | None] = "payload"
     session_id: str
-    utterance_index: NonNegInt
+    utterance_index: UtteranceIndex
     seq: NonNegInt
     is_final: bool = False
     payload: AudioData
@@ -132,7 +133,7 @@ class TranslationResult(Message):
     type: Literal["translation_result"] = "translation_result"
     AUDIO_FIELD: ClassVar[str | None] = "tts_audio"
     session_id: str
-    utterance_index: NonNegInt
+    utterance_index: UtteranceIndex
     job_id: str | None = None
     text_asr: str | None = None
     text_translated: str | None = None
@@ -148,6 +149,10 @@ class TranslationResult(Message):
     room_code: str | None = None
     speaker_session_id: str | None = None
     speaker_display_name: str | None = None
+    tts_audio_omitted: str | None = None
+    """Set when the scheduler kept this result without its speech to stay within a memory
+    budget: 'hold_budget' (results held for ordering or for a disconnected client) or
+    'replay_budget' (a replayed result). The text is always kept."""
 
 
 class AsrPartial(Message):
@@ -155,7 +160,7 @@ class AsrPartial(Message):
 
     type: Literal["asr_partial"] = "asr_partial"
     session_id: str
-    utterance_index: NonNegInt
+    utterance_index: UtteranceIndex
     text: str
     is_final: bool = False
     job_id: str | None = None
@@ -167,7 +172,7 @@ class MissingResult(Message):
 
     type: Literal["missing_result"] = "missing_result"
     session_id: str
-    utterance_index: NonNegInt
+    utterance_index: UtteranceIndex
     reason: str
 
 
@@ -200,6 +205,25 @@ class RoomExpired(Message):
     reason: str | None = None
 
 
+class RoomError(Message):
+    """A room member's utterance could not be translated for this listener; not a final answer.
+
+    `utterance_index` is the speaker's; the listener's own sequence of indexes is untouched.
+    """
+
+    type: Literal["room_error"] = "room_error"
+    room_code: str
+    session_id: str
+    """The listener this message goes to."""
+    speaker_session_id: str
+    utterance_index: UtteranceIndex
+    """The *speaker's* index: never an answer to one of the listener's own utterances."""
+    code: str
+    message: str
+    speaker_display_name: str | None = None
+    tgt_lang: str | None = None
+
+
 class Error(Message):
     """An error reply. `details.field` names the offending field when there is one."""
 
@@ -208,4 +232,4 @@ class Error(Message):
     message: str
     details: dict[str, Any] | None = None
     session_id: str | None = None
-    utterance_index: NonNegInt | None = None
+    utterance_index: UtteranceIndex | None = None

@@ -28,6 +28,7 @@ from .session_messages import (
     MissingResult,
     RoomCreate,
     RoomCreateAck,
+    RoomError,
     RoomExpired,
     RoomJoin,
     RoomLeave,
@@ -62,6 +63,7 @@ ServerMessage = Annotated[
     | RoomCreateAck
     | RoomMembers
     | RoomExpired
+    | RoomError
     | Error,
     Field(discriminator="type"),
 ]
@@ -99,6 +101,7 @@ SERVER_TYPES = _table(
     RoomCreateAck,
     RoomMembers,
     RoomExpired,
+    RoomError,
     Error,
 )
 NODE_TYPES = _table(

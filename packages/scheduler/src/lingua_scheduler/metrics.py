@@ -57,6 +57,11 @@ class _HotPathCollector(Collector):
             "Messages that waited in a peer's outbox because its socket buffer was full",
             value=m.slow_peer_sends,
         )
+        yield CounterMetricFamily(
+            "lingua_slow_peers_closed",
+            "Peers closed (1013) because their outbox passed peer_outbox_bytes unread",
+            value=m.slow_peers_closed,
+        )
         cumulative, buckets = 0, []
         for bound, count in zip((*m.latency_buckets, math.inf), m.latency_counts, strict=True):
             cumulative += count
@@ -76,6 +81,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.outcomes: dict[str, int] = {}
         self.slow_peer_sends = 0
+        self.slow_peers_closed = 0
         self.latency_buckets = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
         self.latency_counts = [0] * (len(self.latency_buckets) + 1)
         self.latency_sum = 0.0
@@ -93,6 +99,9 @@ class Metrics:
 
     def slow_peer_send(self) -> None:
         self.slow_peer_sends += 1
+
+    def slow_peer_closed(self) -> None:
+        self.slow_peers_closed += 1
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

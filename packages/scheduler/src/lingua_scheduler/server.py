@@ -42,9 +42,9 @@ from .settings import SchedulerSettings
 log = logging.getLogger("lingua.scheduler.server")
 
 OUTBOX_LIMIT = 1024
+"""Messages a peer's outbox holds at most (besides `peer_outbox_bytes`)."""
 WRITE_LIMIT = 2 * 1024 * 1024
 """Socket buffer per peer above which messages wait in its outbox for the peer to read."""
-TICK_S = 0.05
 
 
 @dataclass(slots=True)
@@ -54,8 +54,10 @@ class Peer:
     kind: str
     binary: bool = False
     outbox: asyncio.Queue[Outgoing] = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
+    outbox_bytes: int = 0  # bytes of the frames waiting in `outbox`
     writer: asyncio.Task[None] | None = None
     sending: bool = False  # the writer task is inside ws.send(): later messages queue behind
+    closing: bool = False  # closed for not reading: nothing more is queued for it
 
 
 @dataclass(slots=True, frozen=True)
@@ -110,7 +112,9 @@ class SchedulerServer:
         self.peers: dict[str, Peer] = {}
         self._clock = clock
         self._server: Server | None = None
-        self._ticker: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._stopped = False
         self._closers: set[asyncio.Task[None]] = set()
 
     def now(self) -> float:
@@ -136,14 +140,14 @@ class SchedulerServer:
             ping_interval=20,
             ping_timeout=20,
         )
-        self._ticker = asyncio.create_task(self._tick_loop())
+        self._arm()
         log.info("scheduler listening on ws://%s:%d", self.settings.host, self.port)
 
     async def stop(self) -> None:
-        if self._ticker:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+        self._stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._server:
             self._server.close()
             await self._server.wait_closed()
@@ -294,6 +298,33 @@ class SchedulerServer:
                 self._send(peer, action.message)
             elif isinstance(action, Close):
                 self._enqueue(peer, (action.code, action.reason))
+        self._arm()
+
+    def _arm(self) -> None:
+        """Wake up at the core's next deadline (one heap peek per event; the timer moves only
+        when the deadline comes earlier than the one already set)."""
+        due = self.core.next_deadline()
+        if (
+            self._stopped
+            or due is None
+            or (self._timer is not None and self._timer_at is not None and self._timer_at <= due)
+        ):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = due
+        delay = max(0.0, due - self.now()) if due != float("-inf") else 0.0
+        self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        try:
+            actions = self.core.tick(self.now())
+        except Exception:  # keep the timer alive: one bad deadline must not stop failover
+            log.exception("tick failed")
+            actions = []
+        self._apply(actions)
 
     def _send(self, peer: Peer, message: Message) -> None:
         if isinstance(message, SessionInitAck | NodeRegisterAck) and message.binary_audio:
@@ -301,26 +332,44 @@ class SchedulerServer:
         self._enqueue(peer, _wire(message, peer.binary))
 
     def _enqueue(self, peer: Peer, item: Outgoing) -> None:
+        if peer.closing:
+            return
         idle = peer.outbox.empty() and not peer.sending  # nothing ahead of it to overtake
         if isinstance(item, Frame) and idle and _write_now(peer.ws, item):
             return
-        try:
-            peer.outbox.put_nowait(item)
-            if isinstance(item, Frame):
-                self.metrics.slow_peer_send()
-        except asyncio.QueueFull:
-            log.warning("%s is not reading its messages; closing it", peer.conn_id)
+        size = len(item.data) if isinstance(item, Frame) else 0
+        if peer.outbox_bytes + size > self.settings.peer_outbox_bytes or peer.outbox.full():
+            # A peer that does not read is closed (1013) rather than buffered without bound;
+            # a client's session survives for resume, and what it missed is replayed.
+            log.warning(
+                "%s is not reading its messages (%d queued, %d bytes); closing it",
+                peer.conn_id,
+                peer.outbox.qsize(),
+                peer.outbox_bytes,
+            )
+            self.metrics.slow_peer_closed()
+            peer.closing = True
             if peer.writer:
                 peer.writer.cancel()
+            while not peer.outbox.empty():
+                peer.outbox.get_nowait()
+            peer.outbox_bytes = 0
             task = asyncio.create_task(peer.ws.close(1013, "too slow"))
             self._closers.add(task)
             task.add_done_callback(self._closers.discard)
+            return
+        peer.outbox.put_nowait(item)
+        peer.outbox_bytes += size
+        if isinstance(item, Frame):
+            self.metrics.slow_peer_send()
 
     async def _write_loop(self, peer: Peer) -> None:
         """Sends what could not be written at once, in order, waiting for the peer to drain."""
         try:
             while True:
                 item = await peer.outbox.get()
+                if isinstance(item, Frame):
+                    peer.outbox_bytes -= len(item.data)
                 if isinstance(item, tuple):
                     code, reason = item
                     if code:
@@ -331,11 +380,3 @@ class SchedulerServer:
                 peer.sending = False
         except ConnectionClosed:
             return
-
-    async def _tick_loop(self) -> None:
-        while True:
-            await asyncio.sleep(TICK_S)
-            try:
-                self._apply(self.core.tick(self.now()))
-            except Exception:  # keep ticking: one bad timer must not stop failover for all
-                log.exception("tick failed")

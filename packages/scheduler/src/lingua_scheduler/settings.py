@@ -41,6 +41,14 @@ class SchedulerSettings(BaseSettings):
     room_max_members: int = 16
     room_idle_timeout_s: float = 1800.0
     offline_node_retention_s: float = 300.0
+    # Flow control and memory budgets (docs/scheduler.md, "Limits").
+    utterance_index_window: int = Field(default=256, ge=1)
+    max_in_flight_utterances: int = Field(default=32, ge=1)
+    max_in_flight_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
+    max_queue_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    session_hold_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
+    replay_buffer_bytes: int = Field(default=2 * 1024 * 1024, ge=0)
+    peer_outbox_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
     node_token: str | None = Field(default=None, validation_alias="LINGUA_NODE_TOKEN")
     admin_token: str | None = None  # for /ws/admin; unset: operators only from this machine
     seed: int | None = None

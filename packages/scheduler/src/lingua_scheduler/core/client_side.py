@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import secrets
 
 from lingua_protocol import (
     PROTOCOL_VERSION,
@@ -21,9 +20,9 @@ from lingua_protocol import (
     Utterance,
     error_message,
 )
-from lingua_protocol.audio import message_audio_duration_s
 
 from .actions import Action, Close, Send
+from .audio_probe import duration_s
 from .jobs import Job
 from .ordering import Acceptance, ResultSequencer
 from .selection import JobNeeds
@@ -42,8 +41,7 @@ class ClientSide(CoreState):
     def client_message(self, conn_id: str, message: Message, now: float) -> list[Action]:
         if isinstance(message, SessionInit):
             return self._session_init(conn_id, message, now)
-        session_id = self.session_by_conn.get(conn_id)
-        session = self.sessions.get(session_id) if session_id else None
+        session = self.sessions.for_conn(conn_id)
         index = getattr(message, "utterance_index", None)
         if session is None:
             return [
@@ -108,7 +106,7 @@ class ClientSide(CoreState):
                 ),
                 Close(conn_id, CLOSE_POLICY, "unsupported protocol version"),
             ]
-        if conn_id in self.session_by_conn:
+        if self.sessions.for_conn(conn_id) is not None:
             return [
                 Send(
                     conn_id,
@@ -118,8 +116,7 @@ class ClientSide(CoreState):
                 )
             ]
         if m.resume_token:
-            sid = self.by_token.get(m.resume_token)
-            session = self.sessions.get(sid) if sid else None
+            session = self.sessions.for_token(m.resume_token)
             if session is not None and not session.closing:
                 return self._resume(conn_id, session, m.last_received_index, now)
             return [
@@ -158,8 +155,8 @@ class ClientSide(CoreState):
                     )
                 ]
         session = Session(
-            session_id=f"sess-{secrets.token_urlsafe(12)}",
-            resume_token=secrets.token_urlsafe(24),
+            session_id=f"sess-{self.token(12)}",
+            resume_token=self.token(24),
             conn_id=conn_id,
             src_lang=m.src_lang,
             tgt_lang=m.tgt_lang,
@@ -167,16 +164,18 @@ class ClientSide(CoreState):
             features=m.features,
             pipeline=m.pipeline or PipelineConfig(),
             binary_audio=bool(m.binary_audio),
-            sequencer=ResultSequencer(self.s.result_gap_timeout_s),
+            sequencer=ResultSequencer(
+                self.s.result_gap_timeout_s,
+                replay_bytes=self.s.replay_buffer_bytes,
+                hold_bytes=self.s.session_hold_bytes,
+            ),
             created_at=now,
             last_activity=now,
             paired_node_id=paired,
             tokens=float(self.s.utterance_burst),
             tokens_at=now,
         )
-        self.sessions[session.session_id] = session
-        self.session_by_conn[conn_id] = session.session_id
-        self.by_token[session.resume_token] = session.session_id
+        self.sessions.add(session)
         self._count("sessions_created")
         log.info(
             "session=%s created %s->%s paired=%s",
@@ -195,6 +194,8 @@ class ClientSide(CoreState):
                     protocol_version=PROTOCOL_VERSION,
                     resume_token=session.resume_token,
                     binary_audio=bool(m.binary_audio),
+                    max_in_flight_utterances=self.s.max_in_flight_utterances,
+                    max_in_flight_bytes=self.s.max_in_flight_bytes,
                 ),
             )
         ]
@@ -203,13 +204,10 @@ class ClientSide(CoreState):
         self, conn_id: str, session: Session, last_received: int | None, now: float
     ) -> list[Action]:
         actions: list[Action] = []
-        if session.conn_id is not None and session.conn_id != conn_id:
-            self.session_by_conn.pop(session.conn_id, None)
-            actions.append(Close(session.conn_id, CLOSE_POLICY, "session resumed elsewhere"))
-        session.conn_id = conn_id
-        session.disconnected_at = None
+        left = self.sessions.attach(session, conn_id)
+        if left is not None:
+            actions.append(Close(left, CLOSE_POLICY, "session resumed elsewhere"))
         session.last_activity = now
-        self.session_by_conn[conn_id] = session.session_id
         self._count("sessions_resumed")
         log.info(
             "session=%s resumed, %d buffered message(s)", session.session_id, len(session.outbox)
@@ -228,15 +226,17 @@ class ClientSide(CoreState):
                     binary_audio=session.binary_audio,
                     resumed=True,
                     last_delivered_index=last,
+                    max_in_flight_utterances=self.s.max_in_flight_utterances,
+                    max_in_flight_bytes=self.s.max_in_flight_bytes,
                 ),
             )
         )
         # Messages sent on the old connection may have been lost with it: replay those the
         # client says it lacks, then what was produced while it was away.
-        outbox, session.outbox = session.outbox, []
+        outbox, session.outbox, session.outbox_bytes = session.outbox, [], 0
         queued = {getattr(m, "utterance_index", None) for m in outbox}
         floor = -1 if last_received is None else last_received
-        for index, message in seq.delivered.items():
+        for index, (message, _) in seq.delivered.items():
             if index > floor and index not in queued:
                 actions.append(Send(conn_id, message))
         actions += [Send(conn_id, msg) for msg in outbox]
@@ -252,34 +252,21 @@ class ClientSide(CoreState):
         return True
 
     def _utterance(self, session: Session, m: Utterance, now: float) -> list[Action]:
+        """Validate everything first (session state, index, flow control, audio, rate), then
+        accept the index and create its jobs. A refused utterance is never accepted, so it is
+        never a gap and never holds later results back."""
         conn = session.conn_id
         assert conn is not None
         index = m.utterance_index
-        if session.closing:
-            return [
-                Send(
-                    conn,
-                    error_message(
-                        ErrorCode.SESSION_CLOSED, "session is closing", utterance_index=index
-                    ),
-                )
-            ]
-        state = session.sequencer.accept(index) if self._peek_ok(session, index) else None
-        if state is None:
-            return [
-                Send(
-                    conn,
-                    error_message(
-                        ErrorCode.RATE_LIMITED,
-                        "too many utterances; slow down",
-                        utterance_index=index,
-                    ),
-                )
-            ]
+        seq = session.sequencer
+        refused = self._refuse_utterance(session, m, now)
+        if refused is not None:
+            return [Send(conn, refused)]
+        state = seq.classify(index)
         if state is Acceptance.IN_PROGRESS:
             return []  # a resend of an utterance already being worked on: its result will come
         if state is Acceptance.DELIVERED:
-            old = session.sequencer.replay(index)
+            old = seq.replay(index)
             if old is not None:
                 return [Send(conn, old)]
             return [
@@ -293,17 +280,95 @@ class ClientSide(CoreState):
                     ),
                 )
             ]
+        try:
+            duration = duration_s(m.audio, m.audio_format, m.sample_rate)
+        except ValueError as exc:
+            return [
+                Send(
+                    conn,
+                    error_message(
+                        ErrorCode.AUDIO_DECODE_FAILED,
+                        f"utterance {index}: {exc}",
+                        field="audio",
+                        utterance_index=index,
+                    ),
+                )
+            ]
+        if not self._take_token(session, now):
+            return [
+                Send(
+                    conn,
+                    error_message(
+                        ErrorCode.RATE_LIMITED,
+                        f"more than {self.s.utterances_per_s:g} utterances a second; slow down",
+                        utterance_index=index,
+                    ),
+                )
+            ]
+        seq.accept(index, len(m.audio))
         self._count("utterances_accepted")
+        try:
+            return self._start_jobs(session, m, duration, now)
+        except Exception:
+            # A bug past validation must still end the accepted index, or it would hold every
+            # later result of the session forever.
+            log.exception("session=%s utterance %d failed", session.session_id, index)
+            for job_id in list(session.job_ids):
+                job = self.jobs.get(job_id)
+                if job is not None and job.utterance_index == index:
+                    self._end_job(job)
+            error = error_message(
+                ErrorCode.INTERNAL_ERROR,
+                "internal error",
+                session_id=session.session_id,
+                utterance_index=index,
+            )
+            return self._deliver(session, seq.finish(index, error, now))
+
+    def _refuse_utterance(self, session: Session, m: Utterance, now: float) -> Message | None:
+        """The error for an utterance this session may not send now, or None."""
+        index = m.utterance_index
+        seq = session.sequencer
+        if session.closing:
+            return error_message(
+                ErrorCode.SESSION_CLOSED, "session is closing", utterance_index=index
+            )
+        if seq.classify(index) is not Acceptance.NEW:
+            return None
+        window = self.s.utterance_index_window
+        ahead = seq.ahead_of_head(index)
+        if ahead >= window:
+            return error_message(
+                ErrorCode.INVALID_MESSAGE,
+                f"utterance_index {index} is {ahead} ahead of the next expected index "
+                f"{seq.next_index}; at most {window - 1} ahead is accepted",
+                field="utterance_index",
+                utterance_index=index,
+            )
+        size = len(m.audio)
+        if (
+            seq.pending() >= self.s.max_in_flight_utterances
+            or seq.in_flight_bytes + size > self.s.max_in_flight_bytes
+        ):
+            self._count("utterances_flow_limited")
+            return error_message(
+                ErrorCode.RATE_LIMITED,
+                f"flow control: {seq.pending()} utterance(s) and {seq.in_flight_bytes} bytes "
+                f"unanswered; at most {self.s.max_in_flight_utterances} and "
+                f"{self.s.max_in_flight_bytes} bytes; wait for results",
+                utterance_index=index,
+            )
+        return None
+
+    def _start_jobs(
+        self, session: Session, m: Utterance, duration: float | None, now: float
+    ) -> list[Action]:
+        index = m.utterance_index
         src = m.src_lang or session.src_lang
         tgt = m.tgt_lang or session.tgt_lang
         pipeline = m.pipeline or session.pipeline
         features = m.features or session.features
         audio = m.audio
-        duration = (
-            message_audio_duration_s(audio.to_bytes(), m.audio_format, m.sample_rate)
-            if m.audio_format == "wav"
-            else (len(audio) / (2 * m.sample_rate) if m.audio_format == "pcm16" else 10.0)
-        )
         room = self.rooms.room_of(session.session_id)
         if room is not None:
             room.last_activity = now
@@ -328,6 +393,7 @@ class ClientSide(CoreState):
                 audio_format=m.audio_format,
                 sample_rate=m.sample_rate,
                 audio_s=duration or 10.0,
+                audio_bytes=len(audio),
                 needs=JobNeeds(
                     src,
                     lang,
@@ -344,44 +410,28 @@ class ClientSide(CoreState):
                 job.listeners = room.members_with(lang, exclude=session.session_id)
                 job.speaker_name = room.members[session.session_id].display_name
             self.jobs[job.job_id] = job
+            session.job_ids.add(job.job_id)
             self._job_log(job, "created", now, src=src, tgt=lang)
             actions += self._dispatch(job, now)
         return actions
 
-    def _peek_ok(self, session: Session, index: int) -> bool:
-        """Rate-limit only new utterances, never resends of known ones."""
-        seq = session.sequencer
-        if index in seq.accepted or (seq.next_index is not None and index < seq.next_index):
-            return True
-        return self._take_token(session, now=session.last_activity)
-
     def client_disconnected(self, conn_id: str, now: float) -> list[Action]:
         self.pairing.forget_conn(conn_id)
-        session_id = self.session_by_conn.pop(conn_id, None)
-        session = self.sessions.get(session_id) if session_id else None
-        if session is None or session.conn_id != conn_id:
+        session = self.sessions.detach(conn_id, now)
+        if session is None:
             return []
-        session.conn_id = None
-        session.disconnected_at = now
         if session.closing:
             return self._drop_session(session)
         return []
 
     def _drop_session(self, session: Session) -> list[Action]:
-        self.sessions.pop(session.session_id, None)
-        self.by_token.pop(session.resume_token, None)
-        if session.conn_id is not None:
-            self.session_by_conn.pop(session.conn_id, None)
-        for job in [j for j in self.jobs.values() if j.session_id == session.session_id]:
+        self.sessions.drop(session)
+        for job_id in list(session.job_ids):
+            job = self.jobs.get(job_id)
+            if job is None:
+                continue
             job.primary = False
             if not job.listeners:
-                self._abandon(job)
+                self._end_job(job)
+        session.job_ids.clear()
         return self._leave_room(session)
-
-    def _abandon(self, job: Job) -> None:
-        self.jobs.pop(job.job_id, None)
-        if job.job_id in self.queue:
-            self.queue.remove(job.job_id)
-        node = self.registry.nodes.get(job.node_id or "")
-        if node is not None:
-            node.in_flight.discard(job.job_id)

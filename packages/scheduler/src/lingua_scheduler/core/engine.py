@@ -13,14 +13,16 @@ from typing import Any
 from lingua_protocol import (
     ErrorCode,
     JobCancel,
+    Message,
     MissingResult,
     RoomExpired,
+    error_message,
 )
 
 from .actions import Action, Close, Send
 from .client_side import ClientSide
 from .job_flow import JobFlow
-from .jobs import Job
+from .jobs import Job, JobState
 from .node_side import NodeSide
 from .room_side import RoomSide
 from .state import (  # noqa: F401  (re-exported for the server and tests)
@@ -34,44 +36,77 @@ from .state import (  # noqa: F401  (re-exported for the server and tests)
     log,
 )
 
+SLOW_TICK_S = 1.0
+"""Node heartbeat checks, resume-grace and idle expiry, room expiry: once a second."""
+
 
 class SchedulerCore(NodeSide, JobFlow, ClientSide, RoomSide, CoreState):
     """All scheduler state and rules. Not thread-safe: one event loop drives it."""
 
+    # ------------------------------------------------------------------ events
+
+    def client_message(self, conn_id: str, message: Message, now: float) -> list[Action]:
+        """A message from a client. Never raises: a bug inside becomes an `error` (with the
+        message's `utterance_index`, whose sequence the utterance path keeps consistent)."""
+        try:
+            return super().client_message(conn_id, message, now)
+        except Exception:
+            log.exception("core failed on %s from %s", message.type, conn_id)
+            return [Send(conn_id, _internal_error(message))]
+
+    def node_message(self, conn_id: str, message: Message, now: float) -> list[Action]:
+        """A message from a node. Never raises (see `client_message`)."""
+        try:
+            return super().node_message(conn_id, message, now)
+        except Exception:
+            log.exception("core failed on %s from %s", message.type, conn_id)
+            return [Send(conn_id, _internal_error(message))]
+
     # ------------------------------------------------------------------ time
 
+    def next_deadline(self) -> float | None:
+        """When `tick` next has something to do (possibly a deadline that has since moved,
+        which costs one cheap wake-up). The shell sleeps until then."""
+        return self.deadlines.next()
+
     def tick(self, now: float) -> list[Action]:
-        """Fire every deadline that has passed. Cheap when nothing is due."""
+        """Fire every deadline that has passed: O(log n) per due entry, nothing when none is
+        due; never a scan over every job or session."""
         actions: list[Action] = []
-        for job in [j for j in self.jobs.values() if j.deadline is not None and j.deadline <= now]:
-            actions += self._job_deadline(job, now)
-        for session in list(self.sessions.values()):
-            due = session.sequencer.gap_deadline()
-            if due is not None and due <= now:
-                actions += self._deliver(
-                    session,
-                    session.sequencer.skip_gap(
-                        now,
-                        partial(_gap_missing, session.session_id),
-                    ),
-                )
-        if now - self._last_slow_tick >= 1.0:
-            self._last_slow_tick = now
-            actions += self._slow_tick(now)
+        for kind, ident in self.deadlines.pop_due(now):
+            try:
+                actions += self._fire(kind, ident, now)
+            except Exception:  # one bad timer must not stop failover for everyone
+                log.exception("deadline %s %s failed", kind, ident)
         return actions
 
+    def _fire(self, kind: str, ident: str, now: float) -> list[Action]:
+        if kind == "job":
+            job = self.jobs.get(ident)
+            if job is not None and job.deadline is not None and job.deadline <= now:
+                return self._job_deadline(job, now)
+            return []
+        if kind == "gap":
+            session = self.sessions.get(ident)
+            if session is None:
+                return []
+            session.gap_armed = None
+            due = session.sequencer.gap_deadline()
+            if due is None or due > now:
+                self._arm_gap(session)
+                return []
+            messages = session.sequencer.skip_gap(now, partial(_gap_missing, session.session_id))
+            return self._deliver(session, messages)
+        self.deadlines.push(now + SLOW_TICK_S, ("slow", ""))
+        return self._slow_tick(now)
+
     def _job_deadline(self, job: Job, now: float) -> list[Action]:
-        if job.state == "queued":
-            return self._fail(
-                job,
-                ErrorCode.NODE_OVERLOADED.value,
-                f"every node that can run {job.src_lang}->{job.tgt_lang} "
-                f"stayed busy for {self.s.queue_timeout_s:.0f} s",
-                now,
-            )
+        if job.state is JobState.QUEUED:
+            return self._queue_deadline(job, now)
         node = self.registry.nodes.get(job.node_id or "")
         actions: list[Action] = []
-        why = "ack timeout" if job.state == "assigned" else "job timeout"
+        acked = job.state is JobState.RUNNING
+        why = "job timeout" if acked else "ack timeout"
         if node is not None and node.conn_id is not None:
             actions.append(
                 Send(
@@ -79,7 +114,7 @@ class SchedulerCore(NodeSide, JobFlow, ClientSide, RoomSide, CoreState):
                     JobCancel(job_id=job.job_id, attempt_id=job.attempt_id, reason=why),
                 )
             )
-        self._count("ack_timeouts" if job.state == "assigned" else "job_timeouts")
+        self._count("job_timeouts" if acked else "ack_timeouts")
         return actions + self._retry(job, ErrorCode.JOB_TIMEOUT.value, now)
 
     def _slow_tick(self, now: float) -> list[Action]:
@@ -94,6 +129,8 @@ class SchedulerCore(NodeSide, JobFlow, ClientSide, RoomSide, CoreState):
                     node, f"missed {self.s.missed_heartbeats_offline} heartbeats", now
                 )
         self.registry.forget_offline(now, self.s.offline_node_retention_s)
+        for node_id in [n for n in self.progress_at if n not in self.registry.nodes]:
+            del self.progress_at[node_id]
         for session in list(self.sessions.values()):
             if session.conn_id is None and session.disconnected_at is not None:
                 if now - session.disconnected_at >= self.s.resume_grace_s:
@@ -104,8 +141,6 @@ class SchedulerCore(NodeSide, JobFlow, ClientSide, RoomSide, CoreState):
                 and now - session.last_activity >= self.s.session_idle_timeout_s
             ):
                 actions.append(Close(session.conn_id, CLOSE_GOING_AWAY, "idle timeout"))
-                self.session_by_conn.pop(session.conn_id, None)
-                session.conn_id = None
                 actions += self._drop_session(session)
         for room in self.rooms.expire(now):
             for sid in room.members:
@@ -153,8 +188,18 @@ class SchedulerCore(NodeSide, JobFlow, ClientSide, RoomSide, CoreState):
             ],
             "jobs_in_flight": len(self.jobs),
             "queue_size": len(self.queue),
+            "queue_bytes": self.queue.bytes,
             "counters": dict(self.counters),
         }
+
+
+def _internal_error(message: Message) -> Message:
+    index = getattr(message, "utterance_index", None)
+    return error_message(
+        ErrorCode.INTERNAL_ERROR,
+        "internal error",
+        utterance_index=index if isinstance(index, int) else None,
+    )
 
 
 def _gap_missing(session_id: str, index: int) -> MissingResult:

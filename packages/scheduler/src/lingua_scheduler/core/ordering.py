@@ -7,7 +7,13 @@ flow. An index that was received is not a gap: its job is running and the job la
 guarantees it ends (result, or an error after timeouts and retries), so a long utterance is
 never turned into a `missing_result` just because a shorter one after it finished first.
 
-The last delivered messages are kept so that a client that resends an utterance after a
+Every accepted index lies within `window` of the head of the line (the caller refuses others
+before accepting them), so skipping a gap emits at most `window` messages, however large the
+indexes a client sends: the work per gap is bounded by a constant, not by the gap.
+
+The sequencer also keeps the session's flow-control account (how many utterances and how many
+audio bytes are accepted and not yet answered) and the replay buffer (the last delivered
+messages, bounded in count and in bytes) so that a client that resends an utterance after a
 reconnect gets its result again instead of silence.
 """
 
@@ -20,7 +26,10 @@ from enum import Enum
 
 from lingua_protocol import Message
 
+from .budget import message_bytes, without_audio
+
 REPLAY_KEEP = 64
+"""At most this many delivered messages are kept for replay (and at most `replay_bytes`)."""
 
 
 class Acceptance(Enum):
@@ -32,32 +41,59 @@ class Acceptance(Enum):
 @dataclass(slots=True)
 class ResultSequencer:
     gap_timeout_s: float
+    replay_bytes: int = 2 * 1024 * 1024
+    hold_bytes: int = 16 * 1024 * 1024
     next_index: int | None = None
-    accepted: set[int] = field(default_factory=set)
+    accepted: dict[int, int] = field(default_factory=dict)
+    """Accepted, not yet delivered index -> the audio bytes it holds against the session."""
+    in_flight_bytes: int = 0
     ready: dict[int, Message] = field(default_factory=dict)
+    ready_bytes: int = 0
     gap_since: float | None = None
-    delivered: OrderedDict[int, Message] = field(default_factory=OrderedDict)
+    delivered: OrderedDict[int, tuple[Message, int]] = field(default_factory=OrderedDict)
+    delivered_bytes: int = 0
 
-    def accept(self, index: int) -> Acceptance:
-        """Record a received utterance index."""
-        if self.next_index is None:
-            self.next_index = index
+    def classify(self, index: int) -> Acceptance:
+        """What `index` is to this session, without changing anything."""
         if index in self.accepted:
             return Acceptance.IN_PROGRESS
-        if index < self.next_index:
+        if self.next_index is not None and index < self.next_index:
             return Acceptance.DELIVERED
-        self.accepted.add(index)
+        return Acceptance.NEW
+
+    def ahead_of_head(self, index: int) -> int:
+        """How far `index` runs ahead of the next index this session delivers (0: it is next)."""
+        return 0 if self.next_index is None else index - self.next_index
+
+    def accept(self, index: int, audio_bytes: int = 0) -> Acceptance:
+        """Record a received utterance index (call `classify` first to validate)."""
+        state = self.classify(index)
+        if state is not Acceptance.NEW:
+            return state
+        if self.next_index is None:
+            self.next_index = index
+        self.accepted[index] = audio_bytes
+        self.in_flight_bytes += audio_bytes
         return Acceptance.NEW
 
     def replay(self, index: int) -> Message | None:
         """The message already delivered for `index`, if still remembered."""
-        return self.delivered.get(index)
+        kept = self.delivered.get(index)
+        return kept[0] if kept is not None else None
 
     def finish(self, index: int, message: Message, now: float) -> list[Message]:
-        """Record the one final message for `index`; returns what may now be delivered."""
+        """Record the one final message for `index`; returns what may now be delivered.
+
+        A result whose audio would take the session's held results past `hold_bytes` is kept
+        without its audio (`tts_audio_dropped`), never dropped."""
         if index not in self.accepted or index in self.ready:
             return []
+        size = message_bytes(message)
+        if self.ready_bytes + size > self.hold_bytes:
+            message = without_audio(message, "hold_budget")
+            size = message_bytes(message)
         self.ready[index] = message
+        self.ready_bytes += size
         return self._drain(now)
 
     def pending(self) -> int:
@@ -71,30 +107,40 @@ class ResultSequencer:
 
     def skip_gap(self, now: float, make_missing: Callable[[int], Message]) -> list[Message]:
         """Give up on the head-of-line gap: a missing message for each index up to the next
-        one that is in flight or ready, then whatever can be delivered."""
+        one that is in flight or ready (at most the window), then whatever can be delivered."""
         out: list[Message] = []
         assert self.next_index is not None
         while self.next_index not in self.ready:
             if self.next_index in self.accepted:
                 break
-            self.accepted.discard(self.next_index)
             out.append(self._remember(self.next_index, make_missing(self.next_index)))
             self.next_index += 1
         out.extend(self._drain(now))
         return out
 
     def _remember(self, index: int, message: Message) -> Message:
-        self.delivered[index] = message
-        while len(self.delivered) > REPLAY_KEEP:
-            self.delivered.popitem(last=False)
+        size = message_bytes(message)
+        if size > self.replay_bytes:
+            # Too big to keep whole: keep what a resend needs (the text), say the audio is gone.
+            kept = without_audio(message, "replay_budget")
+            size = message_bytes(kept)
+        else:
+            kept = message
+        self.delivered[index] = (kept, size)
+        self.delivered_bytes += size
+        while len(self.delivered) > REPLAY_KEEP or self.delivered_bytes > self.replay_bytes:
+            _, (_, old) = self.delivered.popitem(last=False)
+            self.delivered_bytes -= old
         return message
 
     def _drain(self, now: float) -> list[Message]:
         out: list[Message] = []
         while self.next_index is not None and self.next_index in self.ready:
             index = self.next_index
-            out.append(self._remember(index, self.ready.pop(index)))
-            self.accepted.discard(index)
+            message = self.ready.pop(index)
+            self.ready_bytes -= message_bytes(message)
+            out.append(self._remember(index, message))
+            self.in_flight_bytes -= self.accepted.pop(index, 0)
             self.next_index = index + 1
         if not self.ready:
             self.gap_since = None

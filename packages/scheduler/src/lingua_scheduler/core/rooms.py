@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -44,12 +45,14 @@ class RoomManager:
     idle_timeout_s: float = 1800.0
     rooms: dict[str, Room] = field(default_factory=dict)
     by_session: dict[str, str] = field(default_factory=dict)
+    randbelow: Callable[[int], int] = secrets.randbelow
+    """Where room codes come from (`secrets` by default; a test or replay injects its own)."""
 
     def create(self, member: Member, now: float) -> Room:
         if member.session_id in self.by_session:
             raise RoomError("ALREADY_IN_ROOM")
         while True:
-            code = f"{secrets.randbelow(1_000_000):06d}"
+            code = f"{self.randbelow(1_000_000):06d}"
             if code not in self.rooms:
                 break
         room = Room(code=code, created_at=now, last_activity=now)

@@ -5,27 +5,27 @@ from __future__ import annotations
 import logging
 import random
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lingua_protocol import (
     SUPPORTED_PROTOCOL_MAJORS,
-    FeatureFlags,
     JobAck,
     JobResult,
     Message,
-    PipelineConfig,
     SessionCloseAck,
 )
 
 from ..settings import SchedulerSettings
 from .actions import Action, Close, Send
-from .jobs import Job
-from .ordering import ResultSequencer
+from .budget import message_bytes, without_audio
+from .deadlines import Deadlines
+from .jobs import Job, JobQueue, JobState
 from .pairing import PairingService
 from .registry import NodeRecord, NodeRegistry, Thresholds
 from .rooms import RoomManager
 from .selection import CapableIndex
+from .sessions import Session, SessionTable
 
 log = logging.getLogger("lingua.scheduler")
 
@@ -50,30 +50,6 @@ class _NullObserver:
         pass
 
 
-@dataclass(slots=True)
-class Session:
-    session_id: str
-    resume_token: str
-    conn_id: str | None
-    src_lang: str
-    tgt_lang: str
-    dialect: str | None
-    features: FeatureFlags | None
-    pipeline: PipelineConfig
-    binary_audio: bool
-    sequencer: ResultSequencer
-    created_at: float
-    last_activity: float
-    paired_node_id: str | None = None
-    sticky_node_id: str | None = None
-    disconnected_at: float | None = None
-    closing: bool = False
-    outbox: list[Message] = field(default_factory=list)
-    tokens: float = 0.0
-    tokens_at: float = 0.0
-    display_name: str | None = None
-
-
 def _version_ok(version: str | None) -> bool:
     return version is None or version.split(".")[0] in SUPPORTED_PROTOCOL_MAJORS
 
@@ -88,9 +64,12 @@ class CoreState:
         *,
         rng: random.Random | None = None,
         observer: Observer | None = None,
+        token: Callable[[int], str] | None = None,
     ) -> None:
         self.s = settings or SchedulerSettings()
         self.rng = rng or random.Random(self.s.seed)
+        # Session ids and resume tokens: secrets by default; a test or a replay injects its own.
+        self.token: Callable[[int], str] = token or secrets.token_urlsafe
         self.observer: Observer = observer or _NullObserver()
         self.registry = NodeRegistry(
             Thresholds(
@@ -102,17 +81,19 @@ class CoreState:
         self.pairing = PairingService(self.s.pairing_code_ttl_s, self.s.pairing_failures_per_min)
         self.capable = CapableIndex(self.registry)
         self.rooms = RoomManager(self.s.room_max_members, self.s.room_idle_timeout_s)
-        self.sessions: dict[str, Session] = {}
-        self.session_by_conn: dict[str, str] = {}
-        self.by_token: dict[str, str] = {}
+        self.sessions = SessionTable()
         self.jobs: dict[str, Job] = {}
-        self.queue: list[str] = []
+        self.queue = JobQueue(self.s.max_queue, self.s.max_queue_bytes)
+        self.deadlines = Deadlines()
+        self.deadlines.push(float("-inf"), ("slow", ""))
+        # When each node last finished a job: a queued job waits as long as a node that could
+        # run it keeps finishing jobs (it is making progress), and fails only when none does.
+        self.progress_at: dict[str, float] = {}
         self.counters: dict[str, int] = {}
         self._job_seq = 0
         # Job ids are unique across scheduler restarts without a random draw per job: a late
         # result from before a restart can never match a new job.
         self._job_prefix = secrets.token_hex(4)
-        self._last_slow_tick = -1e18
 
     # ------------------------------------------------------------------ helpers
 
@@ -135,27 +116,65 @@ class CoreState:
             tail,
         )
 
+    def _end_job(self, job: Job) -> None:
+        """Forget a job that has ended (result, error, or its session gone): O(1)."""
+        job.move(JobState.DONE)
+        self.jobs.pop(job.job_id, None)
+        self.queue.remove(job)
+        session = self.sessions.get(job.session_id)
+        if session is not None:
+            session.job_ids.discard(job.job_id)
+        node = self.registry.nodes.get(job.node_id or "")
+        if node is not None:
+            node.in_flight.discard(job.job_id)
+
+    def _set_deadline(self, job: Job, when: float | None) -> None:
+        job.deadline = when
+        if when is not None:
+            self.deadlines.push(when, ("job", job.job_id))
+
+    def _arm_gap(self, session: Session) -> None:
+        """Schedule the session's head-of-line gap timeout, if it has one (and it moved)."""
+        due = session.sequencer.gap_deadline()
+        if due is not None and due != session.gap_armed:
+            session.gap_armed = due
+            self.deadlines.push(due, ("gap", session.session_id))
+
     def _deliver(self, session: Session, messages: list[Message]) -> list[Action]:
         actions: list[Action] = []
         for message in messages:
-            if session.conn_id is not None:
-                actions.append(Send(session.conn_id, message))
-            else:
-                session.outbox.append(message)
+            actions += self._to_session(session, message)
+        self._arm_gap(session)
         if session.closing and session.sequencer.pending() == 0 and session.conn_id is not None:
             actions.append(Send(session.conn_id, SessionCloseAck(session_id=session.session_id)))
             actions.append(Close(session.conn_id, CLOSE_NORMAL, "session closed"))
             self._drop_session(session)
         return actions
 
+    def _to_session(self, session: Session, message: Message) -> list[Action]:
+        """Send now, or hold for a disconnected session within `session_hold_bytes`: a result
+        over the budget is held without its audio; when even that does not fit the session
+        has lost too much to resume faithfully and is ended (its resume gets INVALID_SESSION
+        and the client opens a new session)."""
+        if session.conn_id is not None:
+            return [Send(session.conn_id, message)]
+        size = message_bytes(message)
+        if session.outbox_bytes + size > self.s.session_hold_bytes:
+            message = without_audio(message, "hold_budget")
+            size = message_bytes(message)
+        if session.outbox_bytes + size > self.s.session_hold_bytes:
+            log.warning("session=%s held results over budget; session ended", session.session_id)
+            self._count("sessions_over_hold_budget")
+            return self._drop_session(session)
+        session.outbox.append(message)
+        session.outbox_bytes += size
+        return []
+
     def _send_to_session(self, session_id: str, message: Message) -> list[Action]:
         session = self.sessions.get(session_id)
         if session is None:
             return []
-        if session.conn_id is None:
-            session.outbox.append(message)
-            return []
-        return [Send(session.conn_id, message)]
+        return self._to_session(session, message)
 
     if TYPE_CHECKING:  # implemented by the mixins that SchedulerCore combines
 

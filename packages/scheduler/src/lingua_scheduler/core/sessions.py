@@ -1,0 +1,106 @@
+"""Client sessions and the table that owns them with their connection and token indexes.
+
+`SessionTable` is the only place that changes which connection or resume token leads to which
+session, so the three indexes cannot disagree: a session is reachable from its connection iff
+`session.conn_id` names that connection, and from its token while it exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from lingua_protocol import FeatureFlags, Message, PipelineConfig
+
+from .ordering import ResultSequencer
+
+
+@dataclass(slots=True)
+class Session:
+    session_id: str
+    resume_token: str
+    conn_id: str | None
+    src_lang: str
+    tgt_lang: str
+    dialect: str | None
+    features: FeatureFlags | None
+    pipeline: PipelineConfig
+    binary_audio: bool
+    sequencer: ResultSequencer
+    created_at: float
+    last_activity: float
+    paired_node_id: str | None = None
+    sticky_node_id: str | None = None
+    disconnected_at: float | None = None
+    closing: bool = False
+    outbox: list[Message] = field(default_factory=list)
+    outbox_bytes: int = 0
+    job_ids: set[str] = field(default_factory=set)
+    gap_armed: float | None = None
+    tokens: float = 0.0
+    tokens_at: float = 0.0
+    display_name: str | None = None
+
+
+class SessionTable:
+    def __init__(self) -> None:
+        self._by_id: dict[str, Session] = {}
+        self._by_conn: dict[str, Session] = {}
+        self._by_token: dict[str, Session] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._by_id
+
+    def __getitem__(self, session_id: str) -> Session:
+        return self._by_id[session_id]
+
+    def get(self, session_id: str) -> Session | None:
+        return self._by_id.get(session_id)
+
+    def values(self) -> Iterator[Session]:
+        """Every session (a snapshot: the caller may drop sessions while iterating)."""
+        return iter(list(self._by_id.values()))
+
+    def for_conn(self, conn_id: str) -> Session | None:
+        return self._by_conn.get(conn_id)
+
+    def for_token(self, token: str) -> Session | None:
+        return self._by_token.get(token)
+
+    def conns(self) -> dict[str, str]:
+        """Connection -> session id, for views and checks."""
+        return {conn: s.session_id for conn, s in self._by_conn.items()}
+
+    def add(self, session: Session) -> None:
+        self._by_id[session.session_id] = session
+        self._by_token[session.resume_token] = session
+        if session.conn_id is not None:
+            self._by_conn[session.conn_id] = session
+
+    def attach(self, session: Session, conn_id: str) -> str | None:
+        """Bind `session` to `conn_id`; returns the connection it leaves, if another."""
+        old = session.conn_id
+        if old is not None and old != conn_id:
+            self._by_conn.pop(old, None)
+        session.conn_id = conn_id
+        session.disconnected_at = None
+        self._by_conn[conn_id] = session
+        return old if old != conn_id else None
+
+    def detach(self, conn_id: str, now: float | None) -> Session | None:
+        """The connection is gone: its session (if any) stays, without a connection."""
+        session = self._by_conn.pop(conn_id, None)
+        if session is None or session.conn_id != conn_id:
+            return None
+        session.conn_id = None
+        session.disconnected_at = now
+        return session
+
+    def drop(self, session: Session) -> None:
+        self._by_id.pop(session.session_id, None)
+        self._by_token.pop(session.resume_token, None)
+        if session.conn_id is not None and self._by_conn.get(session.conn_id) is session:
+            del self._by_conn[session.conn_id]
