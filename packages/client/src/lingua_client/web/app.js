@@ -59,6 +59,8 @@ async function refreshLanguages() {
     state.langs = await fetchLanguages(state.url);
   } catch (err) {
     state.langs = null;
+    if (ui.src.options.length === 0) fillSelect(ui.src, [], presets.src || "en");
+    if (ui.tgt.options.length === 0) fillSelect(ui.tgt, [], presets.tgt || "en");
     if (!state.running) setStatus(`Scheduler unreachable at ${state.url} (${err.message}).`, true);
     return;
   }

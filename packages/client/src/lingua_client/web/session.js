@@ -26,6 +26,10 @@ export const RECONNECT_MAX_S = 10;
 export const RATE_LIMIT_RETRY_MIN_S = 0.5;
 export const RATE_LIMIT_RETRY_MAX_S = 8;
 export const ACK_TIMEOUT_S = 10;
+// After a reconnect the scheduler may be up before any node has registered again (a restart):
+// for this long, NO_AVAILABLE_NODE for an utterance is retried under a new index instead of
+// being shown as its answer.
+export const NO_NODE_GRACE_S = 20;
 
 function isRoomMessage(message, ownSession) {
   if (message.type === "room_error") return true;
@@ -65,6 +69,7 @@ export class Session {
     this.pumpTimer = null;
     this.ackTimer = null;
     this.room = null; // {code, display_name, preferred_lang} to rejoin after a new session
+    this.reopenedAt = null; // when a reconnect (not the first connect) was acknowledged
   }
 
   start() {
@@ -283,6 +288,7 @@ export class Session {
     this.maxInFlightBytes = message.max_in_flight_bytes ?? null;
     this.ready = true;
     this.connects += 1;
+    this.reopenedAt = this.connects > 1 ? this.now() : null;
     this.delayS = RECONNECT_MIN_S;
     this.emit({ kind: "status", state: "connected", text: "connected", ack: message, resumed });
     if (!resumed && this.room && this.connects > 1) {
@@ -330,8 +336,10 @@ export class Session {
         return;
       case "error":
         if (hasIndex) {
-          if (message.code === "RATE_LIMITED") this.retryLater(index);
-          else this.answer(index, message, null);
+          if (message.code === "RATE_LIMITED") this.retryLater(index, false);
+          else if (message.code === "NO_AVAILABLE_NODE" && this.inNoNodeGrace()) {
+            this.retryLater(index, true);
+          } else this.answer(index, message, null);
         } else {
           this.emit({ kind: "notice", code: message.code, text: String(message.message ?? ""), message });
         }
@@ -354,9 +362,19 @@ export class Session {
     this.pump();
   }
 
-  retryLater(index) {
+  inNoNodeGrace() {
+    return this.reopenedAt !== null && this.now() - this.reopenedAt < NO_NODE_GRACE_S * 1000;
+  }
+
+  // Send this utterance again after a backoff: under the same index when the scheduler did
+  // not accept it (RATE_LIMITED), under a new one when that index already has its answer.
+  retryLater(index, newIndex) {
     const item = this.items.get(this.indexToRow.get(index));
-    if (!item) return;
+    if (!item || this.answered.has(index)) return;
+    if (newIndex) {
+      this.answered.add(index);
+      item.index = null;
+    }
     item.sent = false;
     item.retries += 1;
     const backoffS = Math.min(RATE_LIMIT_RETRY_MIN_S * 2 ** (item.retries - 1), RATE_LIMIT_RETRY_MAX_S);
