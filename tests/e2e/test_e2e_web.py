@@ -21,6 +21,7 @@ from web_support import (
     browser_missing,
     capture_wav,
     chromium,
+    chromiums,
     page_address,
     restart_scheduler,
     room_captions,
@@ -94,7 +95,7 @@ def test_two_pages_in_a_room_hear_each_other_in_their_own_language(
     only into English; a same-language transcript is the other target it serves)."""
     ana_wav = capture_wav([SPEECH / "es_table.wav"], tmp_path / "ana.wav", tail_s=4)
     bo_wav = capture_wav([SPEECH / "es_station.wav"], tmp_path / "bo.wav", tail_s=4)
-    with chromium(ana_wav) as ana_browser, chromium(bo_wav) as bo_browser:
+    with chromiums(ana_wav, bo_wav) as (ana_browser, bo_browser):
         ana = ana_browser.new_page()
         start(ana, page_address(web_url, src="es", tgt="en", tts="0", name="Ana"))
         wait_until(ana, "document.querySelector('[data-testid=room-create]').disabled === false")

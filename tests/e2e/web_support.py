@@ -97,22 +97,35 @@ def page_address(base: str, **query: str) -> str:
 
 
 @contextlib.contextmanager
-def chromium(wav: Path | None, fake_ui: bool = True) -> Iterator[Any]:
-    """A headless Chromium whose microphone plays `wav`; with fake_ui the permission prompt is
-    answered yes, without it the test decides through the browser context."""
+def chromiums(*wavs: Path | None, fake_ui: bool = True) -> Iterator[list[Any]]:
+    """One headless Chromium per WAV, each microphone playing its own file (the fake capture
+    file is a browser-wide flag). With fake_ui the permission prompt is answered yes; without
+    it the test decides through the browser context. One Playwright drives them all: its sync
+    API runs one event loop per thread."""
     from playwright.sync_api import sync_playwright
 
-    args = list(BROWSER_ARGS)
-    if fake_ui:
-        args.append("--use-fake-ui-for-media-stream")
-    if wav is not None:
-        args.append(f"--use-file-for-fake-audio-capture={wav}")
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        browsers = []
         try:
-            yield browser
+            for wav in wavs:
+                args = list(BROWSER_ARGS)
+                if fake_ui:
+                    args.append("--use-fake-ui-for-media-stream")
+                if wav is not None:
+                    args.append(f"--use-file-for-fake-audio-capture={wav}")
+                browsers.append(
+                    pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+                )
+            yield browsers
         finally:
-            browser.close()
+            for browser in browsers:
+                browser.close()
+
+
+@contextlib.contextmanager
+def chromium(wav: Path | None, fake_ui: bool = True) -> Iterator[Any]:
+    with chromiums(wav, fake_ui=fake_ui) as browsers:
+        yield browsers[0]
 
 
 def finals(page: Any) -> list[dict[str, str]]:

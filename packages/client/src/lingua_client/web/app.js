@@ -351,6 +351,7 @@ async function main() {
   wire();
   if (presets.name) ui.name.value = presets.name;
   if (presets.room) ui.roomJoinCode.value = presets.room;
+  if (presets.room || presets.name) $("room-panel").open = true;
   ui.speech.checked = presets.tts;
   ui.duplex.checked = presets.duplex;
   state.url = await schedulerUrl(presets);
