@@ -80,6 +80,7 @@ def make_server(host: str, port: int, scheduler_url: str) -> ThreadingHTTPServer
 
 def page_url(server: ThreadingHTTPServer) -> str:
     host, port = server.server_address[:2]
+    host = host.decode() if isinstance(host, bytes) else str(host)
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     return f"http://{shown}:{port}/"
 
