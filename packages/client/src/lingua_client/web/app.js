@@ -194,8 +194,9 @@ function onAnswer(event) {
   const { row, message } = event;
   captions.showPartial("");
   captions.final(row, message);
-  if (event.latencyMs !== null) {
-    const latencyMs = event.latencyMs; // end of speech -> answer, measured once it is on screen
+  if (event.spokenAt !== null) {
+    // end of speech (the cut) -> the caption in the document, measured after it is there
+    const latencyMs = performance.now() - event.spokenAt;
     captions.setLatency(row, latencyMs, message.node_id ? String(message.node_id) : null);
     ui.latency.textContent = `${Math.round(latencyMs)} ms`;
   }

@@ -357,8 +357,8 @@ export class Session {
     const row = this.indexToRow.get(index);
     const item = this.items.get(row);
     this.items.delete(row);
-    const latencyMs = item ? this.now() - item.spokenAt : null;
-    this.emit({ kind: "answer", row, index, message, audio, latencyMs });
+    const spokenAt = item ? item.spokenAt : null;
+    this.emit({ kind: "answer", row, index, message, audio, spokenAt });
     this.pump();
   }
 
