@@ -298,3 +298,39 @@ def test_client_web_serves_the_page_and_its_scheduler_and_prints_the_url() -> No
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_a_resume_resends_only_what_is_not_on_its_way_and_room_errors_stay_room_rows(
+    page: Any,
+) -> None:
+    out = page.evaluate(
+        """async () => {
+        const {Session} = await import('./session.js');
+        T.sockets = []; T.timers = []; T.now = 0;
+        const events = [];
+        const s = new Session('ws://x/ws/session', {src_lang: 'en', tgt_lang: 'en'},
+                              (e) => events.push(e), deps);
+        s.start();
+        let ws = T.sockets[0];
+        ws.onopen();
+        ws.deliver({type: 'session_init_ack', session_id: 's1', resume_token: 'r1'});
+        for (let i = 0; i < 3; i++) s.sendUtterance(new Uint8Array(320));
+        // another member's listening failed: about index 0 of *their* speaker, not ours
+        ws.deliver({type: 'error', code: 'NO_AVAILABLE_NODE', message: 'x', session_id: 's1',
+                    utterance_index: 0, speaker_session_id: 's-other'});
+        ws.deliver({type: 'error', code: 'JOB_TIMEOUT', message: 'x', session_id: 's1',
+                    utterance_index: 1, room_code: '123456'});
+        ws.close();
+        advance(1000);
+        ws = T.sockets[1];
+        ws.onopen();
+        ws.deliver({type: 'session_init_ack', session_id: 's1', resume_token: 'r1',
+                    resumed: true, last_delivered_index: 0});
+        return {
+            resent: ws.sent.filter((m) => m.type === 'utterance').map((m) => m.utterance_index),
+            kinds: events.filter((e) => ['answer', 'room'].includes(e.kind)).map((e) => e.kind),
+        };
+    }"""
+    )
+    assert out["resent"] == [1, 2]  # 0's answer is on its way
+    assert out["kinds"] == ["room", "room"]

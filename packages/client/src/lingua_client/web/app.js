@@ -181,6 +181,10 @@ function onSession(event) {
       if (event.message.type === "translation_result") playSpeech(event.message, event.audio);
       return;
     case "notice":
+      if (event.code === "ROOM_NOT_FOUND" && state.session) {
+        state.session.room = null; // e.g. the scheduler restarted and the room went with it
+        showRoom(null);
+      }
       setStatus(event.code ? `${event.code}: ${event.text}` : event.text, true);
       return;
     case "message":
@@ -213,6 +217,8 @@ function playSpeech(message, audio) {
 function onRoomMessage(message) {
   if (message.type === "room_create_ack") {
     showRoom(String(message.room_code));
+    // remembered, so that a new session (after a scheduler restart) joins it again
+    state.session.room = { type: "room_join", room_code: String(message.room_code), ...roomIdentity() };
   } else if (message.type === "room_members") {
     showRoom(String(message.room_code));
     ui.members.replaceChildren();
@@ -222,6 +228,7 @@ function onRoomMessage(message) {
       ui.members.append(li);
     }
   } else if (message.type === "room_expired") {
+    if (state.session) state.session.room = null;
     setStatus(`Room ${String(message.room_code)} expired.`, true);
     showRoom(null);
   }

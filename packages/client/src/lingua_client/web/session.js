@@ -294,7 +294,12 @@ export class Session {
     if (!resumed && this.room && this.connects > 1) {
       this.ws.send(JSON.stringify(this.room)); // a new session: join the room again
     }
-    for (const item of this.items.values()) item.sent = false;
+    // Resumed: answers up to last_delivered_index are on their way; send the rest again.
+    const onTheWay = resumed && Number.isInteger(message.last_delivered_index)
+      ? message.last_delivered_index : -1;
+    for (const item of this.items.values()) {
+      item.sent = item.index !== null && item.index <= onTheWay;
+    }
     this.pump();
   }
 
