@@ -134,6 +134,15 @@ def test_a_denied_microphone_shows_the_message(web_url: str) -> None:
         assert page.get_by_test_id("stop").is_disabled()
 
 
+def test_no_microphone_shows_the_message(web_url: str) -> None:
+    with chromium(None, fake_device=False) as browser:
+        page = browser.new_page()
+        start(page, web_url)
+        wait_until(page, "document.querySelector('[data-testid=status]').dataset.mic", 15)
+        assert page.get_by_test_id("status").get_attribute("data-mic") == "no_device"
+        assert "No microphone was found" in page.get_by_test_id("status").text_content()
+
+
 def test_a_page_recovers_from_a_scheduler_restart_and_loses_nothing(
     web_cluster: LocalCluster, web_url: str, tmp_path: Path
 ) -> None:

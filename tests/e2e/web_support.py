@@ -33,7 +33,6 @@ BROWSER_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--use-fake-device-for-media-stream",
 ]
 
 
@@ -97,10 +96,13 @@ def page_address(base: str, **query: str) -> str:
 
 
 @contextlib.contextmanager
-def chromiums(*wavs: Path | None, fake_ui: bool = True) -> Iterator[list[Any]]:
+def chromiums(
+    *wavs: Path | None, fake_ui: bool = True, fake_device: bool = True
+) -> Iterator[list[Any]]:
     """One headless Chromium per WAV, each microphone playing its own file (the fake capture
     file is a browser-wide flag). With fake_ui the permission prompt is answered yes; without
-    it the test decides through the browser context. One Playwright drives them all: its sync
+    it the test decides through the browser context; without fake_device the browser has no
+    microphone at all (this machine has none). One Playwright drives them all: its sync
     API runs one event loop per thread."""
     from playwright.sync_api import sync_playwright
 
@@ -109,6 +111,8 @@ def chromiums(*wavs: Path | None, fake_ui: bool = True) -> Iterator[list[Any]]:
         try:
             for wav in wavs:
                 args = list(BROWSER_ARGS)
+                if fake_device:
+                    args.append("--use-fake-device-for-media-stream")
                 if fake_ui:
                     args.append("--use-fake-ui-for-media-stream")
                 if wav is not None:
@@ -123,8 +127,8 @@ def chromiums(*wavs: Path | None, fake_ui: bool = True) -> Iterator[list[Any]]:
 
 
 @contextlib.contextmanager
-def chromium(wav: Path | None, fake_ui: bool = True) -> Iterator[Any]:
-    with chromiums(wav, fake_ui=fake_ui) as browsers:
+def chromium(wav: Path | None, fake_ui: bool = True, fake_device: bool = True) -> Iterator[Any]:
+    with chromiums(wav, fake_ui=fake_ui, fake_device=fake_device) as browsers:
         yield browsers[0]
 
 
