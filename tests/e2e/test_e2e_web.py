@@ -119,6 +119,30 @@ def test_two_pages_in_a_room_hear_each_other_in_their_own_language(
     assert any(k in heard_by_bo["tr"].lower() for k in ("mesa", "reserv")), heard_by_bo
 
 
+def test_a_pair_no_node_serves_is_said_before_starting(web_url: str) -> None:
+    with chromium(None) as browser:
+        page = browser.new_page()
+        page.goto(page_address(web_url, src="en", tgt="zh"))
+        note = page.get_by_test_id("pair-note")
+        note.filter(has_text="No node serves").wait_for(timeout=15000)
+        assert "English (en)" in (note.text_content() or "")
+
+
+def test_space_cuts_the_speech_so_far(web_url: str, tmp_path: Path) -> None:
+    wav = capture_wav([SPEECH / "river.wav"], tmp_path / "river.wav", tail_s=15)
+    with chromium(wav) as browser:
+        page = browser.new_page()
+        start(page, page_address(web_url, src="en", tgt="en", tts="0"))
+        wait_until(
+            page, "document.querySelector('[data-testid=vad-state]').textContent === 'speech'"
+        )
+        page.wait_for_timeout(2000)  # into the sentence (positions the cut; syncs nothing)
+        page.locator("body").press("Space")
+        first, rest = wait_finals(page, 2)
+    assert "summer" not in first["src"].lower() and first["src"].strip(), first
+    assert "summer" in rest["src"].lower(), rest
+
+
 def test_a_denied_microphone_shows_the_message(web_url: str) -> None:
     with chromium(None, fake_ui=False) as browser:
         context = browser.new_context(permissions=[])

@@ -334,3 +334,23 @@ def test_a_resume_resends_only_what_is_not_on_its_way_and_room_errors_stay_room_
     )
     assert out["resent"] == [1, 2]  # 0's answer is on its way
     assert out["kinds"] == ["room", "room"]
+
+
+def test_an_unreachable_scheduler_is_said_in_plain_words(page: Any) -> None:
+    status = page.get_by_test_id("status")
+    status.filter(has_text="Scheduler unreachable").wait_for(timeout=10000)
+    assert "ws://127.0.0.1:9/ws/session" in (status.text_content() or "")
+    assert status.get_attribute("data-state") == "error"
+
+
+def test_old_rows_leave_the_page_so_a_long_session_stays_bounded(page: Any) -> None:
+    count = page.evaluate(
+        """async () => {
+        const {CaptionList, MAX_ROWS} = await import('./captions.js');
+        const list = document.createElement('ol');
+        const c = new CaptionList(list, document.createElement('p'));
+        for (let i = 0; i < MAX_ROWS + 20; i++) c.pending(i);
+        return [list.childElementCount, MAX_ROWS, list.firstElementChild.dataset.index];
+    }"""
+    )
+    assert count == [500, 500, "20"]

@@ -5,6 +5,9 @@
 // data-state = done | empty | error | missing and data-index = the caption row number;
 // what other room members said is `caption-room`.
 
+// Rows kept in the page; older ones are removed so a long session keeps a bounded document.
+export const MAX_ROWS = 500;
+
 const HINTS = {
   NO_AVAILABLE_NODE: "No node can serve this language pair right now.",
   RATE_LIMITED: "The scheduler asked the page to slow down.",
@@ -104,6 +107,12 @@ export class CaptionList {
   }
 
   scroll() {
+    while (this.list.childElementCount > MAX_ROWS) {
+      const old = this.list.firstElementChild;
+      old.remove();
+      const row = Number(old.dataset.index);
+      if (this.rows.get(row) === old) this.rows.delete(row);
+    }
     const last = this.list.lastElementChild;
     if (last && last.scrollIntoView) last.scrollIntoView({ block: "nearest" });
   }
