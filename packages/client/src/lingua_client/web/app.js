@@ -27,7 +27,7 @@ const presets = queryPresets(location.search);
 const captions = new CaptionList($("captions"), $("partial"));
 const state = {
   url: null, langs: null, ctx: null, mic: null, player: null, cutter: null, session: null,
-  running: false, roomCode: null, joinedPreset: false, meterPending: false,
+  running: false, roomCode: null, joinedPreset: false, meterPending: false, unsent: 0,
 };
 
 function setStatus(text, bad = false) {
@@ -113,16 +113,16 @@ function onBlock(block) {
 }
 
 function sendCut(cut) {
+  const spokenAt = performance.now(); // the cut: the utterance is complete from here
   const pcm = floatToPcm16(cut.audio);
-  let row;
   try {
-    row = state.session.sendUtterance(pcm, { manual: cut.manual, spokenAt: performance.now() });
+    state.session.sendUtterance(pcm, { manual: cut.manual, spokenAt });
   } catch (err) {
-    row = captions.list.childElementCount + 100000; // a row only on this page, never sent
-    captions.final(row, { type: "error", code: err.code || "ERROR", message: err.message });
-    return;
+    // never sent, so it has no row number from the session: a row of its own
+    captions.final(`not-sent-${++state.unsent}`, {
+      type: "error", code: err.code || "ERROR", message: err.message,
+    });
   }
-  captions.pending(row);
 }
 
 function cutNow() {
@@ -132,7 +132,7 @@ function cutNow() {
 }
 
 function setMuted(muted) {
-  if (!state.mic || ui.duplex.checked) return;
+  if (!state.mic || (muted && ui.duplex.checked)) return; // unmuting always goes through
   if (muted && !state.mic.muted) {
     const cut = state.cutter.cutNow(); // what was said before playback began goes now
     if (cut) sendCut(cut);
@@ -163,6 +163,9 @@ function onSession(event) {
     case "refused":
       setStatus(`The scheduler refused the session: ${event.code}: ${event.text}`, true);
       stop();
+      return;
+    case "queued": // its row shows before it is sent, which may be at once
+      captions.pending(event.row);
       return;
     case "sent":
       captions.setInfo(event.row, `#${event.row} waiting for the answer`);

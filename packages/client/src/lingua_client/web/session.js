@@ -112,6 +112,7 @@ export class Session {
     const row = this.nextRow++;
     this.items.set(row, { row, pcm, manual, spokenAt, index: null, sent: false, retries: 0,
       retryAt: 0 });
+    this.emit({ kind: "queued", row });
     this.pump();
     return row;
   }
