@@ -354,3 +354,34 @@ def test_old_rows_leave_the_page_so_a_long_session_stays_bounded(page: Any) -> N
     }"""
     )
     assert count == [500, 500, "20"]
+
+
+def test_the_capture_resampler_keeps_speech_and_stops_aliasing(page: Any) -> None:
+    """The worklet's processor, run on the page with stand-ins for the worklet globals: a
+    1 kHz tone at 48 kHz comes out at 16 kHz at full level; a 12 kHz tone, which would fold
+    to 4 kHz, comes out at least 40 dB down."""
+    levels = page.evaluate(
+        """async () => {
+        const blocks = [];
+        globalThis.sampleRate = 48000;
+        globalThis.AudioWorkletProcessor = class {
+            constructor() { this.port = {postMessage: (b) => blocks.push(b)}; }
+        };
+        let Proc = null;
+        globalThis.registerProcessor = (name, cls) => { Proc = cls; };
+        await import('./capture-worklet.js?resampler-test');
+        const rms = (hz) => {
+            blocks.length = 0;
+            const p = new Proc();
+            const x = new Float32Array(48000).map((_, i) => Math.sin(2 * Math.PI * hz * i / 48000));
+            for (let i = 0; i < x.length; i += 128) p.process([[x.subarray(i, i + 128)]]);
+            const y = blocks.flatMap((b) => Array.from(b)).slice(512);  // past the start
+            const power = y.reduce((s, v) => s + v * v, 0) / y.length;
+            return {n: blocks.length * 512, rms: Math.sqrt(power)};
+        };
+        return {pass: rms(1000), alias: rms(12000)};
+    }"""
+    )
+    assert levels["pass"]["n"] == 15872  # 31 whole blocks of the 16000 samples a second makes
+    assert abs(levels["pass"]["rms"] - 0.7071) < 0.01
+    assert levels["alias"]["rms"] < 0.7071 * 0.01
