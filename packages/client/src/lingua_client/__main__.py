@@ -4,6 +4,7 @@ hatch run client --mic --src en --tgt en
 hatch run client --mic --room-create --name Ana --tgt en
 hatch run client --mic --room 123456 --name Bo --tgt zh
 hatch run client --file a.wav --file b.wav --json --save-tts out/
+hatch run client --web [--host 127.0.0.1] [--port 8080]   # the web client; prints its URL
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--mic", action="store_true", help="live captions from the microphone")
     mode.add_argument("--file", action="append", metavar="WAV", help="send WAV files")
+    mode.add_argument("--web", action="store_true", help="serve the web client; prints its URL")
+    p.add_argument("--host", default="127.0.0.1", help="--web: address to listen on")
+    p.add_argument("--port", type=int, default=8080, help="--web: port to listen on")
     p.add_argument(
         "--scheduler", default="ws://127.0.0.1:5010/ws/session", help="the scheduler's session URL"
     )
@@ -78,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     except BadSchedulerUrl as exc:
         print(f"lingua-client: {exc}", file=sys.stderr)
         return 2
+    if args.web:
+        logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+        from .web_server import serve_web
+
+        return serve_web(args.host, args.port, args.scheduler)
     if args.file:
         logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
         from .files import main_files
