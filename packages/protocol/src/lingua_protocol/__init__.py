@@ -23,6 +23,13 @@ from .common import (
 )
 from .errors import ErrorCode, ProtocolError
 from .frames import encode_frame, split_frame
+from .hub_manifest import (
+    HubErrorBody,
+    HubFileEntry,
+    HubModelInfo,
+    HubModelList,
+    HubModelVersion,
+)
 from .node_messages import (
     JobAck,
     JobAssign,
@@ -105,6 +112,11 @@ __all__ = [
     "FeatureFlags",
     "GpuInfo",
     "HardwareInfo",
+    "HubErrorBody",
+    "HubFileEntry",
+    "HubModelInfo",
+    "HubModelList",
+    "HubModelVersion",
     "InstalledModel",
     "InstalledService",
     "JobAck",
