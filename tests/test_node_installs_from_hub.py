@@ -1,17 +1,24 @@
 """A node's model store installing from a real running hub: a good install, an interrupted
-download resumed with Range, and a corrupted byte refused with MODEL_VERIFY_FAILED."""
+download resumed with Range, and a corrupted byte refused with MODEL_VERIFY_FAILED; a manifest
+that breaks the shared manifest model refused before any download; and the node publishing its
+embedded defaults to a hub (`node models publish-bundled`)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from lingua_model_hub.catalog import Catalog
-from lingua_model_hub.process import HubProcess
+from lingua_model_hub import Catalog, HubProcess
+from lingua_node.embedded import WHISPER_SHA256
 from lingua_node.store import ModelStore
-from lingua_protocol import ErrorCode, ProtocolError
+from lingua_protocol import ErrorCode, HubModelVersion, ProtocolError
+
+HUB_TOKEN = "bundled-test-token"
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +98,74 @@ def test_a_corrupted_byte_is_model_verify_failed_and_nothing_installs(
     assert store.installed() == []
     assert not (tmp_path / "models" / "corrupt@1").exists()
     assert not any((tmp_path / "models" / ".staging").iterdir())
+
+
+def test_a_manifest_with_an_unsafe_path_is_refused_before_any_download(tmp_path: Path) -> None:
+    """A scripted test double of a hostile hub: its manifest lists `../escape.bin`. The shared
+    manifest model refuses it, so no file request is ever made."""
+    requested: list[str] = []
+    manifest = {
+        "model_id": "evil",
+        "version": "1",
+        "kind": "nmt",
+        "engine": "transformers",
+        "files": [{"path": "../escape.bin", "size": 1, "sha256": "0" * 64}],
+        "total_size": 1,
+        "created": 0.0,
+    }
+
+    def scripted_hub(request: httpx.Request) -> httpx.Response:
+        requested.append(request.url.path)
+        if request.url.path.endswith("/manifest"):
+            return httpx.Response(200, json=manifest)
+        return httpx.Response(200, content=b"x")
+
+    store = ModelStore(tmp_path / "models")
+    client = httpx.Client(base_url="http://hub", transport=httpx.MockTransport(scripted_hub))
+    with pytest.raises(ProtocolError) as info:
+        store.install("http://hub", "evil", "1", client=client)
+    assert info.value.code == ErrorCode.MODEL_VERIFY_FAILED
+    assert requested == ["/api/v1/models/evil/1/manifest"]
+    assert not (tmp_path / "escape.bin").exists() and store.installed() == []
+
+
+def _publish_bundled(hub: HubProcess, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lingua_node",
+            "models",
+            "publish-bundled",
+            "--hub",
+            hub.url,
+            "--hub-token",
+            HUB_TOKEN,
+            "--home",
+            str(home),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_node_publishes_its_embedded_defaults_to_a_hub(tmp_path: Path) -> None:
+    """Over the hub's HTTP API with its token: whisper-base (the joined, verified model file),
+    the Piper voice and Silero VAD; a second run finds them there."""
+    with HubProcess(tmp_path / "hub", token=HUB_TOKEN) as hub:
+        first = _publish_bundled(hub, tmp_path / "node")
+        assert first.returncode == 0, first.stderr
+        assert "published whisper-base@1" in first.stdout
+        whisper = HubModelVersion.model_validate_json(
+            httpx.get(f"{hub.url}/api/v1/models/whisper-base/1/manifest").content
+        )
+        assert whisper.kind == "asr" and {"en", "zh", "de"} <= set(whisper.languages)
+        by_path = {f.path: f for f in whisper.files}
+        assert by_path["model.bin"].sha256 == WHISPER_SHA256
+        assert ".verified" not in by_path
+        listed = {m["model_id"] for m in httpx.get(f"{hub.url}/api/v1/models").json()["models"]}
+        assert {"whisper-base", "silero-vad"} <= listed
+        again = _publish_bundled(hub, tmp_path / "node")
+        assert again.returncode == 0, again.stderr
+        assert "whisper-base@1 already published" in again.stdout

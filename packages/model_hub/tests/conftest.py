@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lingua_model_hub.process import HubProcess
+from lingua_model_hub import HubProcess
 
 sys.path.insert(0, str(Path(__file__).parent))
 

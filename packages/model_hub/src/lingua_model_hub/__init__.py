@@ -6,13 +6,13 @@ connection limits), `Catalog` (the store, for operators' tools and tests), `HubS
 The manifest shapes the hub answers with live in `lingua_protocol.hub_manifest`.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # set before the imports below: the modules read it
 
-from .app import create_app  # noqa: E402  (the modules read __version__)
-from .catalog import Catalog, HubError  # noqa: E402
-from .process import HubProcess  # noqa: E402
-from .server import build_server  # noqa: E402
-from .settings import HubSettings  # noqa: E402
+from .app import create_app
+from .catalog import Catalog, HubError
+from .process import HubProcess
+from .server import build_server
+from .settings import HubSettings
 
 __all__ = [
     "Catalog",

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from lingua_protocol.hub_manifest import HUB_ENGINES, HUB_MODEL_KINDS, HubModelVersion
 

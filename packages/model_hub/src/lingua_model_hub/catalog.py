@@ -131,7 +131,9 @@ class StagedFile:
 
     def close(self) -> HubFileEntry:
         self._out.close()
-        return HubFileEntry(path=self.rel.as_posix(), size=self.size, sha256=self._digest.hexdigest())
+        return HubFileEntry(
+            path=self.rel.as_posix(), size=self.size, sha256=self._digest.hexdigest()
+        )
 
     def discard(self) -> None:
         self._out.close()

@@ -37,9 +37,7 @@ def boundary_of(content_type: str | None) -> bytes:
     kind, options = parse_options_header(content_type or "")
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary or len(boundary) > 200:
-        raise HubError(
-            400, "INVALID_UPLOAD", "a publish is multipart/form-data with a boundary"
-        )
+        raise HubError(400, "INVALID_UPLOAD", "a publish is multipart/form-data with a boundary")
     return boundary
 
 
@@ -165,9 +163,7 @@ class UploadReceiver:
             raise _invalid("part data outside a field")
         self._meta += data[start:end]
         if len(self._meta) > self.limits.max_meta_bytes:
-            raise HubError(
-                400, "INVALID_META", f"meta exceeds {self.limits.max_meta_bytes} bytes"
-            )
+            raise HubError(400, "INVALID_META", f"meta exceeds {self.limits.max_meta_bytes} bytes")
 
     def _part_end(self) -> None:
         if self._file is not None:

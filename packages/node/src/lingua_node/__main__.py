@@ -72,7 +72,7 @@ def cmd_publish_bundled(args: argparse.Namespace) -> int:
         print("publishing needs the hub's token: --hub-token or LINGUA_HUB_TOKEN", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="lingua-bundled-") as tmp:
-        for model in bundled_models(Path(tmp)):
+        for model in bundled_models(Path(tmp), settings.models_path):
             name = f"{model.meta['model_id']}@{model.meta['version']}"
             try:
                 record = publish_folder(settings.hub, token, model)

@@ -3,7 +3,8 @@
 `hatch run node models publish-bundled --hub URL --token T`: the node builds its defaults from
 Python packages (`embedded.py`), so it is the node that knows them; the hub only receives
 files. Each model is one `POST /api/v1/models` with the hub's token, the files streamed from
-disk (never held in memory). A version the hub already has is reported, not an error.
+disk (never held in memory). A version the hub already has is reported, not an error, and not
+uploaded again (its manifest is asked for first).
 """
 
 from __future__ import annotations
@@ -44,10 +45,11 @@ def whisper_languages(model_dir: Path) -> list[str]:
     return sorted(found)
 
 
-def bundled_models(work: Path) -> list[BundledModel]:
-    """The node's embedded defaults as publishable folders, built under `work`."""
+def bundled_models(work: Path, models_dir: Path | None = None) -> list[BundledModel]:
+    """The node's embedded defaults as publishable folders: Whisper built in (or reused from)
+    `models_dir`, the node's own models folder, else `work`; the others copied into `work`."""
     out: list[BundledModel] = []
-    whisper = build_whisper_base(work)
+    whisper = build_whisper_base(models_dir or work)
     out.append(
         BundledModel(
             whisper,
@@ -116,7 +118,10 @@ def publish_folder(
     Raises ProtocolError MODEL_NOT_AVAILABLE with the hub's answer for any other refusal."""
     own = client is None
     http = client or httpx.Client(base_url=hub, timeout=httpx.Timeout(30.0, write=300.0))
+    model_id, version = model.meta["model_id"], model.meta["version"]
     try:
+        if http.get(f"/api/v1/models/{model_id}/{version}/manifest").status_code == 200:
+            return None
         with ExitStack() as stack:
             files = [
                 (
@@ -144,7 +149,7 @@ def publish_folder(
         return None
     raise ProtocolError(
         ErrorCode.MODEL_NOT_AVAILABLE,
-        f"the hub refused {model.meta['model_id']}@{model.meta['version']}: "
+        f"the hub refused {model_id}@{version}: "
         f"{response.status_code} {response.text[:300]}",
     )
 
