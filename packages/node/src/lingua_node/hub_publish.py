@@ -149,8 +149,7 @@ def publish_folder(
         return None
     raise ProtocolError(
         ErrorCode.MODEL_NOT_AVAILABLE,
-        f"the hub refused {model_id}@{version}: "
-        f"{response.status_code} {response.text[:300]}",
+        f"the hub refused {model_id}@{version}: {response.status_code} {response.text[:300]}",
     )
 
 
