@@ -211,6 +211,28 @@ def test_names_the_filesystem_cannot_hold_are_400(
     assert httpx.get(f"{hub.url}/api/v1/models/names").status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("meta", "code"),
+    [
+        ({"model_id": "newline\n"}, "INVALID_ID"),  # `$` alone would let a trailing newline in
+        ({"model_id": "d", "dialect": {"not": "text"}}, "INVALID_META"),
+        ({"model_id": "l", "languages": [1, 2]}, "INVALID_META"),
+        ({"model_id": 7}, "INVALID_META"),
+    ],
+)
+def test_meta_that_cannot_be_stored_is_400(
+    hub: HubProcess, meta: dict[str, object], code: str
+) -> None:
+    body = {"model_id": "x", "version": "1", "kind": "vad", "engine": "onnx", **meta}
+    r = httpx.post(
+        f"{hub.url}/api/v1/models",
+        data={"meta": json.dumps(body)},
+        files=[("files", ("m.onnx", b"x"))],
+        headers=AUTH,
+    )
+    assert r.status_code == 400 and r.json()["code"] == code, r.text
+
+
 def test_a_nul_in_a_filename_is_400(hub: HubProcess) -> None:
     """Sent raw: httpx would percent-encode the NUL."""
     meta = {"model_id": "nul", "version": "1", "kind": "vad", "engine": "onnx"}

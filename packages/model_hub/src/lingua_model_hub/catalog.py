@@ -85,7 +85,7 @@ def safe_relpath(raw: str) -> PurePosixPath:
 
 
 def check_id(value: str, what: str) -> str:
-    if not ID_RE.match(value) or value in (".", ".."):
+    if not ID_RE.fullmatch(value) or value in (".", ".."):  # fullmatch: no trailing newline
         raise HubError(400, "INVALID_ID", f"invalid {what} {value!r}")
     return value
 
@@ -262,24 +262,28 @@ class Catalog:
     def check_meta(meta: dict[str, Any]) -> dict[str, Any]:
         """The version's metadata as stored, or HubError 400: checked before any file of the
         upload is moved into place."""
-        model_id = check_id(str(meta.get("model_id") or ""), "model id")
-        version = check_id(str(meta.get("version") or ""), "version")
-        kind = str(meta.get("kind", ""))
+        for key in ("model_id", "version", "kind", "engine"):
+            if not isinstance(meta.get(key), str):
+                raise HubError(400, "INVALID_META", f"meta.{key} must be a string")
+        model_id = check_id(meta["model_id"], "model id")
+        version = check_id(meta["version"], "version")
+        kind = meta["kind"]
         if kind not in KINDS:
             raise HubError(400, "INVALID_KIND", f"kind must be one of {KINDS}")
-        engine = str(meta.get("engine") or "")
+        engine = meta["engine"]
         if engine not in ENGINES:
             raise HubError(400, "INVALID_ENGINE", f"engine must be one of {ENGINES}")
-        raw_languages = meta.get("languages") or []
-        if not isinstance(raw_languages, list):
-            raise HubError(400, "INVALID_META", "languages must be a list")
-        languages = [str(x) for x in raw_languages]
+        languages = meta.get("languages") or []
+        if not isinstance(languages, list) or not all(isinstance(x, str) for x in languages):
+            raise HubError(400, "INVALID_META", "meta.languages must be a list of strings")
         if kind == "nmt" and not (meta.get("src_lang") and meta.get("tgt_lang")) and not languages:
             raise HubError(400, "MISSING_LANGUAGES", "an nmt model needs src_lang and tgt_lang")
         optional = {}
         for key in ("src_lang", "tgt_lang", "dialect", "license"):
             value = meta.get(key)
-            optional[key] = None if value is None else str(value)
+            if value is not None and not isinstance(value, str):
+                raise HubError(400, "INVALID_META", f"meta.{key} must be a string or null")
+            optional[key] = value
         return {
             "model_id": model_id,
             "version": version,

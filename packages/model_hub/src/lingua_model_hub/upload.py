@@ -58,7 +58,6 @@ class UploadReceiver:
         self.layout = PathLayout()
         self.entries: list[HubFileEntry] = []
         self._meta: bytearray | None = None
-        self._meta_done = False
         self._file: StagedFile | None = None
         self._header_bytes = 0
         self._header_name = bytearray()
@@ -139,7 +138,7 @@ class UploadReceiver:
         _, options = parse_options_header(self._disposition)
         name = options.get(b"name")
         if name == b"meta" and b"filename" not in options:
-            if self._meta_done or self._meta is not None:
+            if self._meta is not None:
                 raise HubError(400, "INVALID_META", "the `meta` field was sent twice")
             self._meta = bytearray()
             return
@@ -169,8 +168,6 @@ class UploadReceiver:
         if self._file is not None:
             self.entries.append(self._file.close())
             self._file = None
-        elif self._meta is not None:
-            self._meta_done = True
 
     def _end(self) -> None:
         self._finished = True
