@@ -32,10 +32,10 @@ def multipart_head(meta: dict[str, object], filename: str) -> bytes:
     ).encode()
 
 
-def post_head(length: int, *, token: bool) -> bytes:
+def post_head(length: int, *, token: bool, extra: str = "") -> bytes:
     auth = f"Authorization: Bearer {TOKEN}\r\n" if token else ""
     return (
-        f"POST /api/v1/models HTTP/1.1\r\nHost: x\r\n{auth}"
+        f"POST /api/v1/models HTTP/1.1\r\nHost: x\r\n{auth}{extra}"
         f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
         f"Content-Length: {length}\r\n\r\n"
     ).encode()
@@ -167,6 +167,28 @@ def test_idle_connections_do_not_lock_out_health(tmp_path: Path) -> None:
             assert r.status_code == 200
         finally:
             for s in idle:
+                s.close()
+
+
+def test_with_every_connection_busy_a_new_one_gets_503(tmp_path: Path) -> None:
+    """Four connections each in the middle of a publish (headers done, body pending) hold the
+    cap of four: a fifth is answered 503 at once, not left waiting."""
+    env = {"LINGUA_HUB_MAX_CONNECTIONS": "4", "LINGUA_HUB_BODY_TIMEOUT_S": "20"}
+    with HubProcess(tmp_path / "store", token=TOKEN, env=env) as small:
+        busy = []
+        try:
+            for _ in range(4):
+                s = socket.create_connection(("127.0.0.1", small.port))
+                busy.append(s)
+                s.sendall(post_head(1000, token=True, extra="Expect: 100-continue\r\n"))
+                s.settimeout(5)
+                # the hub asks for the body only once the request is under way
+                assert s.recv(4096).startswith(b"HTTP/1.1 100 ")
+            with socket.create_connection(("127.0.0.1", small.port)) as extra:
+                status, _, body = read_response(extra)
+            assert status == 503 and json.loads(body)["code"] == "TOO_MANY_CONNECTIONS"
+        finally:
+            for s in busy:
                 s.close()
 
 
