@@ -60,6 +60,7 @@ def small_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
         "LINGUA_HUB_MAX_UPLOAD_BYTES": str(8 << 20),
         "LINGUA_HUB_HEADER_TIMEOUT_S": "1",
         "LINGUA_HUB_BODY_TIMEOUT_S": "1",
+        "LINGUA_HUB_KEEP_ALIVE_TIMEOUT_S": "1",
     }
     with HubProcess(tmp_path_factory.mktemp("limits"), token=TOKEN, env=env) as running:
         yield running
@@ -155,6 +156,19 @@ def test_a_slowloris_connection_is_closed_at_the_header_deadline(small_hub: HubP
                 closed = True
         assert closed
         assert time.monotonic() - opened < 2.5
+
+
+def test_an_idle_keep_alive_connection_is_closed_at_its_timeout(small_hub: HubProcess) -> None:
+    with socket.create_connection(("127.0.0.1", small_hub.port)) as s:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(5)
+        data = b""
+        while not data.endswith(b"}"):  # the whole answer: headers and the JSON body
+            data += s.recv(4096)
+        assert data.startswith(b"HTTP/1.1 200 ")
+        answered = time.monotonic()
+        assert s.recv(4096) == b""  # then nothing more: the hub closes the idle connection
+        assert time.monotonic() - answered < 2.5
 
 
 def test_idle_connections_do_not_lock_out_health(tmp_path: Path) -> None:
