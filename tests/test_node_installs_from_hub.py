@@ -169,3 +169,47 @@ def test_the_node_publishes_its_embedded_defaults_to_a_hub(tmp_path: Path) -> No
         again = _publish_bundled(hub, tmp_path / "node")
         assert again.returncode == 0, again.stderr
         assert "whisper-base@1 already published" in again.stdout
+
+
+def test_an_asr_model_installed_while_running_is_served_for_its_language(tmp_path: Path) -> None:
+    """A copy of the embedded Whisper published as `whisper-base-es` for Spanish: installed
+    while the node runs, the store watcher loads it, the node advertises it and Spanish goes to
+    it; removed, it is gone and Spanish goes back to the embedded model. No restart."""
+    from lingua_node import capabilities
+    from lingua_node.audio_decode import decode_audio
+    from lingua_node.loader import StoreWatcher, load_backends
+    from lingua_node.settings import NodeSettings
+
+    settings = NodeSettings(home=tmp_path / "home", models_dir=tmp_path / "models", tts=False)
+    backends = load_backends(settings)
+    watcher = StoreWatcher(settings, backends)
+    assert backends.asr.choose("es").model_id == "whisper-base"  # type: ignore[attr-defined]
+
+    hub_store = tmp_path / "hub"
+    Catalog(hub_store).publish_dir(
+        tmp_path / "models" / "whisper-base",
+        {
+            "model_id": "whisper-base-es",
+            "version": "1",
+            "kind": "asr",
+            "engine": "faster-whisper",
+            "languages": ["es"],
+        },
+    )
+    store = ModelStore(tmp_path / "models")
+    with HubProcess(hub_store) as hub:
+        store.install(hub.url, "whisper-base-es")
+    assert watcher() is True
+    assert backends.asr.choose("es").model_id == "whisper-base-es"  # type: ignore[attr-defined]
+    assert backends.asr.choose("en").model_id == "whisper-base"  # type: ignore[attr-defined]
+    models, _ = capabilities.installed(backends, "cpu")
+    asr = {(m.model_id, m.version): m.languages for m in models if m.kind == "asr"}
+    assert asr[("whisper-base-es", "1")] == ["es"] and len(asr[("whisper-base", None)] or []) > 90
+    speech = (Path(__file__).parent / "data" / "speech" / "es_station.wav").read_bytes()
+    heard = backends.asr.transcribe(decode_audio(speech, "wav", 16000), "es")
+    assert "tren" in heard.text.lower() and heard.language == "es"
+
+    assert store.remove("whisper-base-es") and watcher() is True
+    assert backends.asr.choose("es").model_id == "whisper-base"  # type: ignore[attr-defined]
+    models, _ = capabilities.installed(backends, "cpu")
+    assert [m.model_id for m in models if m.kind == "asr"] == ["whisper-base"]
