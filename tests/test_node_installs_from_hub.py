@@ -9,7 +9,9 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -213,3 +215,60 @@ def test_an_asr_model_installed_while_running_is_served_for_its_language(tmp_pat
     assert backends.asr.choose("es").model_id == "whisper-base"  # type: ignore[attr-defined]
     models, _ = capabilities.installed(backends, "cpu")
     assert [m.model_id for m in models if m.kind == "asr"] == ["whisper-base"]
+
+
+@dataclass
+class ScriptedRecognizer:
+    """A test double for the node's recogniser: this test is about voices only."""
+
+    model_id: str = "scripted-asr"
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    multilingual: bool = False
+
+    def transcribe(self, audio: object, language: str | None, *, task: str = "transcribe") -> Any:
+        raise AssertionError("not called")
+
+
+def test_a_voice_installed_while_running_is_served_without_a_restart(tmp_path: Path) -> None:
+    """The embedded Piper voice republished as a German voice: installed while the node runs,
+    the store watcher loads it and German speech goes to it; removed, it is gone."""
+    from lingua_node.backends.tts import TTSRouter
+    from lingua_node.embedded import piper_voice_path
+    from lingua_node.loader import StoreWatcher
+    from lingua_node.pipeline import Backends
+    from lingua_node.settings import NodeSettings
+
+    voice = piper_voice_path()
+    assert voice is not None
+    folder = tmp_path / "voice"
+    folder.mkdir()
+    (folder / "de_DE-copy-medium.onnx").write_bytes(voice.read_bytes())
+    config = json.loads(Path(f"{voice}.json").read_text())
+    config["language"] = {**config.get("language", {}), "code": "de_DE"}
+    (folder / "de_DE-copy-medium.onnx.json").write_text(json.dumps(config))
+    hub_store = tmp_path / "hub"
+    Catalog(hub_store).publish_dir(
+        folder,
+        {
+            "model_id": "de-copy",
+            "version": "1",
+            "kind": "tts",
+            "engine": "piper",
+            "languages": ["de"],
+        },
+    )
+
+    settings = NodeSettings(home=tmp_path / "home", models_dir=tmp_path / "models")
+    backends = Backends(vad=None, asr=ScriptedRecognizer(), tts=TTSRouter([]))  # type: ignore[arg-type]
+    watcher = StoreWatcher(settings, backends)
+    store = ModelStore(tmp_path / "models")
+    with HubProcess(hub_store) as hub:
+        store.install(hub.url, "de-copy")
+    assert watcher() is True
+    german = backends.tts.voice_for("de")
+    assert german is not None and german.model_id == "de_DE-copy-medium"
+    speech, used = backends.tts.speak("Guten Morgen", "de")
+    assert used is german and len(speech.pcm16) > 1000
+
+    assert store.remove("de-copy") and watcher() is True
+    assert "de_DE-copy-medium" not in {v.model_id for v in backends.tts.voices}

@@ -11,7 +11,7 @@ from .backends.asr import WhisperASR
 from .backends.nmt import MANIFEST
 from .backends.tts import EspeakTTS, PiperTTS, TTSRouter, Voice
 from .backends.vad import SileroVAD
-from .embedded import ensure_embedded
+from .embedded import ensure_embedded, piper_voice_path
 from .pipeline import Backends, Translator
 from .settings import NodeSettings
 from .store import ModelStore
@@ -118,8 +118,9 @@ def load_backends(settings: NodeSettings) -> Backends:
 
 class StoreWatcher:
     """Reloads the hub-installed models when the store's manifest changes, so a model
-    installed with `hatch run node models install` is served without a restart (NMT and ASR;
-    an ASR model already loaded is kept, a removed one is freed once its running jobs end)."""
+    installed with `hatch run node models install` is served without a restart (NMT, ASR and
+    TTS voices; an ASR model already loaded is kept, a removed model is freed once its running
+    jobs end)."""
 
     def __init__(self, settings: NodeSettings, backends: Backends) -> None:
         self.settings = settings
@@ -143,4 +144,6 @@ class StoreWatcher:
         self.backends.translators = load_translators(self.store, self.settings.device)
         current = asr_models(self.backends.asr)
         self.backends.asr = load_recognizers(self.settings, self.store, current[0], current[1:])
+        if self.settings.tts:
+            self.backends.tts = TTSRouter(load_voices(self.store, piper_voice_path(), espeak=True))
         return True
