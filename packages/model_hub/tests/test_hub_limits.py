@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hub_support import TOKEN
 from lingua_model_hub import HubProcess
 
+TOKEN = "test-admin-token"  # the `hub` fixture's write token (conftest.py)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 BOUNDARY = "lingua-test-boundary"
 

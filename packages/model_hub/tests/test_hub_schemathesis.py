@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hub_support import TOKEN
 from hypothesis import HealthCheck, given, seed, settings
 from lingua_model_hub import HubProcess
 from schemathesis.checks import (
@@ -29,6 +28,9 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+
+TOKEN = "test-admin-token"  # this module's hub's write token
 
 
 @pytest.fixture(scope="module")
