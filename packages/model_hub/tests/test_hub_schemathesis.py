@@ -29,7 +29,6 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-
 TOKEN = "test-admin-token"  # this module's hub's write token
 
 
