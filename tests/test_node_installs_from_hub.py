@@ -1,17 +1,26 @@
 """A node's model store installing from a real running hub: a good install, an interrupted
-download resumed with Range, and a corrupted byte refused with MODEL_VERIFY_FAILED."""
+download resumed with Range, and a corrupted byte refused with MODEL_VERIFY_FAILED; a manifest
+that breaks the shared manifest model refused before any download; and the node publishing its
+embedded defaults to a hub (`node models publish-bundled`)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
-from lingua_model_hub.catalog import Catalog
-from lingua_model_hub.process import HubProcess
+from lingua_model_hub import Catalog, HubProcess
+from lingua_node.embedded import WHISPER_SHA256
 from lingua_node.store import ModelStore
-from lingua_protocol import ErrorCode, ProtocolError
+from lingua_protocol import ErrorCode, HubModelVersion, ProtocolError
+
+HUB_TOKEN = "bundled-test-token"
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +100,176 @@ def test_a_corrupted_byte_is_model_verify_failed_and_nothing_installs(
     assert store.installed() == []
     assert not (tmp_path / "models" / "corrupt@1").exists()
     assert not any((tmp_path / "models" / ".staging").iterdir())
+
+
+def test_a_manifest_with_an_unsafe_path_is_refused_before_any_download(tmp_path: Path) -> None:
+    """A scripted test double of a hostile hub: its manifest lists `../escape.bin`. The shared
+    manifest model refuses it, so no file request is ever made."""
+    requested: list[str] = []
+    manifest = {
+        "model_id": "evil",
+        "version": "1",
+        "kind": "nmt",
+        "engine": "transformers",
+        "files": [{"path": "../escape.bin", "size": 1, "sha256": "0" * 64}],
+        "total_size": 1,
+        "created": 0.0,
+    }
+
+    def scripted_hub(request: httpx.Request) -> httpx.Response:
+        requested.append(request.url.path)
+        if request.url.path.endswith("/manifest"):
+            return httpx.Response(200, json=manifest)
+        return httpx.Response(200, content=b"x")
+
+    store = ModelStore(tmp_path / "models")
+    client = httpx.Client(base_url="http://hub", transport=httpx.MockTransport(scripted_hub))
+    with pytest.raises(ProtocolError) as info:
+        store.install("http://hub", "evil", "1", client=client)
+    assert info.value.code == ErrorCode.MODEL_VERIFY_FAILED
+    assert requested == ["/api/v1/models/evil/1/manifest"]
+    assert not (tmp_path / "escape.bin").exists() and store.installed() == []
+
+
+def _publish_bundled(hub: HubProcess, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lingua_node",
+            "models",
+            "publish-bundled",
+            "--hub",
+            hub.url,
+            "--hub-token",
+            HUB_TOKEN,
+            "--home",
+            str(home),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_node_publishes_its_embedded_defaults_to_a_hub(tmp_path: Path) -> None:
+    """Over the hub's HTTP API with its token: whisper-base (the joined, verified model file),
+    the Piper voice and Silero VAD; a second run finds them there."""
+    with HubProcess(tmp_path / "hub", token=HUB_TOKEN) as hub:
+        first = _publish_bundled(hub, tmp_path / "node")
+        assert first.returncode == 0, first.stderr
+        assert "published whisper-base@1" in first.stdout
+        whisper = HubModelVersion.model_validate_json(
+            httpx.get(f"{hub.url}/api/v1/models/whisper-base/1/manifest").content
+        )
+        assert whisper.kind == "asr" and {"en", "zh", "de"} <= set(whisper.languages)
+        by_path = {f.path: f for f in whisper.files}
+        assert by_path["model.bin"].sha256 == WHISPER_SHA256
+        assert ".verified" not in by_path
+        listed = {m["model_id"] for m in httpx.get(f"{hub.url}/api/v1/models").json()["models"]}
+        assert {"whisper-base", "silero-vad"} <= listed
+        again = _publish_bundled(hub, tmp_path / "node")
+        assert again.returncode == 0, again.stderr
+        assert "whisper-base@1 already published" in again.stdout
+
+
+def test_an_asr_model_installed_while_running_is_served_for_its_language(tmp_path: Path) -> None:
+    """A copy of the embedded Whisper published as `whisper-base-es` for Spanish: installed
+    while the node runs, the store watcher loads it, the node advertises it and Spanish goes to
+    it; removed, it is gone and Spanish goes back to the embedded model. No restart."""
+    from lingua_node import capabilities
+    from lingua_node.audio_decode import decode_audio
+    from lingua_node.loader import StoreWatcher, load_backends
+    from lingua_node.settings import NodeSettings
+
+    settings = NodeSettings(home=tmp_path / "home", models_dir=tmp_path / "models", tts=False)
+    backends = load_backends(settings)
+    watcher = StoreWatcher(settings, backends)
+    assert backends.asr.choose("es").model_id == "whisper-base"  # type: ignore[attr-defined]
+
+    hub_store = tmp_path / "hub"
+    Catalog(hub_store).publish_dir(
+        tmp_path / "models" / "whisper-base",
+        {
+            "model_id": "whisper-base-es",
+            "version": "1",
+            "kind": "asr",
+            "engine": "faster-whisper",
+            "languages": ["es"],
+        },
+    )
+    store = ModelStore(tmp_path / "models")
+    with HubProcess(hub_store) as hub:
+        store.install(hub.url, "whisper-base-es")
+    assert watcher() is True
+    assert backends.asr.choose("es").model_id == "whisper-base-es"  # type: ignore[attr-defined]
+    assert backends.asr.choose("en").model_id == "whisper-base"  # type: ignore[attr-defined]
+    models, _ = capabilities.installed(backends, "cpu")
+    asr = {(m.model_id, m.version): m.languages for m in models if m.kind == "asr"}
+    assert asr[("whisper-base-es", "1")] == ["es"] and len(asr[("whisper-base", None)] or []) > 90
+    speech = (Path(__file__).parent / "data" / "speech" / "es_station.wav").read_bytes()
+    heard = backends.asr.transcribe(decode_audio(speech, "wav", 16000), "es")
+    assert "tren" in heard.text.lower() and heard.language == "es"
+
+    assert store.remove("whisper-base-es") and watcher() is True
+    assert backends.asr.choose("es").model_id == "whisper-base"  # type: ignore[attr-defined]
+    models, _ = capabilities.installed(backends, "cpu")
+    assert [m.model_id for m in models if m.kind == "asr"] == ["whisper-base"]
+
+
+@dataclass
+class ScriptedRecognizer:
+    """A test double for the node's recogniser: this test is about voices only."""
+
+    model_id: str = "scripted-asr"
+    engine: str = "scripted"
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    multilingual: bool = False
+
+    def transcribe(self, audio: object, language: str | None, *, task: str = "transcribe") -> Any:
+        raise AssertionError("not called")
+
+
+def test_a_voice_installed_while_running_is_served_without_a_restart(tmp_path: Path) -> None:
+    """The embedded Piper voice republished as a German voice: installed while the node runs,
+    the store watcher loads it and German speech goes to it; removed, it is gone."""
+    from lingua_node.backends.tts import TTSRouter
+    from lingua_node.embedded import piper_voice_path
+    from lingua_node.loader import StoreWatcher
+    from lingua_node.pipeline import Backends
+    from lingua_node.settings import NodeSettings
+
+    voice = piper_voice_path()
+    assert voice is not None
+    folder = tmp_path / "voice"
+    folder.mkdir()
+    (folder / "de_DE-copy-medium.onnx").write_bytes(voice.read_bytes())
+    config = json.loads(Path(f"{voice}.json").read_text())
+    config["language"] = {**config.get("language", {}), "code": "de_DE"}
+    (folder / "de_DE-copy-medium.onnx.json").write_text(json.dumps(config))
+    hub_store = tmp_path / "hub"
+    Catalog(hub_store).publish_dir(
+        folder,
+        {
+            "model_id": "de-copy",
+            "version": "1",
+            "kind": "tts",
+            "engine": "piper",
+            "languages": ["de"],
+        },
+    )
+
+    settings = NodeSettings(home=tmp_path / "home", models_dir=tmp_path / "models")
+    backends = Backends(vad=None, asr=ScriptedRecognizer(), tts=TTSRouter([]))  # type: ignore[arg-type]
+    watcher = StoreWatcher(settings, backends)
+    store = ModelStore(tmp_path / "models")
+    with HubProcess(hub_store) as hub:
+        store.install(hub.url, "de-copy")
+    assert watcher() is True
+    german = backends.tts.voice_for("de")
+    assert german is not None and german.model_id == "de_DE-copy-medium"
+    speech, used = backends.tts.speak("Guten Morgen", "de")
+    assert used is german and len(speech.pcm16) > 1000
+
+    assert store.remove("de-copy") and watcher() is True
+    assert "de_DE-copy-medium" not in {v.model_id for v in backends.tts.voices}

@@ -1,15 +1,12 @@
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lingua_model_hub.process import HubProcess
+from lingua_model_hub import HubProcess
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from hub_support import TOKEN
+TOKEN = "test-admin-token"
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hub_support import TOKEN
-from lingua_model_hub.catalog import Catalog
-from lingua_model_hub.process import HubProcess
+from lingua_model_hub import Catalog, HubProcess
 
+TOKEN = "test-admin-token"  # the `hub` fixture's write token (conftest.py)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -198,24 +197,19 @@ def test_an_interrupted_upload_leaves_nothing_listed(hub: HubProcess) -> None:
 
 
 def test_oversized_upload_is_refused(tmp_path: Path) -> None:
-    import os
-
-    os.environ["LINGUA_HUB_MAX_UPLOAD_BYTES"] = "1000"
-    try:
-        with HubProcess(tmp_path / "small", token=TOKEN) as small:
-            r = httpx.post(
-                f"{small.url}/api/v1/models",
-                data={
-                    "meta": json.dumps(
-                        {"model_id": "big", "version": "1", "kind": "vad", "engine": "onnx"}
-                    )
-                },
-                files=[("files", ("big.bin", b"\x01" * 5000))],
-                headers=AUTH,
-            )
-            assert r.status_code == 413 and r.json()["code"] == "UPLOAD_TOO_LARGE"
-    finally:
-        del os.environ["LINGUA_HUB_MAX_UPLOAD_BYTES"]
+    env = {"LINGUA_HUB_MAX_UPLOAD_BYTES": "1000"}
+    with HubProcess(tmp_path / "small", token=TOKEN, env=env) as small:
+        r = httpx.post(
+            f"{small.url}/api/v1/models",
+            data={
+                "meta": json.dumps(
+                    {"model_id": "big", "version": "1", "kind": "vad", "engine": "onnx"}
+                )
+            },
+            files=[("files", ("big.bin", b"\x01" * 5000))],
+            headers=AUTH,
+        )
+        assert r.status_code == 413 and r.json()["code"] == "UPLOAD_TOO_LARGE"
 
 
 def test_verify_finds_a_flipped_byte(tmp_path: Path, model_dir: Path) -> None:

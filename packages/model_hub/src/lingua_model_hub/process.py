@@ -4,6 +4,7 @@ benchmarks, which need a real server they can start and stop."""
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -19,11 +20,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _limit_open_files(n: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+
+
 class HubProcess:
-    def __init__(self, store: Path, token: str | None = None, port: int | None = None) -> None:
+    """A hub serving `store` on a free port of 127.0.0.1.
+
+    `env` adds `LINGUA_HUB_*` settings; `open_files` caps the child's open-file limit (soft and
+    hard), as a machine with a low `ulimit -n` would."""
+
+    def __init__(
+        self,
+        store: Path,
+        token: str | None = None,
+        port: int | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        open_files: int | None = None,
+    ) -> None:
         self.store = store
         self.token = token
         self.port = port or free_port()
+        self.env = dict(env or {})
+        self.open_files = open_files
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -35,6 +55,8 @@ class HubProcess:
         env.pop("LINGUA_HUB_TOKEN", None)
         if self.token:
             env["LINGUA_HUB_TOKEN"] = self.token
+        env.update(self.env)
+        limit = self.open_files
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -50,6 +72,7 @@ class HubProcess:
             ],
             env=env,
             stdout=subprocess.DEVNULL,
+            preexec_fn=None if limit is None else lambda: _limit_open_files(limit),
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -3,6 +3,8 @@
 hatch run node --scheduler ws://127.0.0.1:5010/ws/node --max-jobs 2
 hatch run node pair                       # also asks the scheduler for a pairing code
 hatch run node models install opus-en-zh@1 --hub http://127.0.0.1:5000
+hatch run node models publish-bundled --hub http://127.0.0.1:5000 --hub-token T
+                                          # publish the embedded defaults to a hub
 """
 
 from __future__ import annotations
@@ -56,11 +58,44 @@ def settings_from(args: argparse.Namespace) -> NodeSettings:
     return NodeSettings(**overrides)
 
 
+def cmd_publish_bundled(args: argparse.Namespace) -> int:
+    """Build the embedded default models and publish each to the hub (`--hub`)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from .hub_publish import bundled_models, publish_folder
+
+    settings = settings_from(args)
+    token = args.hub_token or os.environ.get("LINGUA_HUB_TOKEN")
+    if not token:
+        print("publishing needs the hub's token: --hub-token or LINGUA_HUB_TOKEN", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="lingua-bundled-") as tmp:
+        for model in bundled_models(Path(tmp), settings.models_path):
+            name = f"{model.meta['model_id']}@{model.meta['version']}"
+            try:
+                record = publish_folder(settings.hub, token, model)
+            except ProtocolError as exc:
+                print(f"{exc.code}: {exc.message}", file=sys.stderr)
+                return 1
+            except OSError as exc:
+                print(f"cannot reach the hub at {settings.hub}: {exc}", file=sys.stderr)
+                return 1
+            if record is None:
+                print(f"{name} already published")
+            else:
+                print(f"published {name} ({record.total_size:,} bytes, {len(record.files)} files)")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     from .store import ModelStore
 
+    if args.action == "publish-bundled":
+        return cmd_publish_bundled(args)
     settings = settings_from(args)
     store = ModelStore(settings.models_path)
     if args.action == "list":
@@ -205,9 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     _common(sub.add_parser("run", help="serve the scheduler (the default)"))
     _common(sub.add_parser("pair", help="serve the scheduler and show a pairing code"))
-    models = sub.add_parser("models", help="list, install or remove models from the hub")
+    models = sub.add_parser(
+        "models", help="list, install or remove models from the hub; publish the defaults to it"
+    )
     _common(models)
-    models.add_argument("action", choices=["list", "install", "remove"])
+    models.add_argument("action", choices=["list", "install", "remove", "publish-bundled"])
+    models.add_argument("--hub-token", dest="hub_token", help="the hub's write token")
     models.add_argument("model", nargs="?", help="MODEL_ID[@VERSION]")
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["run", *argv]
@@ -216,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     if args.command == "models":
-        if args.action != "list" and not args.model:
+        if args.action in ("install", "remove") and not args.model:
             parser.error("models install/remove need a MODEL_ID")
         return cmd_models(args)
     return cmd_run(args, pair=args.command == "pair")

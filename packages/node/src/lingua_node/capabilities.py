@@ -23,6 +23,7 @@ from lingua_protocol import (
 )
 
 from . import __version__
+from .asr_choice import asr_models
 from .pipeline import Backends
 
 
@@ -65,12 +66,16 @@ def language_capabilities(b: Backends) -> LanguageCapabilities:
 def installed(b: Backends, device: str) -> tuple[list[InstalledModel], list[InstalledService]]:
     models = [
         InstalledModel(model_id="silero-vad", kind="vad", engine="onnx", enabled=True),
-        InstalledModel(
-            model_id=b.asr.model_id,
-            kind="asr",
-            languages=b.asr.languages,
-            engine="faster-whisper",
-            enabled=True,
+        *(
+            InstalledModel(
+                model_id=o.recognizer.model_id,
+                kind="asr",
+                languages=sorted(o.published_for),
+                version=o.version,
+                engine="faster-whisper",
+                enabled=True,
+            )
+            for o in asr_models(b.asr)
         ),
     ]
     for t in b.translators:

@@ -34,6 +34,7 @@ class NodeSettings(BaseSettings):
     """Voice-activity engine by registry name."""
     asr_beam_size: int = 1
     asr_short_context: bool = True
+    asr_model: str | None = None  # pin: this installed ASR model id serves its languages
     cpu_threads: int = 0
     binary_audio: bool = True
     tts: bool = True

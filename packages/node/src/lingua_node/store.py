@@ -4,6 +4,10 @@ Installing downloads every file of a model version into a staging folder, resumi
 files with HTTP Range, checks each file's SHA256 against the hub's manifest, and only then
 moves the folder into place with one rename. A mismatch is MODEL_VERIFY_FAILED and leaves
 nothing installed (the staging folder is removed, so the next try starts clean).
+
+The hub's answers are parsed with the manifest models of `lingua_protocol.hub_manifest`, the
+same the hub writes them with: a manifest with an unsafe path or a malformed hash is refused
+(MODEL_VERIFY_FAILED) before anything is downloaded.
 """
 
 from __future__ import annotations
@@ -13,15 +17,17 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
-from lingua_protocol import ErrorCode, ProtocolError
+from lingua_protocol import ErrorCode, HubModelInfo, HubModelVersion, ProtocolError
+from pydantic import BaseModel, ValidationError
 
 from .backends.nmt import MANIFEST
 from .embedded import sha256_file
 
 INDEX = "installed.json"
+HubAnswer = TypeVar("HubAnswer", bound=BaseModel)
 Progress = Callable[[str, int, int], None]  # (file, bytes done, bytes total)
 
 
@@ -69,37 +75,39 @@ class ModelStore:
         http = client or httpx.Client(base_url=hub, timeout=httpx.Timeout(30.0, read=120.0))
         try:
             if version is None:
-                info = _json(http.get(f"/api/v1/models/{model_id}"))
-                versions = [v["version"] for v in info.get("versions", [])]
+                info = _parse(HubModelInfo, http.get(f"/api/v1/models/{model_id}"))
+                versions = [v.version for v in info.versions]
                 if not versions:
                     raise ProtocolError(ErrorCode.MODEL_NOT_AVAILABLE, f"{model_id}: no versions")
                 version = versions[-1]
-            manifest = _json(http.get(f"/api/v1/models/{model_id}/{version}/manifest"))
+            manifest = _parse(
+                HubModelVersion, http.get(f"/api/v1/models/{model_id}/{version}/manifest")
+            )
             return self._install(http, manifest, progress)
         finally:
             if own:
                 http.close()
 
     def _install(
-        self, http: httpx.Client, manifest: dict[str, Any], progress: Progress | None
+        self, http: httpx.Client, manifest: HubModelVersion, progress: Progress | None
     ) -> dict[str, Any]:
-        model_id, version = manifest["model_id"], manifest["version"]
+        model_id, version = manifest.model_id, manifest.version
         dirname = f"{model_id}@{version}"
         staging = self.root / ".staging" / dirname
         staging.mkdir(parents=True, exist_ok=True)
         try:
-            for f in manifest["files"]:
-                rel = _safe_relpath(f["path"])
+            for f in manifest.files:
+                rel = PurePosixPath(f.path)  # checked safe by the manifest model
                 dest = staging / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 url = f"/api/v1/models/{model_id}/{version}/files/{rel.as_posix()}"
-                _download(http, url, dest, int(f["size"]), progress)
+                _download(http, url, dest, f.size, progress)
                 digest = sha256_file(dest)
-                if digest != f["sha256"]:
+                if digest != f.sha256:
                     raise ProtocolError(
                         ErrorCode.MODEL_VERIFY_FAILED,
                         f"{model_id}@{version}: {rel} has sha256 {digest}, "
-                        f"the hub's manifest says {f['sha256']}",
+                        f"the hub's manifest says {f.sha256}",
                     )
         except ProtocolError as exc:
             if exc.code == ErrorCode.MODEL_VERIFY_FAILED:
@@ -118,8 +126,8 @@ class ModelStore:
         index[model_id] = {
             "model_id": model_id,
             "version": version,
-            "kind": manifest.get("kind"),
-            "engine": manifest.get("engine"),
+            "kind": manifest.kind,
+            "engine": manifest.engine,
             "dir": dirname,
         }
         self._write_index(index)
@@ -128,19 +136,18 @@ class ModelStore:
         return index[model_id]
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
+def _parse(model: type[HubAnswer], response: httpx.Response) -> HubAnswer:
+    """The hub's answer as `model`; MODEL_NOT_AVAILABLE for a 404, MODEL_VERIFY_FAILED for an
+    answer that does not fit the shared manifest model (an unsafe path, a malformed hash)."""
     if response.status_code == 404:
         raise ProtocolError(ErrorCode.MODEL_NOT_AVAILABLE, f"hub: {response.text[:200]}")
     response.raise_for_status()
-    data: dict[str, Any] = response.json()
-    return data
-
-
-def _safe_relpath(path: str) -> PurePosixPath:
-    rel = PurePosixPath(path)
-    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-        raise ProtocolError(ErrorCode.MODEL_VERIFY_FAILED, f"unsafe file path in manifest: {path}")
-    return rel
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise ProtocolError(
+            ErrorCode.MODEL_VERIFY_FAILED, f"the hub's answer is not a valid manifest: {exc}"
+        ) from exc
 
 
 def _download(
@@ -175,13 +182,15 @@ def _download(
     os.replace(part, dest)
 
 
-def _model_meta(manifest: dict[str, Any], folder: Path) -> dict[str, Any]:
+def _model_meta(manifest: HubModelVersion, folder: Path) -> dict[str, Any]:
     """The folder's own `lingua_model.json`: what the hub says, over what the uploader shipped."""
     existing = folder / MANIFEST
     meta: dict[str, Any] = json.loads(existing.read_text()) if existing.is_file() else {}
-    for key in ("model_id", "version", "kind", "engine", "languages", "dialect", "license"):
-        if manifest.get(key) is not None:
-            meta[key] = manifest[key]
-    if manifest.get("src_lang") and manifest.get("tgt_lang"):
-        meta["pairs"] = [[manifest["src_lang"], manifest["tgt_lang"]]]
+    said = manifest.model_dump(
+        include={"model_id", "version", "kind", "engine", "languages", "dialect", "license"},
+        exclude_none=True,
+    )
+    meta.update(said)
+    if manifest.src_lang and manifest.tgt_lang:
+        meta["pairs"] = [[manifest.src_lang, manifest.tgt_lang]]
     return meta

@@ -30,6 +30,13 @@ from .common import (
 )
 from .errors import ErrorCode, ProtocolError
 from .frames import encode_frame, split_frame
+from .hub_manifest import (
+    HubErrorBody,
+    HubFileEntry,
+    HubModelInfo,
+    HubModelList,
+    HubModelVersion,
+)
 from .node_messages import (
     JobAck,
     JobAssign,
@@ -114,6 +121,11 @@ __all__ = [
     "FeatureFlags",
     "GpuInfo",
     "HardwareInfo",
+    "HubErrorBody",
+    "HubFileEntry",
+    "HubModelInfo",
+    "HubModelList",
+    "HubModelVersion",
     "InstalledModel",
     "InstalledService",
     "JobAck",

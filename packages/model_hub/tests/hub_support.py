@@ -1,3 +1,0 @@
-"""Shared constants of the hub tests."""
-
-TOKEN = "test-admin-token"
