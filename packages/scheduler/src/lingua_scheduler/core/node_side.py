@@ -23,6 +23,7 @@ from lingua_protocol import (
 )
 
 from .actions import Action, Close, Send
+from .credentials import CredentialCheck, Verdict
 from .registry import NodeRecord
 from .state import CLOSE_POLICY, CoreState, _version_ok, log
 
@@ -61,7 +62,10 @@ class NodeSide(CoreState):
             self._count("node_errors")
             return []
         if isinstance(message, PairingCodeRequest):
-            code = self.pairing.issue(node.node_id, now)
+            if not self.trust.pairing_requests.take(node.node_id, now):
+                return [_rate_limited(conn_id, "pairing_code_request")]
+            digest = self.trust.credentials.digest(node.node_id)
+            code = self.pairing.issue(node.node_id, digest, now)
             return [
                 Send(
                     conn_id,
@@ -126,14 +130,21 @@ class NodeSide(CoreState):
                     ),
                 )
             ]
-        actions: list[Action] = []
         old = self.registry.nodes.get(node_id)
-        if old is not None and old.conn_id is not None and old.conn_id != conn_id:
-            # A restarted node re-registers before its old connection timed out: the new
-            # connection takes over and the old one's jobs move on.
+        live_elsewhere = old is not None and old.conn_id is not None and old.conn_id != conn_id
+        check: CredentialCheck | None = None
+        if current is None:  # a new connection proves it is this node before anything changes
+            check = self.trust.credentials.check(node_id, message.node_credential)
+            if not check.ok:
+                return _credential_refusal(conn_id, check, live_elsewhere)
+        actions: list[Action] = []
+        issued = self.trust.credentials.accept(check) if check is not None else None
+        node = self.registry.register(conn_id, node_id, message, now, bool(message.binary_audio))
+        if old is not None and live_elsewhere and old.conn_id is not None:
+            # The node's credential proved it: a restarted node whose old connection died
+            # silently takes over, and the old connection's jobs move on (to it, if it fits).
             actions.append(Close(old.conn_id, CLOSE_POLICY, "replaced by a new connection"))
             actions += self._node_gone(old, "replaced by a new connection", now)
-        node = self.registry.register(conn_id, node_id, message, now, bool(message.binary_audio))
         if current is not None:
             node.in_flight = current.in_flight
         log.info("node=%s registered status=%s reason=%s", node_id, node.status, node.reason)
@@ -148,6 +159,7 @@ class NodeSide(CoreState):
                     protocol_version=PROTOCOL_VERSION,
                     binary_audio=bool(message.binary_audio),
                     heartbeat_interval_s=self.s.heartbeat_interval_s,
+                    node_credential=issued,
                 ),
             )
         )
@@ -155,8 +167,15 @@ class NodeSide(CoreState):
         return actions
 
     def _node_heartbeat(self, node: NodeRecord, message: NodeHeartbeat, now: float) -> list[Action]:
+        """O(1) unless the capabilities changed: a node cannot make the scheduler redo its
+        capability work by heartbeating (heartbeats are also rate limited per node)."""
+        if not self.trust.heartbeats.take(node.node_id, now):
+            assert node.conn_id is not None
+            return [_rate_limited(node.conn_id, "node_heartbeat")]
         before = node.status
-        self.registry.heartbeat(node, message, now)
+        changed = self.registry.heartbeat(node, message, now)
+        if node.status == before and not changed:
+            return []
         if node.status != before:
             log.info("node=%s status %s -> %s (%s)", node.node_id, before, node.status, node.reason)
         return self._dispatch_queue(now)
@@ -191,3 +210,27 @@ class NodeSide(CoreState):
                 actions += self._retry(job, ErrorCode.NODE_UNAVAILABLE.value, now)
         node.in_flight.clear()
         return actions
+
+
+def _rate_limited(conn_id: str, what: str) -> Send:
+    return Send(
+        conn_id,
+        error_message(ErrorCode.RATE_LIMITED, f"too many {what} messages; slow down", field="type"),
+    )
+
+
+def _credential_refusal(conn_id: str, check: CredentialCheck, live: bool) -> list[Action]:
+    """Refuse a registration whose credential does not prove the node id. While the id is
+    live elsewhere the refusal is NODE_ID_CONFLICT, and the live node stays."""
+    if check.verdict is Verdict.FULL:
+        code, text = ErrorCode.RATE_LIMITED, "the scheduler holds its maximum of node ids"
+    elif live:
+        code, text = ErrorCode.NODE_ID_CONFLICT, "another live connection uses this node id"
+    else:
+        code, text = ErrorCode.UNAUTHORIZED, f"node_credential {check.verdict.value} for this id"
+    log.warning("node=%s register refused: %s", check.node_id, text)
+    field = "node_id" if code is ErrorCode.NODE_ID_CONFLICT else "node_credential"
+    return [
+        Send(conn_id, error_message(code, text, field=field)),
+        Close(conn_id, CLOSE_POLICY, code.value.lower()),
+    ]

@@ -20,12 +20,14 @@ from lingua_protocol import (
 
 from ..settings import SchedulerSettings
 from .actions import Action, Close, Send
+from .credentials import CredentialStore
 from .jobs import Job
 from .ordering import ResultSequencer
 from .pairing import PairingService
 from .registry import NodeRecord, NodeRegistry, Thresholds
 from .rooms import RoomManager
 from .selection import CapableIndex
+from .trust import TrustState
 
 log = logging.getLogger("lingua.scheduler")
 
@@ -88,6 +90,7 @@ class CoreState:
         *,
         rng: random.Random | None = None,
         observer: Observer | None = None,
+        credentials: CredentialStore | None = None,
     ) -> None:
         self.s = settings or SchedulerSettings()
         self.rng = rng or random.Random(self.s.seed)
@@ -99,7 +102,8 @@ class CoreState:
                 self.s.degraded_gpu_mem_percent,
             )
         )
-        self.pairing = PairingService(self.s.pairing_code_ttl_s, self.s.pairing_failures_per_min)
+        self.pairing = PairingService(self.s.pairing_code_ttl_s)
+        self.trust = TrustState(self.s, credentials)
         self.capable = CapableIndex(self.registry)
         self.rooms = RoomManager(self.s.room_max_members, self.s.room_idle_timeout_s)
         self.sessions: dict[str, Session] = {}
