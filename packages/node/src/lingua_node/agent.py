@@ -79,8 +79,15 @@ class NodeAgent:
         request_pairing: bool = False,
         on_change: Callable[[], None] | None = None,
         refresh: Callable[[], bool] | None = None,
+        credential: str | None = None,
+        on_credential: Callable[[str], None] | None = None,
     ) -> None:
+        """`credential`: the node's secret (see `identity.credential`), presented in every
+        register; a credential the scheduler hands back (to a node that had none) replaces
+        it and goes to `on_credential` to be kept."""
         self.register = register
+        self.credential = credential
+        self.on_credential = on_credential
         self.run_job = run_job
         self.url = url
         self.node_id = node_id
@@ -130,6 +137,12 @@ class NodeAgent:
         finally:
             self.pool.shutdown(wait=False, cancel_futures=True)
 
+    def _register_message(self) -> NodeRegister:
+        message = self.register()
+        if self.credential is None or message.node_credential is not None:
+            return message
+        return message.model_copy(update={"node_credential": self.credential})
+
     def _disconnected(self) -> None:
         self._ws = None
         self.stats.connected = False
@@ -139,7 +152,7 @@ class NodeAgent:
     async def _connection(self) -> None:
         async with connect(self.url, max_size=None, compression=None, open_timeout=10) as ws:
             self._ws = ws
-            await ws.send(self.register().to_json())
+            await ws.send(self._register_message().to_json())
             reply = parse_scheduler_message(await asyncio.wait_for(ws.recv(), 10))
             if isinstance(reply, Error):
                 if reply.code in (ErrorCode.UNAUTHORIZED, ErrorCode.NODE_ID_CONFLICT):
@@ -147,6 +160,10 @@ class NodeAgent:
                 raise ConnectionError(f"register refused: {reply.code} {reply.message}")
             if not isinstance(reply, NodeRegisterAck):
                 raise ConnectionError(f"expected node_register_ack, got {reply.type}")
+            if reply.node_credential and reply.node_credential != self.credential:
+                self.credential = reply.node_credential
+                if self.on_credential is not None:  # a file write: off the event loop
+                    await asyncio.to_thread(self.on_credential, reply.node_credential)
             self._binary = bool(reply.binary_audio and self.binary_audio)
             if reply.heartbeat_interval_s:
                 self.heartbeat_s = min(self.heartbeat_s, reply.heartbeat_interval_s)
