@@ -32,6 +32,7 @@ class Capabilities:
     features: set[str] = field(default_factory=set)
     not_ready_types: set[str] = field(default_factory=set)
     _pipelines: list[str] | None = None  # worked out once; capabilities are never mutated
+    _summary: str | None = None
 
     @property
     def auto_detect(self) -> bool:
@@ -79,6 +80,15 @@ class Capabilities:
         if self._pipelines is None:
             self._pipelines = self._work_out_pipelines()
         return self._pipelines
+
+    def pipelines_summary(self, shown: int = 20) -> str:
+        """The first `shown` pipelines as one line (and how many more), kept like the list:
+        it is the ready node's status reason, evaluated on every heartbeat."""
+        if self._summary is None:
+            pipelines = self.complete_pipelines()
+            more = len(pipelines) - shown
+            self._summary = ", ".join(pipelines[:shown]) + (f" and {more} more" if more > 0 else "")
+        return self._summary
 
     def _work_out_pipelines(self) -> list[str]:
         out: list[str] = []

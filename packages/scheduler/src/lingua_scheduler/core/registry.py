@@ -95,7 +95,7 @@ def evaluate_status(node: NodeRecord, limits: Thresholds) -> tuple[str, str]:
         reasons.append("not ready: " + ", ".join(sorted(node.caps.not_ready_types)))
     if reasons:
         return "degraded", "; ".join(reasons)
-    return "ready", "pipelines: " + ", ".join(pipelines)
+    return "ready", "pipelines: " + node.caps.pipelines_summary()
 
 
 class NodeRegistry:
