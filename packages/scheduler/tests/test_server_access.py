@@ -237,3 +237,23 @@ async def test_over_the_connection_limit_the_upgrade_gets_503(
         assert statuses == [503] * 5
         lines = [r for r in caplog.records if "connection limit" in r.getMessage()]
         assert len(lines) == 1  # one line per interval, not one per refusal
+
+
+async def test_behind_a_trusted_proxy_limits_follow_the_forwarded_client_address() -> None:
+    async for server in _running(wrong_codes_per_min=1, trusted_proxies=["127.0.0.1"]):
+        codes = []
+        for client_address in ("198.51.100.1", "198.51.100.2", "198.51.100.1"):
+            forwarded = {"X-Forwarded-For": f"203.0.113.9, {client_address}"}
+            async with connect(_ws(server, "/ws/session"), additional_headers=forwarded) as ws:
+                await ws.send(
+                    json.dumps(
+                        {
+                            "type": "session_init",
+                            "src_lang": "en",
+                            "tgt_lang": "zh",
+                            "pairing_code": "000000",
+                        }
+                    )
+                )
+                codes.append(json.loads(await ws.recv())["code"])
+        assert codes == ["INVALID_PAIRING_CODE", "INVALID_PAIRING_CODE", "RATE_LIMITED"]

@@ -15,6 +15,7 @@ import contextlib
 import hmac
 import http
 import logging
+import ssl
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -150,12 +151,26 @@ class SchedulerServer:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
+    def _tls(self) -> ssl.SSLContext | None:
+        """A server TLS context from `tls_certfile`/`tls_keyfile` (TLS 1.2 or later), or None."""
+        cert, key = self.settings.tls_certfile, self.settings.tls_keyfile
+        if cert is None and key is None:
+            return None
+        if cert is None or key is None:
+            raise ValueError("tls_certfile and tls_keyfile go together")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(cert, key)
+        return context
+
     async def start(self) -> None:
+        tls = self._tls()
         self._server = await serve(
             self._handle,
             self.settings.host,
             self.settings.port,
             process_request=self._http,
+            ssl=tls,
             compression=None,  # audio frames do not deflate; compressing them costs ms each
             max_size=self.settings.max_message_bytes * 2,
             max_queue=64,
@@ -171,7 +186,8 @@ class SchedulerServer:
         loop.set_exception_handler(self._loop_exception)
         if self.settings.state_path is None:
             log.warning("state_path unset: node credentials last only as long as this process")
-        log.info("scheduler listening on ws://%s:%d", self.settings.host, self.port)
+        scheme = "wss" if tls else "ws"
+        log.info("scheduler listening on %s://%s:%d", scheme, self.settings.host, self.port)
 
     async def stop(self) -> None:
         if self._ticker:
@@ -278,7 +294,7 @@ class SchedulerServer:
         expected = self.settings.admin_token
         if not expected:
             return self._json(http.HTTPStatus.FORBIDDEN, {"error": "operator access is off"})
-        address = _address(connection)
+        address = self._address(connection, request)
         now = self._monotonic()
         if not self._token_failures.allows(address, now):
             self._limits.hit("operator token lockout", address)
@@ -325,7 +341,8 @@ class SchedulerServer:
         peer = Peer(conn_id=f"{kind}-{uuid.uuid4().hex[:12]}", ws=ws, kind=kind)
         peer.writer = asyncio.create_task(self._write_loop(peer))
         self.peers[peer.conn_id] = peer
-        self.core.trust.peer_connected(peer.conn_id, _address(ws))
+        assert ws.request is not None
+        self.core.trust.peer_connected(peer.conn_id, self._address(ws, ws.request))
         limit = self.settings.max_message_bytes
         deadline: float | None = self._monotonic() + self.settings.first_message_timeout_s
         try:
@@ -373,6 +390,20 @@ class SchedulerServer:
                     peer.outbox.put_nowait((0, ""))
                 with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(peer.writer, 2.0)
+
+    def _address(self, connection: ServerConnection, request: Request) -> str:
+        """The client's IP address, for the limits kept per address. From a proxy listed in
+        `trusted_proxies`, the last address it appended to `X-Forwarded-For` (earlier entries
+        are whatever the client claimed); from anyone else, the socket's peer."""
+        remote = connection.remote_address
+        peer = str(remote[0]) if remote else "unknown"
+        if peer in self.settings.trusted_proxies:
+            forwarded = request.headers.get("X-Forwarded-For")
+            if forwarded:
+                last = forwarded.rsplit(",", 1)[-1].strip()
+                if last:
+                    return last[:64]
+        return peer
 
     def _established(self, peer: Peer) -> bool:
         """The peer has registered (node) or opened a session (client)."""
@@ -477,9 +508,3 @@ class SchedulerServer:
 
 
 _FIRST = {"node": "node_register", "session": "session_init"}
-
-
-def _address(ws: ServerConnection) -> str:
-    """The peer's IP address (behind a reverse proxy this is the proxy: see docs/security.md)."""
-    remote = ws.remote_address
-    return str(remote[0]) if remote else "unknown"

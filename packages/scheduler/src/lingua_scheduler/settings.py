@@ -65,10 +65,16 @@ class SchedulerSettings(BaseSettings):
     """Origins allowed on /ws/session ("*": any; a request without Origin is always allowed)."""
     operator_origins: list[str] = Field(default_factory=list)
     """Origins allowed on /ws/node and /ws/admin; a request with any other Origin is refused."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses of reverse proxies whose `X-Forwarded-For` names the client (for limits kept
+    per address); empty: the socket's peer address is the client's."""
     first_message_timeout_s: float = Field(default=10.0, gt=0)
     """Time a /ws/* connection has to register (node) or open a session (client)."""
     max_connections: int = Field(default=4096, gt=0)
     """WebSocket connections at once; more get HTTP 503 before the upgrade."""
+    tls_certfile: Path | None = None
+    """PEM certificate chain: with `tls_keyfile`, the scheduler serves wss:// and https://."""
+    tls_keyfile: Path | None = None
     limit_log_interval_s: float = Field(default=60.0, gt=0)
     """A limit that is hit logs one line per this interval (with the count), not one per event."""
 
