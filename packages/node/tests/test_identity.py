@@ -8,9 +8,10 @@ import contextlib
 import stat
 from pathlib import Path
 
-from lingua_node.agent import NodeAgent
+import pytest
+from lingua_node.agent import FatalNodeError, NodeAgent
 from lingua_node.identity import credential, node_id, store_credential
-from lingua_protocol import JobAssign, JobResult, NodeRegister
+from lingua_protocol import ErrorCode, JobAssign, JobResult, NodeRegister, error_message
 from scripted_scheduler import ScriptedScheduler
 
 
@@ -82,5 +83,30 @@ async def test_a_handed_credential_is_kept_and_presented_next_time(tmp_path: Pat
         assert scheduler.registers[0].node_credential is None
         assert agent.credential == handed and credential(tmp_path) == handed
         assert agent._register_message().node_credential == handed
+    finally:
+        await scheduler.stop()
+
+
+async def test_the_agent_stops_when_its_identity_is_taken_over(tmp_path: Path) -> None:
+    """The same home run twice: the scheduler hands the id to the newer process and tells the
+    older one NODE_ID_CONFLICT; reconnecting would take the id back, so it stops instead."""
+    scheduler = ScriptedScheduler()
+    await scheduler.start()
+    try:
+        agent = NodeAgent(
+            lambda: NodeRegister(node_id="n"),
+            _no_jobs,
+            url=scheduler.url,
+            node_id="n",
+            max_jobs=1,
+            credential=credential(tmp_path),
+        )
+        task = asyncio.create_task(agent.run())
+        async with asyncio.timeout(10):
+            await scheduler.connected.wait()
+            await scheduler.send(error_message(ErrorCode.NODE_ID_CONFLICT, "taken over"))
+            with pytest.raises(FatalNodeError, match="NODE_ID_CONFLICT"):
+                await task
+        assert len(scheduler.registers) == 1
     finally:
         await scheduler.stop()

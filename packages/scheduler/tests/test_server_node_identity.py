@@ -84,6 +84,8 @@ async def test_the_node_with_its_credential_takes_over_a_silently_dead_connectio
     ack = await restarted.start()
     assert isinstance(ack, NodeRegisterAck) and ack.node_credential is None
     assert await _closed(old) == 1008
+    told = [m for m in old.received if isinstance(m, Error)]
+    assert [e.code for e in told] == ["NODE_ID_CONFLICT"]  # so a real agent stops, not flaps
     client = ScriptedClient(session_url, "en", "zh")
     await client.start()
     await client.utter(0)

@@ -208,6 +208,10 @@ class NodeAgent:
             self.stats.last_error = f"{message.code}: {message.message}"
             log.warning("scheduler error: %s", self.stats.last_error)
             self.on_change()
+            if message.code == ErrorCode.NODE_ID_CONFLICT:
+                # Another process with this node's credential took over (the same home run
+                # twice): reconnecting would take it back, and the two would alternate.
+                raise FatalNodeError(f"{message.code}: {message.message}")
 
     async def _on_job(self, ws: ClientConnection, job: JobAssign) -> None:
         key = (job.job_id, job.attempt_id)

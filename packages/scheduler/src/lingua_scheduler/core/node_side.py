@@ -143,6 +143,10 @@ class NodeSide(CoreState):
         if old is not None and live_elsewhere and old.conn_id is not None:
             # The node's credential proved it: a restarted node whose old connection died
             # silently takes over, and the old connection's jobs move on (to it, if it fits).
+            taken = "another connection with this node's credential took over this node id"
+            actions.append(
+                Send(old.conn_id, error_message(ErrorCode.NODE_ID_CONFLICT, taken, field="node_id"))
+            )
             actions.append(Close(old.conn_id, CLOSE_POLICY, "replaced by a new connection"))
             actions += self._node_gone(old, "replaced by a new connection", now)
         if current is not None:
