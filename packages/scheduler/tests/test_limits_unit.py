@@ -9,8 +9,8 @@ import logging
 import pytest
 from lingua_scheduler import SchedulerServer, SchedulerSettings
 from lingua_scheduler.core.credentials import MemoryCredentialStore, NodeCredentials, Verdict
+from lingua_scheduler.core.limit_log import LimitLog
 from lingua_scheduler.core.ratelimit import TokenBuckets
-from lingua_scheduler.limit_log import LimitLog
 
 
 def test_a_bucket_allows_its_burst_then_refills_at_its_rate() -> None:

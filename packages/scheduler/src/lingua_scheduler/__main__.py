@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    # websockets logs every opened and refused connection at INFO: under a flood of
+    # connections that is a line per event. The scheduler logs its limits once per interval.
+    logging.getLogger("websockets").setLevel(logging.WARNING)
     settings = SchedulerSettings.load(args.config, host=args.host, port=args.port)
     _raise_file_limit(settings.max_connections)
     logging.getLogger("lingua.scheduler").info("settings %s", json.dumps(settings.public_dict()))

@@ -43,9 +43,9 @@ from websockets.protocol import State
 from .core.actions import Action, Close, Send
 from .core.credentials import CredentialStore
 from .core.engine import CLOSE_POLICY, CLOSE_TOO_BIG, SchedulerCore
+from .core.limit_log import LimitLog
 from .core.ratelimit import TokenBuckets
 from .core.summary import PublicClusterView, language_summary
-from .limit_log import LimitLog
 from .metrics import Metrics
 from .settings import SchedulerSettings
 from .sqlite_store import SqliteCredentialStore

@@ -24,6 +24,7 @@ from lingua_protocol import (
 
 from .actions import Action, Close, Send
 from .credentials import CredentialCheck, Verdict
+from .limit_log import LimitLog
 from .registry import NodeRecord
 from .state import CLOSE_POLICY, CoreState, _version_ok, log
 
@@ -56,9 +57,8 @@ class NodeSide(CoreState):
                 return self._send_to_session(job.session_id, message)
             return []
         if isinstance(message, NodeError):
-            log.warning(
-                "node=%s node_error code=%s message=%s", node.node_id, message.code, message.message
-            )
+            detail = f"node={node.node_id} code={message.code} message={message.message}"
+            self.trust.limits.hit("node_error", detail, now)  # a node may send them at will
             self._count("node_errors")
             return []
         if isinstance(message, PairingCodeRequest):
@@ -136,7 +136,8 @@ class NodeSide(CoreState):
         if current is None:  # a new connection proves it is this node before anything changes
             check = self.trust.credentials.check(node_id, message.node_credential)
             if not check.ok:
-                return _credential_refusal(conn_id, check, live_elsewhere)
+                self._count("nodes_refused")
+                return _credential_refusal(conn_id, check, live_elsewhere, self.trust.limits, now)
         actions: list[Action] = []
         issued = self.trust.credentials.accept(check) if check is not None else None
         node = self.registry.register(conn_id, node_id, message, now, bool(message.binary_audio))
@@ -223,7 +224,9 @@ def _rate_limited(conn_id: str, what: str) -> Send:
     )
 
 
-def _credential_refusal(conn_id: str, check: CredentialCheck, live: bool) -> list[Action]:
+def _credential_refusal(
+    conn_id: str, check: CredentialCheck, live: bool, limits: LimitLog, now: float
+) -> list[Action]:
     """Refuse a registration whose credential does not prove the node id. While the id is
     live elsewhere the refusal is NODE_ID_CONFLICT, and the live node stays."""
     if check.verdict is Verdict.FULL:
@@ -232,7 +235,7 @@ def _credential_refusal(conn_id: str, check: CredentialCheck, live: bool) -> lis
         code, text = ErrorCode.NODE_ID_CONFLICT, "another live connection uses this node id"
     else:
         code, text = ErrorCode.UNAUTHORIZED, f"node_credential {check.verdict.value} for this id"
-    log.warning("node=%s register refused: %s", check.node_id, text)
+    limits.hit("node register refused", f"node={check.node_id[:64]}: {text}", now)
     field = "node_id" if code is ErrorCode.NODE_ID_CONFLICT else "node_credential"
     return [
         Send(conn_id, error_message(code, text, field=field)),

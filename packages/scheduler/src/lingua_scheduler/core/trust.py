@@ -8,10 +8,12 @@ sweep the code space either. Heartbeats and pairing-code requests are limited pe
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from ..settings import SchedulerSettings
 from .credentials import CredentialStore, MemoryCredentialStore, NodeCredentials
+from .limit_log import LimitLog
 from .ratelimit import TokenBuckets
 
 TOTAL = "*"
@@ -48,6 +50,10 @@ class TrustState:
             s.node_heartbeats_per_s, s.node_heartbeat_burst, s.rate_limit_max_keys
         )
         self.pairing_requests = _per_min(s.pairing_requests_per_min, s.rate_limit_max_keys)
+        # Refusals a peer can cause at will are logged once per interval (the event's `now`).
+        self.limits = LimitLog(
+            logging.getLogger("lingua.scheduler"), s.limit_log_interval_s, _no_clock
+        )
 
     def peer_connected(self, conn_id: str, address: str) -> None:
         """The shell tells the core which network address a connection comes from."""
@@ -59,3 +65,7 @@ class TrustState:
     def address_of(self, conn_id: str) -> str:
         """The peer's address; a connection the shell did not describe counts as its own."""
         return self.addresses.get(conn_id, conn_id)
+
+
+def _no_clock() -> float:
+    raise RuntimeError("the core passes `now` to LimitLog.hit")

@@ -21,10 +21,11 @@ class LimitLog:
     _last: dict[str, float] = field(default_factory=dict)
     _suppressed: dict[str, int] = field(default_factory=dict)
 
-    def hit(self, condition: str, detail: str = "") -> bool:
+    def hit(self, condition: str, detail: str = "", now: float | None = None) -> bool:
         """Count one event of `condition`; log it when none was logged within the interval.
-        True when this call wrote a line."""
-        now = self.clock()
+        True when this call wrote a line. `now` defaults to the clock (the core passes its
+        event's time). Conditions are a fixed set of strings, so the counts stay bounded."""
+        now = self.clock() if now is None else now
         last = self._last.get(condition)
         if last is not None and now - last < self.interval_s:
             self._suppressed[condition] = self._suppressed.get(condition, 0) + 1
