@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     # websockets logs every opened and refused connection at INFO: under a flood of
     # connections that is a line per event. The scheduler logs its limits once per interval.
-    logging.getLogger("websockets").setLevel(logging.WARNING)
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:  # --log-level DEBUG shows them
+        logging.getLogger("websockets").setLevel(logging.WARNING)
     settings = SchedulerSettings.load(args.config, host=args.host, port=args.port)
     _raise_file_limit(settings.max_connections)
     logging.getLogger("lingua.scheduler").info("settings %s", json.dumps(settings.public_dict()))
