@@ -45,7 +45,7 @@ def test_a_descriptor_flood_logs_a_line_per_interval_and_the_scheduler_recovers(
             [sys.executable, "-m", "lingua_scheduler", "--port", str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
-            preexec_fn=_limit_files,  # noqa: PLW1509 (the limit is the point of the test)
+            preexec_fn=_limit_files,  # the limit is the point of the test
             env={"LINGUA_SCHEDULER_FIRST_MESSAGE_TIMEOUT_S": "2", "PATH": "/usr/bin:/bin"},
         )
     held: list[socket.socket] = []
