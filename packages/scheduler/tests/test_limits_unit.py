@@ -96,3 +96,12 @@ def test_credentials_bind_once_and_compare_by_digest() -> None:
     assert creds.check("a", "x" * 43).verdict is Verdict.WRONG
     creds.accept(creds.check("b", "y" * 43))
     assert creds.check("c", "z" * 43).verdict is Verdict.FULL
+
+
+def test_ipv6_clients_are_counted_per_64_and_mapped_ipv4_as_ipv4() -> None:
+    from lingua_scheduler.server import _limit_key
+
+    assert _limit_key("2001:db8:1:2:aaaa::1") == _limit_key("2001:db8:1:2:bbbb::9")
+    assert _limit_key("2001:db8:1:2::1") != _limit_key("2001:db8:1:3::1")
+    assert _limit_key("::ffff:198.51.100.7") == "198.51.100.7" == _limit_key("198.51.100.7")
+    assert _limit_key("not an address") == "not an address"

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hmac
 import http
+import ipaddress
 import logging
 import ssl
 import uuid
@@ -402,8 +403,8 @@ class SchedulerServer:
             if forwarded:
                 last = forwarded.rsplit(",", 1)[-1].strip()
                 if last:
-                    return last[:64]
-        return peer
+                    return _limit_key(last[:64])
+        return _limit_key(peer)
 
     def _established(self, peer: Peer) -> bool:
         """The peer has registered (node) or opened a session (client)."""
@@ -508,3 +509,17 @@ class SchedulerServer:
 
 
 _FIRST = {"node": "node_register", "session": "session_init"}
+
+
+def _limit_key(address: str) -> str:
+    """The key per-address limits count under: an IPv4 address, or an IPv6 address's /64
+    (one subscriber commonly holds a whole /64, so counting /128s would give it 2^64 tries)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
