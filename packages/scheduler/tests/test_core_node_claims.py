@@ -133,3 +133,17 @@ def test_a_code_is_good_only_for_the_credential_that_asked() -> None:
     assert service.redeem(code, 1.0, {"home": "digest-2"}.get) is None
     code = service.issue("home", "digest-1", now=0.0)
     assert service.redeem(code, 1.0, {"home": "digest-1"}.get) == "home"
+
+
+def test_new_node_ids_are_limited_per_address_so_the_id_store_cannot_be_filled() -> None:
+    h = Harness(new_node_ids_per_hour=2)
+    for i in range(3):
+        h.core.trust.peer_connected(f"conn-{i}", "198.51.100.7")
+        h.node(f"conn-{i}", node_register(f"n{i}"))
+    assert [m.type for m in h.take("conn-0") + h.take("conn-1")] == ["node_register_ack"] * 2
+    refused = h.take("conn-2", "error")
+    assert [e.code for e in refused] == ["RATE_LIMITED"]  # type: ignore[attr-defined]
+    assert h.core.trust.credentials.store.count() == 2
+    h.core.trust.peer_connected("conn-9", "203.0.113.1")  # another address is not affected
+    h.node("conn-9", node_register("n9"))
+    assert h.take("conn-9", "node_register_ack")

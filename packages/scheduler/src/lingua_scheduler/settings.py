@@ -50,6 +50,9 @@ class SchedulerSettings(BaseSettings):
     state_path: Path | None = None
     """SQLite file for node credentials; unset: bindings last as long as the process."""
     max_node_credentials: int = Field(default=100_000, gt=0)
+    new_node_ids_per_hour: float = Field(default=100.0, gt=0)
+    """Node ids one address may register for the first time per hour (burst as many), so no
+    one fills `max_node_credentials` and locks new nodes out."""
     wrong_codes_per_min: float = Field(default=5.0, gt=0)
     """Wrong room/pairing codes one client address may send per minute (burst as many)."""
     wrong_codes_per_min_total: float = Field(default=120.0, gt=0)

@@ -135,6 +135,10 @@ class NodeSide(CoreState):
         check: CredentialCheck | None = None
         if current is None:  # a new connection proves it is this node before anything changes
             check = self.trust.credentials.check(node_id, message.node_credential)
+            if check.verdict is Verdict.FIRST_USE and not self.trust.new_node_ids.take(
+                self.trust.address_of(conn_id), now
+            ):
+                check = CredentialCheck(node_id, Verdict.FULL)  # this address made enough ids
             if not check.ok:
                 self._count("nodes_refused")
                 return _credential_refusal(conn_id, check, live_elsewhere, self.trust.limits, now)
@@ -230,7 +234,7 @@ def _credential_refusal(
     """Refuse a registration whose credential does not prove the node id. While the id is
     live elsewhere the refusal is NODE_ID_CONFLICT, and the live node stays."""
     if check.verdict is Verdict.FULL:
-        code, text = ErrorCode.RATE_LIMITED, "the scheduler holds its maximum of node ids"
+        code, text = ErrorCode.RATE_LIMITED, "no more new node ids now; try again later"
     elif live:
         code, text = ErrorCode.NODE_ID_CONFLICT, "another live connection uses this node id"
     else:

@@ -50,6 +50,9 @@ class TrustState:
             s.node_heartbeats_per_s, s.node_heartbeat_burst, s.rate_limit_max_keys
         )
         self.pairing_requests = _per_min(s.pairing_requests_per_min, s.rate_limit_max_keys)
+        self.new_node_ids = TokenBuckets(
+            s.new_node_ids_per_hour / 3600.0, s.new_node_ids_per_hour, s.rate_limit_max_keys
+        )
         # Refusals a peer can cause at will are logged once per interval (the event's `now`).
         self.limits = LimitLog(
             logging.getLogger("lingua.scheduler"), s.limit_log_interval_s, _no_clock
