@@ -257,3 +257,17 @@ async def test_behind_a_trusted_proxy_limits_follow_the_forwarded_client_address
                 )
                 codes.append(json.loads(await ws.recv())["code"])
         assert codes == ["INVALID_PAIRING_CODE", "INVALID_PAIRING_CODE", "RATE_LIMITED"]
+
+
+async def test_one_address_cannot_take_every_connection() -> None:
+    """Loopback is not held to the limit (a local proxy carries everyone): the clients are
+    told apart by a trusted proxy's X-Forwarded-For."""
+    settings = {"max_connections_per_address": 2, "trusted_proxies": ["127.0.0.1"]}
+    async for server in _running(**settings):
+        url = _ws(server, "/ws/session")
+        one = {"X-Forwarded-For": "198.51.100.1"}
+        async with connect(url, additional_headers=one), connect(url, additional_headers=one):
+            assert await _refused(url, additional_headers=one) == 429
+            other = {"X-Forwarded-For": "198.51.100.2"}
+            async with connect(url, additional_headers=other), connect(url), connect(url):
+                pass  # another client, and loopback itself, still get in

@@ -131,6 +131,7 @@ class SchedulerServer:
         self._ticker: asyncio.Task[None] | None = None
         self._closers: set[asyncio.Task[None]] = set()
         self._open_ws = 0  # upgraded /ws/* connections now open
+        self._open_by_address: dict[str, int] = {}  # the same, per client address (no zeros)
         self._limits = LimitLog(log, settings.limit_log_interval_s, self._monotonic)
         self._token_failures = TokenBuckets(
             settings.admin_failures_per_min / 60.0,
@@ -274,6 +275,16 @@ class SchedulerServer:
             )
             response.headers["Retry-After"] = "5"
             return response
+        address = self._address(connection, request)
+        if self._open_by_address.get(
+            address, 0
+        ) >= self.settings.max_connections_per_address and not _is_loopback(address):
+            self._limits.hit("connection limit per address", address)
+            response = self._json(
+                http.HTTPStatus.TOO_MANY_REQUESTS, {"error": "too many connections from here"}
+            )
+            response.headers["Retry-After"] = "5"
+            return response
         if path == "/ws/admin":
             return self._operator_refusal(connection, request)
         return None
@@ -322,13 +333,19 @@ class SchedulerServer:
     # ------------------------------------------------------------------ WebSocket
 
     async def _handle(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        address = self._address(ws, ws.request)
         self._open_ws += 1
+        self._open_by_address[address] = self._open_by_address.get(address, 0) + 1
         try:
-            await self._connection(ws)
+            await self._connection(ws, address)
         finally:
             self._open_ws -= 1
+            left = self._open_by_address.pop(address) - 1
+            if left:
+                self._open_by_address[address] = left
 
-    async def _connection(self, ws: ServerConnection) -> None:
+    async def _connection(self, ws: ServerConnection, address: str) -> None:
         assert ws.request is not None
         if ws.request.path.split("?")[0] == "/ws/admin":
             await self._admin(ws)
@@ -342,8 +359,7 @@ class SchedulerServer:
         peer = Peer(conn_id=f"{kind}-{uuid.uuid4().hex[:12]}", ws=ws, kind=kind)
         peer.writer = asyncio.create_task(self._write_loop(peer))
         self.peers[peer.conn_id] = peer
-        assert ws.request is not None
-        self.core.trust.peer_connected(peer.conn_id, self._address(ws, ws.request))
+        self.core.trust.peer_connected(peer.conn_id, address)
         limit = self.settings.max_message_bytes
         deadline: float | None = self._monotonic() + self.settings.first_message_timeout_s
         try:
@@ -523,3 +539,13 @@ def _limit_key(address: str) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)
+
+
+def _is_loopback(address: str) -> bool:
+    """Loopback peers are local processes (a reverse proxy carrying everyone, a benchmark, a
+    local cluster): they are not held to the per-address connection limit. Behind a proxy,
+    list it in `trusted_proxies` and its clients are counted by their own addresses."""
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False

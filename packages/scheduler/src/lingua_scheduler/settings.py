@@ -78,6 +78,8 @@ class SchedulerSettings(BaseSettings):
     tls_certfile: Path | None = None
     """PEM certificate chain: with `tls_keyfile`, the scheduler serves wss:// and https://."""
     tls_keyfile: Path | None = None
+    max_connections_per_address: int = Field(default=256, gt=0)
+    """WebSocket connections at once from one client address; more get HTTP 429."""
     limit_log_interval_s: float = Field(default=60.0, gt=0)
     """A limit that is hit logs one line per this interval (with the count), not one per event."""
 
