@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from typing import Literal
 
 from lingua_protocol import (
     PROTOCOL_VERSION,
@@ -27,6 +28,8 @@ from .credentials import CredentialCheck, Verdict
 from .limit_log import LimitLog
 from .registry import NodeRecord
 from .state import CLOSE_POLICY, CoreState, _version_ok, log
+
+ControlCommand = Literal["drain", "resume", "shutdown", "reload_config"]
 
 
 class NodeSide(CoreState):
@@ -163,7 +166,7 @@ class NodeSide(CoreState):
                 NodeRegisterAck(
                     node_id=node_id,
                     message="registered",
-                    status=node.status,  # type: ignore[arg-type]
+                    status=node.status,
                     status_reason=node.reason,
                     protocol_version=PROTOCOL_VERSION,
                     binary_audio=bool(message.binary_audio),
@@ -189,7 +192,7 @@ class NodeSide(CoreState):
             log.info("node=%s status %s -> %s (%s)", node.node_id, before, node.status, node.reason)
         return self._dispatch_queue(now)
 
-    def control_node(self, node_id: str, command: str, now: float) -> list[Action]:
+    def control_node(self, node_id: str, command: ControlCommand, now: float) -> list[Action]:
         """Operator action (drain/resume/shutdown/reload_config) on a node."""
         node = self.registry.nodes.get(node_id)
         if node is None or node.conn_id is None:
@@ -199,7 +202,7 @@ class NodeSide(CoreState):
         elif command == "resume":
             node.draining = False
         self.registry.refresh(node)
-        return [Send(node.conn_id, NodeControl(command=command, reason="operator"))]  # type: ignore[arg-type]
+        return [Send(node.conn_id, NodeControl(command=command, reason="operator"))]
 
     def node_disconnected(self, conn_id: str, now: float) -> list[Action]:
         node = self.registry.for_conn(conn_id)
