@@ -7,6 +7,8 @@ import asyncio
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lingua_scheduler import SchedulerServer, SchedulerSettings
 from lingua_scheduler.core.credentials import MemoryCredentialStore, NodeCredentials, Verdict
 from lingua_scheduler.core.limit_log import LimitLog
@@ -105,3 +107,39 @@ def test_ipv6_clients_are_counted_per_64_and_mapped_ipv4_as_ipv4() -> None:
     assert _limit_key("2001:db8:1:2::1") != _limit_key("2001:db8:1:3::1")
     assert _limit_key("::ffff:198.51.100.7") == "198.51.100.7" == _limit_key("198.51.100.7")
     assert _limit_key("not an address") == "not an address"
+
+
+Step = tuple[int, float, bool]
+steps_of = st.lists(
+    st.tuples(st.integers(0, 30), st.floats(0, 5), st.booleans()), min_size=1, max_size=200
+)
+
+
+def _run(buckets: TokenBuckets, steps: list[Step], keys: int) -> tuple[dict[str, int], float]:
+    now, taken = 0.0, {}
+    for key_number, dt, take in steps:
+        now += dt
+        key = f"k{key_number % keys}"
+        if take:
+            if buckets.take(key, now):
+                taken[key] = taken.get(key, 0) + 1
+        else:
+            buckets.charge(key, now)
+        assert len(buckets) <= buckets.max_keys + 1  # + the one shared overflow bucket
+    return taken, now
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=steps_of)
+def test_a_key_never_gets_more_than_its_burst_plus_the_refill(steps: list[Step]) -> None:
+    """Forgetting a bucket (only a full one) must not hand out tokens it did not have."""
+    buckets = TokenBuckets(rate_per_s=0.5, burst=3, max_keys=2)
+    taken, now = _run(buckets, steps, keys=2)
+    for count in taken.values():
+        assert count <= 3 + 0.5 * now + 1e-9
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=steps_of)
+def test_many_keys_stay_within_max_keys(steps: list[Step]) -> None:
+    _run(TokenBuckets(rate_per_s=0.5, burst=3, max_keys=8), steps, keys=31)
