@@ -158,3 +158,22 @@ async def test_a_pairing_follows_the_credential_not_the_name(server: SchedulerSe
     assert (await client.recv()).type == "translation_result" and len(node.jobs) == 1
     await client.close()
     await node.close()
+
+
+async def test_a_register_padded_with_unknown_fields_is_not_kept() -> None:
+    """Unknown fields are kept by the protocol (newer peers), so a register's size is capped
+    on its own: the scheduler keeps it as long as it knows the node."""
+    running = await _server(max_register_bytes=64 * 1024)
+    try:
+        node_url, _ = _urls(running)
+        padded = ScriptedNode(
+            node_url, "fat", register={**REFERENCE_REGISTER, "pad": "x" * 100_000}
+        )
+        reply = await padded.start()
+        assert isinstance(reply, Error) and reply.code == "MESSAGE_TOO_LARGE"
+        assert (
+            "fat" not in running.core.registry.nodes
+            and "test-node-python-1" not in running.core.registry.nodes
+        )
+    finally:
+        await running.stop()

@@ -27,6 +27,8 @@ from lingua_protocol import (
     ErrorCode,
     Message,
     NodeControl,
+    NodeHeartbeat,
+    NodeRegister,
     NodeRegisterAck,
     ProtocolError,
     SessionInitAck,
@@ -361,6 +363,7 @@ class SchedulerServer:
         self.peers[peer.conn_id] = peer
         self.core.trust.peer_connected(peer.conn_id, address)
         limit = self.settings.max_message_bytes
+        kept_limit = self.settings.max_register_bytes
         deadline: float | None = self._monotonic() + self.settings.first_message_timeout_s
         try:
             while True:
@@ -390,6 +393,11 @@ class SchedulerServer:
                     message = parse(data)
                 except ProtocolError as exc:
                     self._send(peer, error_message(exc.code, exc.message, field=exc.field))
+                    continue
+                if isinstance(message, NodeRegister | NodeHeartbeat) and len(data) > kept_limit:
+                    # The scheduler keeps a node's register for as long as it knows the node:
+                    # its size is bounded on its own, not by the limit for audio-carrying frames.
+                    self._send(peer, _too_large(message.type, len(data), kept_limit))
                     continue
                 self._run(peer, message)
                 if deadline is not None and self._established(peer):
@@ -549,3 +557,9 @@ def _is_loopback(address: str) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
+
+
+def _too_large(kind: str, size: int, limit: int) -> Message:
+    return error_message(
+        ErrorCode.MESSAGE_TOO_LARGE, f"{kind} of {size} bytes exceeds {limit}", field="type"
+    )

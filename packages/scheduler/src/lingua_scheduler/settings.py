@@ -49,6 +49,9 @@ class SchedulerSettings(BaseSettings):
     # --- security (docs/security.md) ---
     state_path: Path | None = None
     """SQLite file for node credentials; unset: bindings last as long as the process."""
+    max_register_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+    """Largest `node_register` / `node_heartbeat` frame (the scheduler keeps a node's register
+    while it knows the node); more: MESSAGE_TOO_LARGE and the message is not applied."""
     max_node_credentials: int = Field(default=100_000, gt=0)
     new_node_ids_per_hour: float = Field(default=100.0, gt=0)
     """Node ids one address may register for the first time per hour (burst as many), so no
