@@ -61,6 +61,8 @@ WRITE_LIMIT = 2 * 1024 * 1024
 TICK_S = 0.05
 WS_PATHS = ("/ws/session", "/ws/node", "/ws/admin")
 ACCEPT_FAILED = "socket.accept() out of system resource"
+KEPT_MESSAGES = (NodeRegister, NodeHeartbeat)
+"""Messages whose content the scheduler keeps (so their size is capped by max_register_bytes)."""
 
 
 @dataclass(slots=True)
@@ -394,7 +396,7 @@ class SchedulerServer:
                 except ProtocolError as exc:
                     self._send(peer, error_message(exc.code, exc.message, field=exc.field))
                     continue
-                if isinstance(message, NodeRegister | NodeHeartbeat) and len(data) > kept_limit:
+                if len(data) > kept_limit and isinstance(message, KEPT_MESSAGES):
                     # The scheduler keeps a node's register for as long as it knows the node:
                     # its size is bounded on its own, not by the limit for audio-carrying frames.
                     self._send(peer, _too_large(message.type, len(data), kept_limit))
