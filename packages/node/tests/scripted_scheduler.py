@@ -22,8 +22,10 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 
 
 class ScriptedScheduler:
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, hand_credential: str | None = None) -> None:
+        """`hand_credential`: sent in the ack to a node that registers without one."""
         self.port = port
+        self.hand_credential = hand_credential
         self.server: Server | None = None
         self.ws: ServerConnection | None = None
         self.registers: list[NodeRegister] = []
@@ -54,8 +56,12 @@ class ScriptedScheduler:
             if isinstance(message, NodeRegister):
                 self.registers.append(message)
                 self.ws = ws
+                handed = None if message.node_credential else self.hand_credential
                 ack = NodeRegisterAck(
-                    node_id=message.node_id or "?", status="ready", binary_audio=False
+                    node_id=message.node_id or "?",
+                    status="ready",
+                    binary_audio=False,
+                    node_credential=handed,
                 )
                 await ws.send(ack.to_json())
                 self.connected.set()

@@ -6,6 +6,7 @@ import pytest
 from lingua_node.session import (
     Beat,
     Close,
+    KeepCredential,
     NodeSession,
     Phase,
     RegisterRefused,
@@ -209,3 +210,21 @@ def test_a_disconnect_drops_running_attempts_and_sends_no_late_result() -> None:
     assert not session.may_start(assign)
     assert session.job_finished(assign, result(assign)) == []
     assert session.phase is Phase.DISCONNECTED
+
+
+def test_the_credential_rides_in_every_register_and_a_handed_one_is_kept() -> None:
+    session = NodeSession("n1", 1, credential=None)
+    assert session.connected(REGISTER) == [Send(REGISTER)]
+    actions = session.registered(NodeRegisterAck(node_id="n1", node_credential="c" * 43))
+    assert actions == [KeepCredential("c" * 43)]
+    sent_again = session.connected(REGISTER)[0]
+    assert isinstance(sent_again, Send) and isinstance(sent_again.message, NodeRegister)
+    assert sent_again.message.node_credential == "c" * 43
+    assert session.registered(NodeRegisterAck(node_id="n1", node_credential="c" * 43)) == []
+
+
+def test_a_node_id_conflict_after_registration_stops_the_node_for_good() -> None:
+    session = registered()
+    actions = session.received(Error(code="NODE_ID_CONFLICT", message="taken over"))
+    assert actions == [Close("NODE_ID_CONFLICT: taken over", fatal=True)]
+    assert session.phase is Phase.STOPPED

@@ -106,8 +106,15 @@ def from_schema(schema: dict[str, Any], defs: dict[str, Any]) -> st.SearchStrate
             # Canonical base64, as any encoder writes it (non-canonical padding bits would
             # decode to the same bytes but not re-encode to the same text).
             return st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode())
+        longest = schema.get("maxLength")
         if "pattern" in schema:
-            return st.from_regex(schema["pattern"], fullmatch=True)
+            found = st.from_regex(schema["pattern"], fullmatch=True)
+            return found if longest is None else found.filter(lambda v: len(v) <= longest)
+        shortest = schema.get("minLength", 0)
+        if shortest:
+            return st.text(
+                st.characters(blacklist_categories=("Cs",)), min_size=shortest, max_size=longest
+            )
         return _text
     if kind == "integer":
         lo = schema.get("minimum", schema.get("exclusiveMinimum", -(2**40) - 1) + 1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -63,6 +64,8 @@ class LocalCluster:
     scheduler_port: int | None = None
     hub_port: int | None = None
     env: dict[str, str] = field(default_factory=dict)
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    """The scheduler's operator token: the full cluster view (node ids) needs it."""
 
     def __post_init__(self) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
@@ -137,6 +140,7 @@ class LocalCluster:
     def start_scheduler(self, timeout_s: float = 60, **settings: Any) -> Proc:
         self.scheduler_port = free_port()
         env = {f"LINGUA_SCHEDULER_{k.upper()}": str(v) for k, v in settings.items()}
+        env.setdefault("LINGUA_SCHEDULER_ADMIN_TOKEN", self.admin_token)
         proc = self._spawn(
             "scheduler",
             ["-m", "lingua_scheduler", "--port", str(self.scheduler_port)],
@@ -180,7 +184,9 @@ class LocalCluster:
         return path.read_text().strip() if path.is_file() else None
 
     def cluster(self) -> dict[str, Any]:
-        data: dict[str, Any] = httpx.get(f"{self.scheduler_http}/api/v1/cluster", timeout=5).json()
+        operator = {"Authorization": f"Bearer {self.admin_token}"}
+        url = f"{self.scheduler_http}/api/v1/cluster"
+        data: dict[str, Any] = httpx.get(url, headers=operator, timeout=5).json()
         return data
 
     def wait_node_ready(self, proc: Proc, timeout_s: float = 180) -> str:

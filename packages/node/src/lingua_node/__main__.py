@@ -145,7 +145,7 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
 
     from . import capabilities
     from .agent import FatalNodeError, NodeAgent
-    from .identity import node_id
+    from .identity import credential, node_id, store_credential
     from .loader import StoreWatcher, load_backends
     from .pipeline import Pipeline
     from .status import render
@@ -188,6 +188,8 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
         request_pairing=pair,
         on_change=refresh,
         refresh=StoreWatcher(settings, backends),
+        credential=credential(settings.home),
+        on_credential=lambda value: store_credential(settings.home, value),
     )
     langs = capabilities.language_capabilities(backends)
     console.print(

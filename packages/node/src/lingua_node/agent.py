@@ -35,7 +35,17 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from .jobs import JobBook
-from .session import Action, Beat, Close, NodeSession, RegisterRefused, Reload, Send, StartJob
+from .session import (
+    Action,
+    Beat,
+    Close,
+    KeepCredential,
+    NodeSession,
+    RegisterRefused,
+    Reload,
+    Send,
+    StartJob,
+)
 
 log = logging.getLogger("lingua.node.agent")
 
@@ -74,14 +84,24 @@ class NodeAgent:
         request_pairing: bool = False,
         on_change: Callable[[], None] | None = None,
         refresh: Callable[[], bool] | None = None,
+        credential: str | None = None,
+        on_credential: Callable[[str], None] | None = None,
     ) -> None:
+        """`credential`: the node's secret (see `identity.credential`), presented in every
+        register; a credential the scheduler hands back (to a node that had none) replaces
+        it and goes to `on_credential` to be kept."""
         self.register = register
         self.run_job = run_job
         self.url = url
         self.node_id = node_id
         self.session = NodeSession(
-            node_id, max_jobs, binary_audio=binary_audio, request_pairing=request_pairing
+            node_id,
+            max_jobs,
+            binary_audio=binary_audio,
+            request_pairing=request_pairing,
+            credential=credential,
         )
+        self.on_credential = on_credential
         self.stats = NodeStats()
         self.heartbeat_s = heartbeat_interval_s
         self.backoff = (reconnect_min_s, reconnect_max_s)
@@ -97,6 +117,10 @@ class NodeAgent:
     @property
     def book(self) -> JobBook:
         return self.session.book
+
+    @property
+    def credential(self) -> str | None:
+        return self.session.credential
 
     # --- connection loop ---------------------------------------------------------------------
 
@@ -200,10 +224,15 @@ class NodeAgent:
                 if self.refresh is not None:
                     await asyncio.to_thread(self.refresh)
                 self.session.capabilities_changed = True
+            elif isinstance(action, KeepCredential):
+                if self.on_credential is not None:  # a file write: off the event loop
+                    await asyncio.to_thread(self.on_credential, action.credential)
             elif isinstance(action, Close):
                 self.shutdown.set()
                 if ws is not None:
                     await ws.close()
+                if action.fatal:
+                    raise FatalNodeError(action.reason)
 
     async def _execute(self, job: JobAssign) -> None:
         loop = asyncio.get_running_loop()

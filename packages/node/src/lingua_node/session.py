@@ -83,9 +83,19 @@ class StartJob:
 
 @dataclass(frozen=True, slots=True)
 class Close:
-    """Close the connection and stop the agent (shutdown finished)."""
+    """Close the connection and stop the agent: shutdown finished, or (`fatal`) the node must
+    not reconnect, since another process holding its credential took its place."""
 
     reason: str
+    fatal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class KeepCredential:
+    """The scheduler handed this node a credential (it had none): write it to the node's home
+    (a file write: off the event loop) so every later register presents it."""
+
+    credential: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +108,7 @@ class Beat:
     """Send a heartbeat now (built with `heartbeat()`), so the scheduler sees a new state."""
 
 
-Action = Send | StartJob | Close | Reload | Beat
+Action = Send | StartJob | Close | Reload | Beat | KeepCredential
 
 
 @dataclass
@@ -107,6 +117,8 @@ class NodeSession:
     max_jobs: int
     binary_audio: bool = True
     request_pairing: bool = False
+    credential: str | None = None
+    """The node's secret, presented in every register (see `identity.credential`)."""
     phase: Phase = Phase.DISCONNECTED
     book: JobBook = field(init=False)
     binary: bool = False
@@ -125,6 +137,8 @@ class NodeSession:
 
     def connected(self, register: NodeRegister) -> list[Action]:
         self.phase = Phase.REGISTERING
+        if self.credential is not None and register.node_credential is None:
+            register = register.model_copy(update={"node_credential": self.credential})
         return [Send(register)]
 
     def registered(self, reply: Message) -> list[Action]:
@@ -140,9 +154,13 @@ class NodeSession:
         self.status = reply.status or "ready"
         self.status_reason = reply.status_reason
         self.last_error = None
+        actions: list[Action] = []
+        if reply.node_credential and reply.node_credential != self.credential:
+            self.credential = reply.node_credential
+            actions.append(KeepCredential(reply.node_credential))
         if self.request_pairing:
-            return [Send(PairingCodeRequest(node_id=self.node_id))]
-        return []
+            actions.append(Send(PairingCodeRequest(node_id=self.node_id)))
+        return actions
 
     def disconnected(self) -> None:
         """The scheduler has already handed this connection's attempts to other nodes."""
@@ -167,6 +185,11 @@ class NodeSession:
             return []
         if isinstance(message, Error):
             self.last_error = f"{message.code}: {message.message}"
+            if message.code == ErrorCode.NODE_ID_CONFLICT:
+                # Another process with this node's credential took over (the same home run
+                # twice): reconnecting would take it back, and the two would alternate.
+                self.phase = Phase.STOPPED
+                return [Close(self.last_error, fatal=True)]
         return []
 
     def _job(self, job: JobAssign) -> list[Action]:

@@ -30,17 +30,59 @@ def _check_src_lang(value: str) -> str:
     return value if value == "auto" else _check_lang(value)
 
 
+MAX_LANG_CODE_CHARS = 35
+"""Longest language code accepted (BCP 47 recommends supporting at least 35 characters)."""
+MAX_ID_CHARS = 128
+"""Ids, names, versions, model kinds and other short peer-supplied strings."""
+MAX_TEXT_CHARS = 1024
+"""Free text a peer explains itself with: reasons, error messages."""
+MAX_RESULT_TEXT_CHARS = 16_384
+"""A node's transcript or translation of one utterance (minutes of speech fit several times)."""
+MAX_CREDENTIAL_CHARS = 128
+MIN_CREDENTIAL_CHARS = 32
+"""A node credential: at least 32 characters (a 32-byte `secrets.token_urlsafe` has 43)."""
+
 LangCode = Annotated[
-    str, AfterValidator(_check_lang), WithJsonSchema({"type": "string", "pattern": LANG_PATTERN})
+    str,
+    Field(max_length=MAX_LANG_CODE_CHARS),
+    AfterValidator(_check_lang),
+    WithJsonSchema({"type": "string", "pattern": LANG_PATTERN, "maxLength": MAX_LANG_CODE_CHARS}),
 ]
 """A BCP-47-style language code: 'en', 'zh', 'yue', 'pt-BR'."""
 
 SourceLang = Annotated[
     str,
+    Field(max_length=MAX_LANG_CODE_CHARS),
     AfterValidator(_check_src_lang),
-    WithJsonSchema({"type": "string", "pattern": SOURCE_LANG_PATTERN}),
+    WithJsonSchema(
+        {"type": "string", "pattern": SOURCE_LANG_PATTERN, "maxLength": MAX_LANG_CODE_CHARS}
+    ),
 ]
 """A language code, or 'auto' to let ASR detect the spoken language."""
+
+# Every string and list a peer sends is capped where it is declared, so a claim costs the
+# receiver at most what these caps allow, whatever the message size limit (the length check
+# runs before any pattern).
+IdText = Annotated[str, Field(max_length=MAX_ID_CHARS)]
+"""An id, name, version or kind: at most `MAX_ID_CHARS` characters."""
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+"""A reason or message: at most `MAX_TEXT_CHARS` characters."""
+ResultText = Annotated[str, Field(max_length=MAX_RESULT_TEXT_CHARS)]
+"""A transcript or translation: at most `MAX_RESULT_TEXT_CHARS` characters."""
+MAX_MODELS = 256
+"""Installed models one node may report."""
+MAX_SERVICES = 64
+"""Installed services one node may report."""
+MAX_STAGE_TYPES = 16
+"""Entries in `capability_by_type`."""
+MAX_LANGUAGES = 512
+"""Languages in any one language list (ASR, TTS, speech translation targets, a model's)."""
+MAX_LANGUAGE_PAIRS = 4096
+"""Pairs in `supported_language_pairs` and in `nmt_pairs`, each."""
+MAX_GPUS = 16
+
+Credential = Annotated[str, Field(min_length=MIN_CREDENTIAL_CHARS, max_length=MAX_CREDENTIAL_CHARS)]
+"""A node's secret credential (see `node_register.node_credential`)."""
 
 AudioFormat = Literal["pcm16", "wav", "opus", "ogg"]
 NonNegInt = Annotated[int, Field(ge=0)]

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import LangCode, Model, NonNegInt, SourceLang
+from pydantic import Field
+
+from .base import (
+    MAX_GPUS,
+    MAX_LANGUAGE_PAIRS,
+    MAX_LANGUAGES,
+    IdText,
+    LangCode,
+    Model,
+    NonNegInt,
+    SourceLang,
+    Text,
+)
 
 
 class FeatureFlags(Model):
@@ -31,26 +43,26 @@ class PipelineConfig(Model):
 class InstalledModel(Model):
     """A model installed on a node (v0.1 shape; `languages` added for ASR/TTS models)."""
 
-    model_id: str
-    kind: str
-    src_lang: str | None = None
-    tgt_lang: str | None = None
-    languages: list[str] | None = None
-    dialect: str | None = None
-    version: str | None = None
+    model_id: IdText
+    kind: IdText
+    src_lang: IdText | None = None
+    tgt_lang: IdText | None = None
+    languages: list[IdText] | None = Field(default=None, max_length=MAX_LANGUAGES)
+    dialect: IdText | None = None
+    version: IdText | None = None
     enabled: bool | None = None
-    engine: str | None = None
+    engine: IdText | None = None
 
 
 class GpuInfo(Model):
-    name: str
+    name: IdText
     memory_gb: float | None = None
 
 
 class HardwareInfo(Model):
     cpu_cores: NonNegInt | None = None
     memory_gb: float | None = None
-    gpus: list[GpuInfo] | None = None
+    gpus: list[GpuInfo] | None = Field(default=None, max_length=MAX_GPUS)
 
 
 class ResourceUsage(Model):
@@ -66,20 +78,20 @@ class ResourceUsage(Model):
 class InstalledService(Model):
     """Capability schema v2: one running service (ASR, NMT, TTS, VAD, ...)."""
 
-    service_id: str
-    type: str
-    device: str | None = None
-    status: str | None = None
-    model_id: str | None = None
-    version: str | None = None
+    service_id: IdText
+    type: IdText
+    device: IdText | None = None
+    status: IdText | None = None
+    model_id: IdText | None = None
+    version: IdText | None = None
 
 
 class CapabilityByType(Model):
     """Capability schema v2: whether the node can run a stage type right now."""
 
-    type: str
+    type: IdText
     ready: bool
-    reason: str | None = None
+    reason: Text | None = None
 
 
 class LanguagePair(Model):
@@ -95,11 +107,15 @@ class LanguageCapabilities(Model):
     the pairs' sources and targets.
     """
 
-    supported_language_pairs: list[LanguagePair] | None = None
-    asr_languages: list[SourceLang] | None = None
-    tts_languages: list[LangCode] | None = None
-    nmt_pairs: list[LanguagePair] | None = None
-    speech_translation_targets: list[LangCode] | None = None
+    supported_language_pairs: list[LanguagePair] | None = Field(
+        default=None, max_length=MAX_LANGUAGE_PAIRS
+    )
+    asr_languages: list[SourceLang] | None = Field(default=None, max_length=MAX_LANGUAGES)
+    tts_languages: list[LangCode] | None = Field(default=None, max_length=MAX_LANGUAGES)
+    nmt_pairs: list[LanguagePair] | None = Field(default=None, max_length=MAX_LANGUAGE_PAIRS)
+    speech_translation_targets: list[LangCode] | None = Field(
+        default=None, max_length=MAX_LANGUAGES
+    )
 
 
 class ServiceTimings(Model):
@@ -115,16 +131,16 @@ class ServiceTimings(Model):
 class ResultExtra(Model):
     """Outputs of optional modules; absent or null when not computed."""
 
-    emotion: str | None = None
+    emotion: IdText | None = None
     speech_rate: float | None = None
-    voice_style: str | None = None
-    reason: str | None = None
-    detected_lang: str | None = None
+    voice_style: IdText | None = None
+    reason: Text | None = None
+    detected_lang: IdText | None = None
 
 
 class JobError(Model):
-    code: str
-    message: str
+    code: IdText
+    message: Text
     details: dict[str, Any] | None = None
 
 

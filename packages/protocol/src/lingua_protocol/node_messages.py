@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
+from pydantic import Field
+
 from .audio_payload import AudioData
 from .base import (
+    MAX_MODELS,
+    MAX_SERVICES,
+    MAX_STAGE_TYPES,
     AudioFormat,
+    Credential,
+    IdText,
     LangCode,
     Message,
     NonNegInt,
     PositiveInt,
+    ResultText,
     SampleRate,
     SourceLang,
+    Text,
     UtteranceIndex,
 )
 from .common import (
@@ -35,36 +44,50 @@ NodeStatus = Literal["registering", "ready", "degraded", "draining", "offline"]
 
 
 class NodeRegister(Message):
-    """A node announces itself and what it can run (v0.1 fields plus capability schema v2)."""
+    """A node announces itself and what it can run (v0.1 fields plus capability schema v2).
+
+    `node_credential` is the node's own secret (32 to 128 characters), bound to `node_id` the
+    first time the scheduler sees that id (trust on first use); every later registration of
+    the id must present it. A node that sends none on its first registration is handed one in
+    `node_register_ack.node_credential`. Every string and list is capped (ids and names 128
+    characters, language codes 35, reasons 1024; 256 models, 64 services, 16 stage types,
+    512 languages per list, 4096 language pairs per list): over a cap, the register is
+    refused as `INVALID_MESSAGE`.
+    """
 
     type: Literal["node_register"] = "node_register"
-    node_id: str | None = None
-    version: str | None = None
-    platform: str | None = None
+    node_id: IdText | None = None
+    version: IdText | None = None
+    platform: IdText | None = None
     hardware: HardwareInfo | None = None
-    installed_models: list[InstalledModel] | None = None
+    installed_models: list[InstalledModel] | None = Field(default=None, max_length=MAX_MODELS)
     features_supported: FeatureFlags | None = None
     accept_public_jobs: bool = True
-    capability_schema_version: str | None = None
-    installed_services: list[InstalledService] | None = None
-    capability_by_type: list[CapabilityByType] | None = None
+    capability_schema_version: IdText | None = None
+    installed_services: list[InstalledService] | None = Field(default=None, max_length=MAX_SERVICES)
+    capability_by_type: list[CapabilityByType] | None = Field(
+        default=None, max_length=MAX_STAGE_TYPES
+    )
     language_capabilities: LanguageCapabilities | None = None
     max_concurrent_jobs: PositiveInt | None = None
-    protocol_version: str | None = None
+    protocol_version: IdText | None = None
     binary_audio: bool | None = None
-    auth_token: str | None = None
+    auth_token: Text | None = None
+    node_credential: Credential | None = None
 
 
 class NodeHeartbeat(Message):
     """Load report; capability fields, when present, replace the registered ones."""
 
     type: Literal["node_heartbeat"] = "node_heartbeat"
-    node_id: str
+    node_id: IdText
     timestamp: int
     resource_usage: ResourceUsage | None = None
-    installed_models: list[InstalledModel] | None = None
-    installed_services: list[InstalledService] | None = None
-    capability_by_type: list[CapabilityByType] | None = None
+    installed_models: list[InstalledModel] | None = Field(default=None, max_length=MAX_MODELS)
+    installed_services: list[InstalledService] | None = Field(default=None, max_length=MAX_SERVICES)
+    capability_by_type: list[CapabilityByType] | None = Field(
+        default=None, max_length=MAX_STAGE_TYPES
+    )
     language_capabilities: LanguageCapabilities | None = None
     features_supported: FeatureFlags | None = None
     draining: bool | None = None
@@ -89,8 +112,8 @@ class JobResult(Message):
     session_id: str | None = None
     utterance_index: UtteranceIndex | None = None
     success: bool
-    text_asr: str | None = None
-    text_translated: str | None = None
+    text_asr: ResultText | None = None
+    text_translated: ResultText | None = None
     tts_audio: AudioData | None = None
     tts_format: AudioFormat | None = None
     tts_sample_rate: SampleRate | None = None
@@ -103,9 +126,9 @@ class JobResult(Message):
 
 class NodeError(Message):
     type: Literal["node_error"] = "node_error"
-    node_id: str | None = None
-    code: str
-    message: str
+    node_id: IdText | None = None
+    code: IdText
+    message: Text
     details: dict[str, Any] | None = None
 
 
@@ -118,6 +141,9 @@ class PairingCodeRequest(Message):
 
 
 class NodeRegisterAck(Message):
+    """`node_credential` is set only when the node presented none and its id was new: the
+    node keeps it and presents it in every later `node_register`."""
+
     type: Literal["node_register_ack"] = "node_register_ack"
     node_id: str
     message: str | None = None
@@ -126,6 +152,7 @@ class NodeRegisterAck(Message):
     protocol_version: str | None = None
     binary_audio: bool | None = None
     heartbeat_interval_s: float | None = None
+    node_credential: str | None = None
 
 
 class JobAssign(Message):
@@ -154,9 +181,13 @@ class JobCancel(Message):
 
 
 class NodeControl(Message):
+    """To a node: an operator command. On `/ws/admin` (operator -> scheduler) `node_id` names
+    the node the command is for."""
+
     type: Literal["node_control"] = "node_control"
     command: Literal["drain", "resume", "shutdown", "reload_config"]
-    reason: str | None = None
+    reason: Text | None = None
+    node_id: IdText | None = None
 
 
 class PairingCode(Message):

@@ -8,6 +8,8 @@ import contextlib
 import gc
 import json
 import logging
+import os
+import resource
 import signal
 import sys
 from pathlib import Path
@@ -19,19 +21,30 @@ from .settings import SchedulerSettings
 def control(argv: list[str]) -> int:
     """`hatch run scheduler control NODE_ID drain|resume|shutdown|reload_config`."""
     from lingua_protocol import Error, NodeControl, parse_server_message
+    from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect
 
     p = argparse.ArgumentParser(prog="lingua-scheduler control")
     p.add_argument("node_id")
     p.add_argument("command", choices=["drain", "resume", "shutdown", "reload_config"])
     p.add_argument("--url", default="ws://127.0.0.1:5010")
-    p.add_argument("--token", help="the scheduler's admin_token, if it has one")
-    args = p.parse_args(argv)
-    url = f"{args.url.rstrip('/')}/ws/admin" + (f"?token={args.token}" if args.token else "")
-    message = NodeControl.model_validate(
-        {"command": args.command, "reason": "operator", "node_id": args.node_id}
+    p.add_argument(
+        "--token",
+        default=os.environ.get("LINGUA_SCHEDULER_ADMIN_TOKEN"),
+        help="the scheduler's admin_token (default: $LINGUA_SCHEDULER_ADMIN_TOKEN)",
     )
-    with connect(url) as ws:
+    args = p.parse_args(argv)
+    if not args.token:
+        p.error("the operator token is required (--token or LINGUA_SCHEDULER_ADMIN_TOKEN)")
+    url = f"{args.url.rstrip('/')}/ws/admin"
+    message = NodeControl(command=args.command, reason="operator", node_id=args.node_id)
+    headers = {"Authorization": f"Bearer {args.token}"}  # never in the URL, where logs keep it
+    try:
+        ws = connect(url, additional_headers=headers, open_timeout=10)
+    except InvalidStatus as exc:
+        print(f"refused: HTTP {exc.response.status_code}", file=sys.stderr)
+        return 1
+    with ws:
         ws.send(message.to_json())
         try:
             reply = parse_server_message(ws.recv(timeout=10))
@@ -42,6 +55,34 @@ def control(argv: list[str]) -> int:
         print(f"{reply.code}: {reply.message}", file=sys.stderr)
         return 1
     return 0
+
+
+FILES_BESIDES_CONNECTIONS = 256
+"""File descriptors kept free beyond `max_connections`: logs, the state file, HTTP requests,
+connections still in their opening handshake."""
+
+
+def _raise_file_limit(max_connections: int) -> None:
+    """Raise the soft open-files limit towards the hard one, so `max_connections` is reached
+    (and refused cleanly with 503) before `accept()` runs out of file descriptors."""
+    log = logging.getLogger("lingua.scheduler")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max_connections + FILES_BESIDES_CONNECTIONS
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-files limit: %s", exc)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        log.warning(
+            "open-files limit %d is below max_connections %d + %d: lower max_connections or "
+            "raise the limit (ulimit -n)",
+            soft,
+            max_connections,
+            FILES_BESIDES_CONNECTIONS,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    # websockets logs every opened and refused connection at INFO: under a flood of
+    # connections that is a line per event. The scheduler logs its limits once per interval.
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:  # --log-level DEBUG shows them
+        logging.getLogger("websockets").setLevel(logging.WARNING)
     settings = SchedulerSettings.load(args.config, host=args.host, port=args.port)
+    _raise_file_limit(settings.max_connections)
     logging.getLogger("lingua.scheduler").info("settings %s", json.dumps(settings.public_dict()))
 
     async def run() -> None:

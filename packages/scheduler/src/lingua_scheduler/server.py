@@ -1,5 +1,12 @@
-"""The I/O shell: websockets server for /ws/session and /ws/node, plus /health, /api/v1/cluster
-and /metrics over plain HTTP. It parses, calls the core, and carries out the core's actions."""
+"""The I/O shell: websockets server for /ws/session, /ws/node and /ws/admin, plus /health,
+/api/v1/languages, /api/v1/cluster and /metrics over plain HTTP. It parses, calls the core,
+and carries out the core's actions.
+
+Before any upgrade it checks what can be checked from the request alone (docs/security.md):
+the Origin, the connection limit and, for /ws/admin, the operator token and the lockout of
+addresses that sent wrong tokens. Every /ws/* connection then has `first_message_timeout_s`
+to register or open a session.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +14,21 @@ import asyncio
 import contextlib
 import hmac
 import http
+import ipaddress
 import logging
+import ssl
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from lingua_protocol import (
     ErrorCode,
     Message,
     NodeControl,
+    NodeHeartbeat,
+    NodeRegister,
     NodeRegisterAck,
     ProtocolError,
     SessionInitAck,
@@ -34,10 +44,14 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from .core.actions import Action, Close, Send
-from .core.engine import CLOSE_TOO_BIG, SchedulerCore
-from .core.summary import language_summary
+from .core.credentials import CredentialStore
+from .core.engine import CLOSE_POLICY, CLOSE_TOO_BIG, SchedulerCore
+from .core.limit_log import LimitLog
+from .core.ratelimit import TokenBuckets
+from .core.summary import PublicClusterView, language_summary
 from .metrics import Metrics
 from .settings import SchedulerSettings
+from .sqlite_store import SqliteCredentialStore
 
 log = logging.getLogger("lingua.scheduler.server")
 
@@ -45,6 +59,10 @@ OUTBOX_LIMIT = 1024
 """Messages a peer's outbox holds at most (besides `peer_outbox_bytes`)."""
 WRITE_LIMIT = 2 * 1024 * 1024
 """Socket buffer per peer above which messages wait in its outbox for the peer to read."""
+WS_PATHS = ("/ws/session", "/ws/node", "/ws/admin")
+ACCEPT_FAILED = "socket.accept() out of system resource"
+KEPT_MESSAGES = (NodeRegister, NodeHeartbeat)
+"""Messages whose content the scheduler keeps (so their size is capped by max_register_bytes)."""
 
 
 @dataclass(slots=True)
@@ -107,7 +125,11 @@ class SchedulerServer:
     ) -> None:
         self.settings = settings
         self.metrics = Metrics()
-        self.core = SchedulerCore(settings, observer=self.metrics)
+        self._store: SqliteCredentialStore | None = (
+            SqliteCredentialStore(settings.state_path) if settings.state_path else None
+        )
+        store: CredentialStore | None = self._store
+        self.core = SchedulerCore(settings, observer=self.metrics, credentials=store)
         self.metrics.attach(self.core)
         self.peers: dict[str, Peer] = {}
         self._clock = clock
@@ -116,6 +138,20 @@ class SchedulerServer:
         self._timer_at: float | None = None
         self._stopped = False
         self._closers: set[asyncio.Task[None]] = set()
+        self._open_ws = 0  # upgraded /ws/* connections now open
+        self._open_by_address: dict[str, int] = {}  # the same, per client address (no zeros)
+        self._limits = LimitLog(log, settings.limit_log_interval_s, self._monotonic)
+        self._token_failures = TokenBuckets(
+            settings.admin_failures_per_min / 60.0,
+            settings.admin_failures_per_min,
+            settings.rate_limit_max_keys,
+        )
+        self._public_view = PublicClusterView()
+        self._previous_handler: Any = None
+
+    @staticmethod
+    def _monotonic() -> float:
+        return asyncio.get_running_loop().time()
 
     def now(self) -> float:
         return self._clock() if self._clock else asyncio.get_running_loop().time()
@@ -125,12 +161,26 @@ class SchedulerServer:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
+    def _tls(self) -> ssl.SSLContext | None:
+        """A server TLS context from `tls_certfile`/`tls_keyfile` (TLS 1.2 or later), or None."""
+        cert, key = self.settings.tls_certfile, self.settings.tls_keyfile
+        if cert is None and key is None:
+            return None
+        if cert is None or key is None:
+            raise ValueError("tls_certfile and tls_keyfile go together")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(cert, key)
+        return context
+
     async def start(self) -> None:
+        tls = self._tls()
         self._server = await serve(
             self._handle,
             self.settings.host,
             self.settings.port,
             process_request=self._http,
+            ssl=tls,
             compression=None,  # audio frames do not deflate; compressing them costs ms each
             max_size=self.settings.max_message_bytes * 2,
             max_queue=64,
@@ -141,7 +191,13 @@ class SchedulerServer:
             ping_timeout=20,
         )
         self._arm()
-        log.info("scheduler listening on ws://%s:%d", self.settings.host, self.port)
+        loop = asyncio.get_running_loop()
+        self._previous_handler = loop.get_exception_handler()
+        loop.set_exception_handler(self._loop_exception)
+        if self.settings.state_path is None:
+            log.warning("state_path unset: node credentials last only as long as this process")
+        scheme = "wss" if tls else "ws"
+        log.info("scheduler listening on %s://%s:%d", scheme, self.settings.host, self.port)
 
     async def stop(self) -> None:
         self._stopped = True
@@ -151,6 +207,21 @@ class SchedulerServer:
         if self._server:
             self._server.close()
             await self._server.wait_closed()
+        loop = asyncio.get_running_loop()
+        if loop.get_exception_handler() == self._loop_exception:
+            loop.set_exception_handler(self._previous_handler)
+        if self._store is not None:
+            await asyncio.to_thread(self._store.close)
+
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """asyncio reports each failed `accept()` (file descriptors exhausted) with a
+        traceback, once per retry: one line per interval is enough to tell the operator."""
+        if str(context.get("message", "")).startswith(ACCEPT_FAILED):
+            self._limits.hit("accept() failed", str(context.get("exception", "")))
+        elif self._previous_handler is not None:
+            self._previous_handler(loop, context)
+        else:
+            loop.default_exception_handler(context)
 
     async def serve_forever(self) -> None:
         await self.start()
@@ -161,8 +232,8 @@ class SchedulerServer:
 
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?")[0]
-        if path in ("/ws/session", "/ws/node", "/ws/admin"):
-            return None
+        if path in WS_PATHS:
+            return self._upgrade_refusal(connection, request, path)
         if path == "/health":
             return self._json(http.HTTPStatus.OK, {"status": "ok"})
         if path == "/api/v1/languages":
@@ -172,13 +243,92 @@ class SchedulerServer:
             response.headers["Access-Control-Allow-Origin"] = "*"
             return response
         if path == "/api/v1/cluster":
-            body = self.core.cluster()
-            body["settings"] = self.settings.public_dict()
-            return self._json(http.HTTPStatus.OK, body)
+            return self._cluster(connection, request)
         if path == "/metrics":
             headers = Headers([("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])
             return Response(200, "OK", headers, self.metrics.render())
         return self._json(http.HTTPStatus.NOT_FOUND, {"error": "not found", "path": path})
+
+    def _cluster(self, connection: ServerConnection, request: Request) -> Response:
+        """Public: counts and node capabilities, no ids. With the operator token: everything."""
+        if request.headers.get("Authorization") is None:
+            core = self.core
+            counts = {
+                "sessions": len(core.sessions),
+                "rooms": len(core.rooms.rooms),
+                "jobs_in_flight": len(core.jobs),
+                "queue_size": len(core.queue),
+            }
+            body = self._public_view.render(core.registry, counts)
+            return self._json(http.HTTPStatus.OK, body)
+        refusal = self._operator_refusal(connection, request)
+        if refusal is not None:
+            return refusal
+        full = self.core.cluster()
+        full["settings"] = self.settings.public_dict()
+        return self._json(http.HTTPStatus.OK, full)
+
+    def _upgrade_refusal(
+        self, connection: ServerConnection, request: Request, path: str
+    ) -> Response | None:
+        """An HTTP refusal before the upgrade, or None to let the WebSocket open."""
+        origin = request.headers.get("Origin")
+        if origin is not None and not self._origin_allowed(origin, path):
+            self._limits.hit(f"origin refused on {path}", origin[:100])
+            return self._json(http.HTTPStatus.FORBIDDEN, {"error": "origin not allowed"})
+        if self._open_ws >= self.settings.max_connections:
+            self._limits.hit("connection limit", f"max_connections={self.settings.max_connections}")
+            response = self._json(
+                http.HTTPStatus.SERVICE_UNAVAILABLE, {"error": "too many connections"}
+            )
+            response.headers["Retry-After"] = "5"
+            return response
+        address = self._address(connection, request)
+        if self._open_by_address.get(
+            address, 0
+        ) >= self.settings.max_connections_per_address and not _is_loopback(address):
+            self._limits.hit("connection limit per address", address)
+            response = self._json(
+                http.HTTPStatus.TOO_MANY_REQUESTS, {"error": "too many connections from here"}
+            )
+            response.headers["Retry-After"] = "5"
+            return response
+        if path == "/ws/admin":
+            return self._operator_refusal(connection, request)
+        return None
+
+    def _origin_allowed(self, origin: str, path: str) -> bool:
+        """Browsers send Origin; other clients (nodes, the terminal client) send none. Any
+        page may open a session (the web client is served from anywhere) unless
+        `session_origins` says otherwise; node and operator endpoints take no page at all
+        unless listed in `operator_origins`."""
+        if path == "/ws/session":
+            allowed = self.settings.session_origins
+            return "*" in allowed or origin in allowed
+        return origin in self.settings.operator_origins
+
+    def _operator_refusal(self, connection: ServerConnection, request: Request) -> Response | None:
+        """None when the request carries the operator token (`Authorization: Bearer ...`).
+        No token configured: operator access is off. An address that sent
+        `admin_failures_per_min` wrong tokens is locked out until its bucket refills."""
+        expected = self.settings.admin_token
+        if not expected:
+            return self._json(http.HTTPStatus.FORBIDDEN, {"error": "operator access is off"})
+        address = self._address(connection, request)
+        now = self._monotonic()
+        if not self._token_failures.allows(address, now):
+            self._limits.hit("operator token lockout", address)
+            return self._json(http.HTTPStatus.TOO_MANY_REQUESTS, {"error": "locked out"})
+        scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), expected.encode()
+        ):
+            return None
+        self._token_failures.charge(address, now)
+        self._limits.hit("wrong operator token", address)
+        response = self._json(http.HTTPStatus.UNAUTHORIZED, {"error": "operator token required"})
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     @staticmethod
     def _json(status: http.HTTPStatus, body: Any) -> Response:
@@ -192,6 +342,19 @@ class SchedulerServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         assert ws.request is not None
+        address = self._address(ws, ws.request)
+        self._open_ws += 1
+        self._open_by_address[address] = self._open_by_address.get(address, 0) + 1
+        try:
+            await self._connection(ws, address)
+        finally:
+            self._open_ws -= 1
+            left = self._open_by_address.pop(address) - 1
+            if left:
+                self._open_by_address[address] = left
+
+    async def _connection(self, ws: ServerConnection, address: str) -> None:
+        assert ws.request is not None
         if ws.request.path.split("?")[0] == "/ws/admin":
             await self._admin(ws)
             return
@@ -204,12 +367,24 @@ class SchedulerServer:
         peer = Peer(conn_id=f"{kind}-{uuid.uuid4().hex[:12]}", ws=ws, kind=kind)
         peer.writer = asyncio.create_task(self._write_loop(peer))
         self.peers[peer.conn_id] = peer
+        self.core.trust.peer_connected(peer.conn_id, address)
         limit = self.settings.max_message_bytes
+        kept_limit = self.settings.max_register_bytes
+        deadline: float | None = self._monotonic() + self.settings.first_message_timeout_s
         try:
             while True:
                 # Text frames stay bytes: the parser reads UTF-8 itself, and the audio in them
                 # is relayed as the bytes it arrived as (see lingua_protocol.splice).
-                data = await ws.recv(decode=False)
+                if deadline is None:
+                    data = await ws.recv(decode=False)
+                else:
+                    try:
+                        async with asyncio.timeout_at(deadline):
+                            data = await ws.recv(decode=False)
+                    except TimeoutError:
+                        self._limits.hit(f"/ws/{kind} first message deadline")
+                        self._enqueue(peer, (CLOSE_POLICY, f"no {_FIRST[kind]} in time"))
+                        break
                 if len(data) > limit:
                     self._send(
                         peer,
@@ -225,11 +400,19 @@ class SchedulerServer:
                 except ProtocolError as exc:
                     self._send(peer, error_message(exc.code, exc.message, field=exc.field))
                     continue
+                if len(data) > kept_limit and isinstance(message, KEPT_MESSAGES):
+                    # The scheduler keeps a node's register for as long as it knows the node:
+                    # its size is bounded on its own, not by the limit for audio-carrying frames.
+                    self._send(peer, _too_large(message.type, len(data), kept_limit))
+                    continue
                 self._run(peer, message)
+                if deadline is not None and self._established(peer):
+                    deadline = None
         except ConnectionClosed:
             pass
         finally:
             self.peers.pop(peer.conn_id, None)
+            self.core.trust.peer_gone(peer.conn_id)
             event = self.core.node_disconnected if kind == "node" else self.core.client_disconnected
             self._apply(event(peer.conn_id, self.now()))
             if peer.writer:
@@ -239,33 +422,43 @@ class SchedulerServer:
                 with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(peer.writer, 2.0)
 
+    def _address(self, connection: ServerConnection, request: Request) -> str:
+        """The client's IP address, for the limits kept per address. From a proxy listed in
+        `trusted_proxies`, the last address it appended to `X-Forwarded-For` (earlier entries
+        are whatever the client claimed); from anyone else, the socket's peer."""
+        remote = connection.remote_address
+        peer = str(remote[0]) if remote else "unknown"
+        if peer in self.settings.trusted_proxies:
+            forwarded = request.headers.get("X-Forwarded-For")
+            if forwarded:
+                last = forwarded.rsplit(",", 1)[-1].strip()
+                if last:
+                    return _limit_key(last[:64])
+        return _limit_key(peer)
+
+    def _established(self, peer: Peer) -> bool:
+        """The peer has registered (node) or opened a session (client)."""
+        if peer.kind == "node":
+            return self.core.registry.for_conn(peer.conn_id) is not None
+        return self.core.sessions.for_conn(peer.conn_id) is not None
+
     async def _admin(self, ws: ServerConnection) -> None:
         """Operator commands: one `node_control` (with the target `node_id`) per connection.
-        Needs `admin_token` (as `?token=`) when one is set; otherwise only from this machine."""
-        assert ws.request is not None
-        query = parse_qs(urlsplit(ws.request.path).query)
-        given = (query.get("token") or [""])[0]
-        expected = self.settings.admin_token
-        host = ws.remote_address[0] if ws.remote_address else ""
-        allowed = (
-            hmac.compare_digest(given.encode(), expected.encode())
-            if expected
-            else host in ("127.0.0.1", "::1")
-        )
-        if not allowed:
-            await ws.send(error_message(ErrorCode.UNAUTHORIZED, "admin token required").to_json())
-            await ws.close(1008, "unauthorized")
-            return
+        The operator token was checked before the upgrade (`_operator_refusal`)."""
         try:
-            message = parse_scheduler_message(await ws.recv())
-            node_id = (message.model_extra or {}).get("node_id")
-            if not isinstance(message, NodeControl) or not isinstance(node_id, str):
+            async with asyncio.timeout(self.settings.first_message_timeout_s):
+                message = parse_scheduler_message(await ws.recv())
+            node_id = message.node_id if isinstance(message, NodeControl) else None
+            if not isinstance(message, NodeControl) or node_id is None:
                 raise ProtocolError(
                     ErrorCode.INVALID_MESSAGE, "expected node_control with node_id", "node_id"
                 )
         except ProtocolError as exc:
             await ws.send(error_message(exc.code, exc.message, field=exc.field).to_json())
             await ws.close()
+            return
+        except TimeoutError:
+            await ws.close(CLOSE_POLICY, "no node_control in time")
             return
         except ConnectionClosed:
             return
@@ -380,3 +573,36 @@ class SchedulerServer:
                 peer.sending = False
         except ConnectionClosed:
             return
+
+
+_FIRST = {"node": "node_register", "session": "session_init"}
+
+
+def _limit_key(address: str) -> str:
+    """The key per-address limits count under: an IPv4 address, or an IPv6 address's /64
+    (one subscriber commonly holds a whole /64, so counting /128s would give it 2^64 tries)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _is_loopback(address: str) -> bool:
+    """Loopback peers are local processes (a reverse proxy carrying everyone, a benchmark, a
+    local cluster): they are not held to the per-address connection limit. Behind a proxy,
+    list it in `trusted_proxies` and its clients are counted by their own addresses."""
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _too_large(kind: str, size: int, limit: int) -> Message:
+    return error_message(
+        ErrorCode.MESSAGE_TOO_LARGE, f"{kind} of {size} bytes exceeds {limit}", field="type"
+    )

@@ -37,7 +37,6 @@ class SchedulerSettings(BaseSettings):
     utterances_per_s: float = 10.0
     utterance_burst: int = 20
     pairing_code_ttl_s: float = 300.0
-    pairing_failures_per_min: int = 5
     room_max_members: int = 16
     room_idle_timeout_s: float = 1800.0
     offline_node_retention_s: float = 300.0
@@ -50,8 +49,50 @@ class SchedulerSettings(BaseSettings):
     replay_buffer_bytes: int = Field(default=2 * 1024 * 1024, ge=0)
     peer_outbox_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
     node_token: str | None = Field(default=None, validation_alias="LINGUA_NODE_TOKEN")
-    admin_token: str | None = None  # for /ws/admin; unset: operators only from this machine
+    admin_token: str | None = None
+    """Operator token (`Authorization: Bearer ...`) for /ws/admin and the full cluster view;
+    unset: /ws/admin is off and /api/v1/cluster shows only the public summary."""
     seed: int | None = None
+
+    # --- security (docs/security.md) ---
+    state_path: Path | None = None
+    """SQLite file for node credentials; unset: bindings last as long as the process."""
+    max_register_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+    """Largest `node_register` / `node_heartbeat` frame (the scheduler keeps a node's register
+    while it knows the node); more: MESSAGE_TOO_LARGE and the message is not applied."""
+    max_node_credentials: int = Field(default=100_000, gt=0)
+    new_node_ids_per_hour: float = Field(default=100.0, gt=0)
+    """Node ids one address may register for the first time per hour (burst as many), so no
+    one fills `max_node_credentials` and locks new nodes out."""
+    wrong_codes_per_min: float = Field(default=5.0, gt=0)
+    """Wrong room/pairing codes one client address may send per minute (burst as many)."""
+    wrong_codes_per_min_total: float = Field(default=120.0, gt=0)
+    """Wrong room/pairing codes from all addresses together per minute."""
+    node_heartbeats_per_s: float = Field(default=1.0, gt=0)
+    node_heartbeat_burst: float = Field(default=10.0, gt=0)
+    pairing_requests_per_min: float = Field(default=6.0, gt=0)
+    rate_limit_max_keys: int = Field(default=10_000, gt=0)
+    """Buckets held per rate limit; beyond it new keys share one bucket."""
+    admin_failures_per_min: float = Field(default=5.0, gt=0)
+    """Wrong operator tokens one address may send per minute before it is locked out."""
+    session_origins: list[str] = Field(default_factory=lambda: ["*"])
+    """Origins allowed on /ws/session ("*": any; a request without Origin is always allowed)."""
+    operator_origins: list[str] = Field(default_factory=list)
+    """Origins allowed on /ws/node and /ws/admin; a request with any other Origin is refused."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses of reverse proxies whose `X-Forwarded-For` names the client (for limits kept
+    per address); empty: the socket's peer address is the client's."""
+    first_message_timeout_s: float = Field(default=10.0, gt=0)
+    """Time a /ws/* connection has to register (node) or open a session (client)."""
+    max_connections: int = Field(default=4096, gt=0)
+    """WebSocket connections at once; more get HTTP 503 before the upgrade."""
+    tls_certfile: Path | None = None
+    """PEM certificate chain: with `tls_keyfile`, the scheduler serves wss:// and https://."""
+    tls_keyfile: Path | None = None
+    max_connections_per_address: int = Field(default=256, gt=0)
+    """WebSocket connections at once from one client address; more get HTTP 429."""
+    limit_log_interval_s: float = Field(default=60.0, gt=0)
+    """A limit that is hit logs one line per this interval (with the count), not one per event."""
 
     @classmethod
     def load(cls, config: Path | None = None, **overrides: Any) -> SchedulerSettings:
@@ -70,7 +111,7 @@ class SchedulerSettings(BaseSettings):
 
     def public_dict(self) -> dict[str, Any]:
         """Settings for logs and the cluster API, without secrets."""
-        data = self.model_dump()
+        data = self.model_dump(mode="json")
         data["node_token"] = "set" if self.node_token else None
         data["admin_token"] = "set" if self.admin_token else None
         return data

@@ -26,6 +26,7 @@ from lingua_protocol import (
     Message,
     NodeHeartbeat,
     NodeRegister,
+    NodeRegisterAck,
     ResourceUsage,
     SessionInit,
     Utterance,
@@ -54,8 +55,10 @@ class ScriptedNode:
         binary: bool = False,
         tts_bytes: int = 0,
         register: dict[str, Any] | None = None,
+        credential: str | None = None,
     ) -> None:
         self.url = url
+        self.credential = credential  # presented at register; one handed in the ack is kept
         self.node_id = node_id
         self.pairs = list(pairs)
         self.max_jobs = max_jobs
@@ -80,7 +83,10 @@ class ScriptedNode:
 
     def register_message(self) -> NodeRegister:
         if self.register_body is not None:
-            return NodeRegister.model_validate(self.register_body)
+            body = dict(self.register_body)
+            if self.credential is not None:
+                body["node_credential"] = self.credential
+            return NodeRegister.model_validate(body)
         return NodeRegister(
             node_id=self.node_id,
             version="scripted-test-double",
@@ -95,6 +101,7 @@ class ScriptedNode:
             accept_public_jobs=self.accept_public,
             auth_token=self.token,
             binary_audio=self.binary,
+            node_credential=self.credential,
         )
 
     async def start(self) -> Message:
@@ -102,6 +109,8 @@ class ScriptedNode:
         await self.ws.send(self.register_message().to_json())
         self._tasks.append(asyncio.create_task(self._reader()))
         self.ack_message = await self.next_message()
+        if isinstance(self.ack_message, NodeRegisterAck) and self.ack_message.node_credential:
+            self.credential = self.ack_message.node_credential
         self._tasks.append(asyncio.create_task(self._heartbeats()))
         return self.ack_message
 

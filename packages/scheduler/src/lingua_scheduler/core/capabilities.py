@@ -31,6 +31,8 @@ class Capabilities:
     tts_languages: set[str] = field(default_factory=set)
     features: set[str] = field(default_factory=set)
     not_ready_types: set[str] = field(default_factory=set)
+    _pipelines: list[str] | None = None  # worked out once; capabilities are never mutated
+    _summary: str | None = None
 
     @property
     def auto_detect(self) -> bool:
@@ -72,7 +74,23 @@ class Capabilities:
         return features <= self.features
 
     def complete_pipelines(self) -> list[str]:
-        """Human-readable list of what the node can run, for the cluster API and the ack."""
+        """Human-readable list of what the node can run, for the cluster API and the ack.
+        Computed on first use and kept: readiness is evaluated on every heartbeat, and this
+        is O(pairs log pairs)."""
+        if self._pipelines is None:
+            self._pipelines = self._work_out_pipelines()
+        return self._pipelines
+
+    def pipelines_summary(self, shown: int = 20) -> str:
+        """The first `shown` pipelines as one line (and how many more), kept like the list:
+        it is the ready node's status reason, evaluated on every heartbeat."""
+        if self._summary is None:
+            pipelines = self.complete_pipelines()
+            more = len(pipelines) - shown
+            self._summary = ", ".join(pipelines[:shown]) + (f" and {more} more" if more > 0 else "")
+        return self._summary
+
+    def _work_out_pipelines(self) -> list[str]:
         out: list[str] = []
         if not self.asr_ready or not self.asr_languages:
             return out
@@ -99,12 +117,13 @@ CAPABILITY_FIELDS = (
 
 
 def merge_update(register: NodeRegister, heartbeat: NodeHeartbeat) -> NodeRegister | None:
-    """The register as amended by a heartbeat's capability fields, or None if it has none."""
+    """The register as amended by a heartbeat's capability fields, or None if it has none or
+    they repeat the registered ones."""
     update = {
         f: getattr(heartbeat, f) for f in CAPABILITY_FIELDS if getattr(heartbeat, f) is not None
     }
-    if not update:
-        return None
+    if not update or all(getattr(register, f) == value for f, value in update.items()):
+        return None  # a node that repeats its capabilities changes nothing
     return register.model_copy(update=update)
 
 

@@ -131,19 +131,21 @@ class ClientSide(CoreState):
             ]
         paired = None
         if m.pairing_code:
-            if self.pairing.rate_limited(conn_id, now):
+            address = self.trust.address_of(conn_id)
+            if not self.trust.guesses.may_guess(address, now):
                 return [
                     Send(
                         conn_id,
                         error_message(
                             ErrorCode.RATE_LIMITED,
-                            "too many wrong pairing codes; wait a minute",
+                            "too many wrong codes from this address; wait a minute",
                             field="pairing_code",
                         ),
                     )
                 ]
-            paired = self.pairing.redeem(m.pairing_code, conn_id, now)
+            paired = self.pairing.redeem(m.pairing_code, now, self.trust.credentials.digest)
             if paired is None:
+                self.trust.guesses.wrong(address, now)
                 return [
                     Send(
                         conn_id,
@@ -416,7 +418,6 @@ class ClientSide(CoreState):
         return actions
 
     def client_disconnected(self, conn_id: str, now: float) -> list[Action]:
-        self.pairing.forget_conn(conn_id)
         session = self.sessions.detach(conn_id, now)
         if session is None:
             return []

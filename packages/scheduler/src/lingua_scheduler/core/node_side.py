@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from typing import Literal
 
 from lingua_protocol import (
     PROTOCOL_VERSION,
@@ -23,8 +24,12 @@ from lingua_protocol import (
 )
 
 from .actions import Action, Close, Send
+from .credentials import CredentialCheck, Verdict
+from .limit_log import LimitLog
 from .registry import NodeRecord
 from .state import CLOSE_POLICY, CoreState, _version_ok, log
+
+ControlCommand = Literal["drain", "resume", "shutdown", "reload_config"]
 
 
 class NodeSide(CoreState):
@@ -55,13 +60,15 @@ class NodeSide(CoreState):
                 return self._send_to_session(job.session_id, message)
             return []
         if isinstance(message, NodeError):
-            log.warning(
-                "node=%s node_error code=%s message=%s", node.node_id, message.code, message.message
-            )
+            detail = f"node={node.node_id} code={message.code} message={message.message}"
+            self.trust.limits.hit("node_error", detail, now)  # a node may send them at will
             self._count("node_errors")
             return []
         if isinstance(message, PairingCodeRequest):
-            code = self.pairing.issue(node.node_id, now)
+            if not self.trust.pairing_requests.take(node.node_id, now):
+                return [_rate_limited(conn_id, "pairing_code_request")]
+            digest = self.trust.credentials.digest(node.node_id)
+            code = self.pairing.issue(node.node_id, digest, now)
             return [
                 Send(
                     conn_id,
@@ -126,14 +133,30 @@ class NodeSide(CoreState):
                     ),
                 )
             ]
-        actions: list[Action] = []
         old = self.registry.nodes.get(node_id)
-        if old is not None and old.conn_id is not None and old.conn_id != conn_id:
-            # A restarted node re-registers before its old connection timed out: the new
-            # connection takes over and the old one's jobs move on.
+        live_elsewhere = old is not None and old.conn_id is not None and old.conn_id != conn_id
+        check: CredentialCheck | None = None
+        if current is None:  # a new connection proves it is this node before anything changes
+            check = self.trust.credentials.check(node_id, message.node_credential)
+            if check.verdict is Verdict.FIRST_USE and not self.trust.new_node_ids.take(
+                self.trust.address_of(conn_id), now
+            ):
+                check = CredentialCheck(node_id, Verdict.FULL)  # this address made enough ids
+            if not check.ok:
+                self._count("nodes_refused")
+                return _credential_refusal(conn_id, check, live_elsewhere, self.trust.limits, now)
+        actions: list[Action] = []
+        issued = self.trust.credentials.accept(check) if check is not None else None
+        node = self.registry.register(conn_id, node_id, message, now, bool(message.binary_audio))
+        if old is not None and live_elsewhere and old.conn_id is not None:
+            # The node's credential proved it: a restarted node whose old connection died
+            # silently takes over, and the old connection's jobs move on (to it, if it fits).
+            taken = "another connection with this node's credential took over this node id"
+            actions.append(
+                Send(old.conn_id, error_message(ErrorCode.NODE_ID_CONFLICT, taken, field="node_id"))
+            )
             actions.append(Close(old.conn_id, CLOSE_POLICY, "replaced by a new connection"))
             actions += self._node_gone(old, "replaced by a new connection", now)
-        node = self.registry.register(conn_id, node_id, message, now, bool(message.binary_audio))
         if current is not None:
             node.in_flight = current.in_flight
         log.info("node=%s registered status=%s reason=%s", node_id, node.status, node.reason)
@@ -143,11 +166,12 @@ class NodeSide(CoreState):
                 NodeRegisterAck(
                     node_id=node_id,
                     message="registered",
-                    status=node.status,  # type: ignore[arg-type]
+                    status=node.status,
                     status_reason=node.reason,
                     protocol_version=PROTOCOL_VERSION,
                     binary_audio=bool(message.binary_audio),
                     heartbeat_interval_s=self.s.heartbeat_interval_s,
+                    node_credential=issued,
                 ),
             )
         )
@@ -155,13 +179,20 @@ class NodeSide(CoreState):
         return actions
 
     def _node_heartbeat(self, node: NodeRecord, message: NodeHeartbeat, now: float) -> list[Action]:
+        """O(1) unless the capabilities changed: a node cannot make the scheduler redo its
+        capability work by heartbeating (heartbeats are also rate limited per node)."""
+        if not self.trust.heartbeats.take(node.node_id, now):
+            assert node.conn_id is not None
+            return [_rate_limited(node.conn_id, "node_heartbeat")]
         before = node.status
-        self.registry.heartbeat(node, message, now)
+        changed = self.registry.heartbeat(node, message, now)
+        if node.status == before and not changed:
+            return []
         if node.status != before:
             log.info("node=%s status %s -> %s (%s)", node.node_id, before, node.status, node.reason)
         return self._dispatch_queue(now)
 
-    def control_node(self, node_id: str, command: str, now: float) -> list[Action]:
+    def control_node(self, node_id: str, command: ControlCommand, now: float) -> list[Action]:
         """Operator action (drain/resume/shutdown/reload_config) on a node."""
         node = self.registry.nodes.get(node_id)
         if node is None or node.conn_id is None:
@@ -171,7 +202,7 @@ class NodeSide(CoreState):
         elif command == "resume":
             node.draining = False
         self.registry.refresh(node)
-        return [Send(node.conn_id, NodeControl(command=command, reason="operator"))]  # type: ignore[arg-type]
+        return [Send(node.conn_id, NodeControl(command=command, reason="operator"))]
 
     def node_disconnected(self, conn_id: str, now: float) -> list[Action]:
         node = self.registry.for_conn(conn_id)
@@ -191,3 +222,29 @@ class NodeSide(CoreState):
                 actions += self._retry(job, ErrorCode.NODE_UNAVAILABLE.value, now)
         node.in_flight.clear()
         return actions
+
+
+def _rate_limited(conn_id: str, what: str) -> Send:
+    return Send(
+        conn_id,
+        error_message(ErrorCode.RATE_LIMITED, f"too many {what} messages; slow down", field="type"),
+    )
+
+
+def _credential_refusal(
+    conn_id: str, check: CredentialCheck, live: bool, limits: LimitLog, now: float
+) -> list[Action]:
+    """Refuse a registration whose credential does not prove the node id. While the id is
+    live elsewhere the refusal is NODE_ID_CONFLICT, and the live node stays."""
+    if check.verdict is Verdict.FULL:
+        code, text = ErrorCode.RATE_LIMITED, "no more new node ids now; try again later"
+    elif live:
+        code, text = ErrorCode.NODE_ID_CONFLICT, "another live connection uses this node id"
+    else:
+        code, text = ErrorCode.UNAUTHORIZED, f"node_credential {check.verdict.value} for this id"
+    limits.hit("node register refused", f"node={check.node_id[:64]}: {text}", now)
+    field = "node_id" if code is ErrorCode.NODE_ID_CONFLICT else "node_credential"
+    return [
+        Send(conn_id, error_message(code, text, field=field)),
+        Close(conn_id, CLOSE_POLICY, code.value.lower()),
+    ]

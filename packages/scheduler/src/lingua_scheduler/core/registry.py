@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lingua_protocol import NodeHeartbeat, NodeRegister, ResourceUsage
+from lingua_protocol import NodeHeartbeat, NodeRegister, NodeStatus, ResourceUsage
 
 from .capabilities import Capabilities, derive, merge_update
 
@@ -18,7 +18,7 @@ class NodeRecord:
     caps: Capabilities
     connected_at: float
     last_heartbeat: float
-    status: str = "registering"
+    status: NodeStatus = "registering"
     reason: str = ""
     draining: bool = False
     in_flight: set[str] = field(default_factory=set)
@@ -70,7 +70,7 @@ class Thresholds:
     gpu_mem_percent: float = 95.0
 
 
-def evaluate_status(node: NodeRecord, limits: Thresholds) -> tuple[str, str]:
+def evaluate_status(node: NodeRecord, limits: Thresholds) -> tuple[NodeStatus, str]:
     """The status a connected node should have now, and why."""
     pipelines = node.caps.complete_pipelines()
     if not pipelines:
@@ -95,7 +95,7 @@ def evaluate_status(node: NodeRecord, limits: Thresholds) -> tuple[str, str]:
         reasons.append("not ready: " + ", ".join(sorted(node.caps.not_ready_types)))
     if reasons:
         return "degraded", "; ".join(reasons)
-    return "ready", "pipelines: " + ", ".join(pipelines)
+    return "ready", "pipelines: " + node.caps.pipelines_summary()
 
 
 class NodeRegistry:

@@ -33,14 +33,25 @@ class RoomSide(CoreState):
                 ack = RoomCreateAck(room_code=room.code, session_id=session.session_id)
                 return [Send(conn, ack), *self._members(room)]
             if isinstance(m, RoomJoin):
-                member = Member(
-                    session.session_id, m.display_name, m.preferred_lang or session.tgt_lang
-                )
-                room = self.rooms.join(m.room_code, member, now)
-                return self._members(room)
+                return self._join_room(session, m, now)
             return self._leave_room(session)
         except RoomError as exc:
             return [Send(conn, error_message(ErrorCode(exc.code), field="room_code"))]
+
+    def _join_room(self, session: Session, m: RoomJoin, now: float) -> list[Action]:
+        """Join by code; wrong codes count against the client's address and everyone's total
+        (`trust.GuessGuard`), so codes cannot be swept by reconnecting or spreading out."""
+        address = self.trust.address_of(session.conn_id or "")
+        if not self.trust.guesses.may_guess(address, now):
+            raise RoomError(ErrorCode.RATE_LIMITED.value)
+        member = Member(session.session_id, m.display_name, m.preferred_lang or session.tgt_lang)
+        try:
+            room = self.rooms.join(m.room_code, member, now)
+        except RoomError as exc:
+            if exc.code in (ErrorCode.ROOM_NOT_FOUND.value, ErrorCode.INVALID_ROOM_CODE.value):
+                self.trust.guesses.wrong(address, now)
+            raise
+        return self._members(room)
 
     def _members(self, room: Room) -> list[Action]:
         members = [

@@ -19,6 +19,7 @@ from lingua_protocol import (
 from ..settings import SchedulerSettings
 from .actions import Action, Close, Send
 from .budget import message_bytes, without_audio
+from .credentials import CredentialStore
 from .deadlines import Deadlines
 from .jobs import Job, JobQueue, JobState
 from .pairing import PairingService
@@ -26,6 +27,7 @@ from .registry import NodeRecord, NodeRegistry, Thresholds
 from .rooms import RoomManager
 from .selection import CapableIndex
 from .sessions import Session, SessionTable
+from .trust import TrustState
 
 log = logging.getLogger("lingua.scheduler")
 
@@ -65,6 +67,7 @@ class CoreState:
         rng: random.Random | None = None,
         observer: Observer | None = None,
         token: Callable[[int], str] | None = None,
+        credentials: CredentialStore | None = None,
     ) -> None:
         self.s = settings or SchedulerSettings()
         self.rng = rng or random.Random(self.s.seed)
@@ -78,7 +81,8 @@ class CoreState:
                 self.s.degraded_gpu_mem_percent,
             )
         )
-        self.pairing = PairingService(self.s.pairing_code_ttl_s, self.s.pairing_failures_per_min)
+        self.pairing = PairingService(self.s.pairing_code_ttl_s)
+        self.trust = TrustState(self.s, credentials)
         self.capable = CapableIndex(self.registry)
         self.rooms = RoomManager(self.s.room_max_members, self.s.room_idle_timeout_s)
         self.sessions = SessionTable()

@@ -8,10 +8,10 @@ can run, with and without speech output. It is safe to serve without authenticat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .registry import NodeRecord
+from .registry import NodeRecord, NodeRegistry
 
 
 def language_summary(nodes: Iterable[NodeRecord]) -> dict[str, Any]:
@@ -51,4 +51,43 @@ def language_summary(nodes: Iterable[NodeRecord]) -> dict[str, Any]:
         "tgt_langs": sorted(tgt_langs),
         "speech_langs": sorted(speech),
         "pairs": [{"src": s, "tgt": t} for s, t in sorted(pairs)],
+    }
+
+
+class PublicClusterView:
+    """`/api/v1/cluster` for anyone: aggregate counts and what nodes can run, with no room
+    code, session id, node id or pairing in it (those are the operator's view). The node
+    list is rebuilt only when the registry changed, so polling it costs O(nodes) at most once
+    per change."""
+
+    def __init__(self) -> None:
+        self._version = -1
+        self._nodes: list[dict[str, Any]] = []
+
+    def render(self, registry: NodeRegistry, counts: Mapping[str, int]) -> dict[str, Any]:
+        """`counts`: sessions, rooms, jobs_in_flight, queue_size (numbers only)."""
+        if registry.version != self._version:
+            self._version = registry.version
+            self._nodes = [_capabilities(n) for n in registry.nodes.values() if n.conn_id]
+        by_status: dict[str, int] = {}
+        for node in registry.nodes.values():
+            by_status[node.status] = by_status.get(node.status, 0) + 1
+        return {
+            "ready_nodes": by_status.get("ready", 0),
+            "nodes_by_status": by_status,
+            "nodes": self._nodes,
+            **counts,
+        }
+
+
+def _capabilities(node: NodeRecord) -> dict[str, Any]:
+    caps = node.caps
+    return {
+        "accept_public_jobs": node.accept_public,
+        "max_concurrent_jobs": node.max_jobs,
+        "asr_languages": sorted(caps.asr_languages),
+        "tts_languages": sorted(caps.tts_languages),
+        "language_pairs": caps.pairs(),
+        "pipelines": caps.complete_pipelines(),
+        "features": sorted(caps.features),
     }
