@@ -274,3 +274,25 @@ def test_sequencer_dedupes_and_replays() -> None:
     assert seq.finish(4, msg, 0.0) == [msg]
     assert seq.accept(4) is Acceptance.DELIVERED
     assert seq.replay(4) == msg
+
+
+def test_a_speaker_gets_their_own_target_even_when_no_listener_shares_it() -> None:
+    h = Harness()
+    h.node("conn-a", node_register("a", pairs=(("en", "zh"), ("en", "fr")), max_concurrent_jobs=8))
+    ana = h.open_session("ana", "en", "zh")
+    h.client("ana", {"type": "room_create", "display_name": "Ana", "preferred_lang": "zh"})
+    code = h.to("ana", "room_create_ack")[0].room_code
+    h.open_session("marie", "fr", "en")
+    h.client(
+        "marie",
+        {"type": "room_join", "room_code": code, "display_name": "Marie", "preferred_lang": "fr"},
+    )
+    h.utter("ana", ana, 0)
+    jobs = h.take("conn-a", "job_assign")
+    assert sorted(j.tgt_lang for j in jobs) == ["fr", "zh"]
+    for j in jobs:
+        h.result("conn-a", j)
+    own = h.to("ana", "translation_result")
+    assert [r.tgt_lang for r in own] == ["zh"]
+    heard = h.to("marie", "translation_result")
+    assert [r.tgt_lang for r in heard] == ["fr"]

@@ -84,9 +84,9 @@ async def test_a_listener_gets_a_room_error_that_is_not_an_answer_to_its_own_ind
     )
     await speaker.recv_until(2, ("room_members",))
     await listener.recv_until(1, ("room_members",))
-    await speaker.utter(0)  # nobody serves en->fr
+    await speaker.utter(0)  # nobody serves en->fr; the speaker's own en->zh is served
     own = await speaker.recv()
-    assert (own.type, own.code, own.utterance_index) == ("error", "NO_AVAILABLE_NODE", 0)
+    assert (own.type, own.utterance_index, own.tgt_lang) == ("translation_result", 0, "zh")
     copy = await listener.recv()
     assert copy.type == "room_error"
     assert (copy.speaker_session_id, copy.session_id) == (speaker.session_id, listener.session_id)

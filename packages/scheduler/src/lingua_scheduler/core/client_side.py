@@ -375,7 +375,7 @@ class ClientSide(CoreState):
         if room is not None:
             room.last_activity = now
             langs = room.languages_for(session.session_id, tgt)
-            primary_lang = tgt if tgt in langs else langs[0]
+            primary_lang = tgt
         else:
             langs, primary_lang = [tgt], tgt
         actions: list[Action] = []

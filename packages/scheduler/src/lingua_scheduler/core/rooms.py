@@ -21,11 +21,12 @@ class Room:
     last_activity: float
     members: dict[str, Member] = field(default_factory=dict)
 
-    def languages_for(self, speaker: str, fallback: str) -> list[str]:
-        """Distinct preferred languages of the other members (the speaker's own target when
-        alone), in a stable order."""
-        langs = sorted({m.preferred_lang for sid, m in self.members.items() if sid != speaker})
-        return langs or [fallback]
+    def languages_for(self, speaker: str, own_target: str) -> list[str]:
+        """Distinct preferred languages of the other members plus the speaker's own target
+        (the speaker's result is always in the language the speaker asked for), in a stable
+        order: one job per language."""
+        langs = {m.preferred_lang for sid, m in self.members.items() if sid != speaker}
+        return sorted(langs | {own_target})
 
     def members_with(self, lang: str, exclude: str | None = None) -> list[str]:
         return [
