@@ -186,10 +186,5 @@ def wait_finals(page: Any, count: int, timeout_s: float = 90) -> list[dict[str, 
 def restart_scheduler(cluster: LocalCluster, down: Proc, timeout_s: float = 60) -> Proc:
     """Start a new scheduler on the port the killed one had, as an operator restarting it
     would; nodes and pages reconnect to the same address."""
-    port = cluster.scheduler_port
-    assert port is not None and not down.alive()
-    proc = cluster._spawn(
-        f"scheduler-{time.monotonic_ns()}", ["-m", "lingua_scheduler", "--port", str(port)]
-    )
-    cluster._wait_http(proc, f"{cluster.scheduler_http}/health", timeout_s)
-    return proc
+    assert not down.alive()
+    return cluster.start_scheduler(timeout_s, same_port=True)

@@ -137,12 +137,18 @@ class LocalCluster:
         self._wait_http(proc, f"{self.hub_url}/health", timeout_s)
         return proc
 
-    def start_scheduler(self, timeout_s: float = 60, **settings: Any) -> Proc:
-        self.scheduler_port = free_port()
+    def start_scheduler(
+        self, timeout_s: float = 60, *, same_port: bool = False, **settings: Any
+    ) -> Proc:
+        """Start the scheduler on a free port, or (`same_port`, after the previous one was
+        killed) on the port it had, as an operator restarting it would: nodes and clients
+        reconnect to the same address."""
+        if not same_port or self.scheduler_port is None:
+            self.scheduler_port = free_port()
         env = {f"LINGUA_SCHEDULER_{k.upper()}": str(v) for k, v in settings.items()}
         env.setdefault("LINGUA_SCHEDULER_ADMIN_TOKEN", self.admin_token)
         proc = self._spawn(
-            "scheduler",
+            f"scheduler-{time.monotonic_ns()}" if same_port else "scheduler",
             ["-m", "lingua_scheduler", "--port", str(self.scheduler_port)],
             env,
         )
