@@ -54,7 +54,6 @@ class PrivatePulse:
 
     def start(self, timeout_s: float = 15.0) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
-        os.mkfifo(self.fifo)
         script = self.work / "default.pa"
         script.write_text(
             f"load-module module-native-protocol-unix auth-anonymous=1 socket={self.socket}\n"
@@ -79,14 +78,17 @@ class PrivatePulse:
                 stderr=subprocess.STDOUT,
                 env=self.env,
             )
-        # the pipe source opens its FIFO for reading; our writer keeps it fed from now on
-        self._feeder = threading.Thread(target=self._feed, daemon=True)
-        self._feeder.start()
         deadline = time.monotonic() + timeout_s
         while subprocess.run(["pactl", "info"], env=self.env, capture_output=True).returncode:
             if time.monotonic() > deadline or self.server.poll() is not None:
                 raise RuntimeError((self.work / "pulseaudio.log").read_text()[-2000:])
             time.sleep(0.1)  # polling a server that is starting: nothing to wait on
+        # module-pipe-source makes the FIFO itself (it refuses one that exists); our writer
+        # keeps it fed from now on, so recording from it never blocks
+        if not self.fifo.is_fifo():
+            raise RuntimeError((self.work / "pulseaudio.log").read_text()[-2000:])
+        self._feeder = threading.Thread(target=self._feed, daemon=True)
+        self._feeder.start()
         self.recorder = subprocess.Popen(
             [
                 "parec",
@@ -102,29 +104,34 @@ class PrivatePulse:
             stderr=subprocess.DEVNULL,
             env=self.env,
         )
+        # the monitor delivers its first samples 1-2 s after parec starts; a clip played
+        # before that loses its beginning (the "missing 40 ms" of an early tone test)
+        while self.record_path.stat().st_size < SPEAKER_RATE // 10:
+            if time.monotonic() > deadline + timeout_s or self.recorder.poll() is not None:
+                raise RuntimeError("the speaker's monitor delivered nothing")
+            time.sleep(0.05)  # polling a file that grows: nothing to wait on
 
     def say(self, samples: np.ndarray) -> None:
         with self._lock:
             self._speech.append(samples.astype(np.float32))
 
     def _feed(self) -> None:
-        with open(self.fifo, "wb") as fifo:
-            chunk = int(MIC_RATE * CHUNK_S)
-            pending = np.zeros(0, np.float32)
-            next_at = time.monotonic()
-            while not self._stop.is_set():
-                with self._lock:
-                    if pending.size == 0 and self._speech:
-                        pending = self._speech.pop(0)
-                piece, pending = pending[:chunk], pending[chunk:]
-                piece = np.pad(piece, (0, chunk - piece.size))
-                try:
+        chunk = int(MIC_RATE * CHUNK_S)
+        pending = np.zeros(0, np.float32)
+        next_at = time.monotonic()
+        try:
+            with open(self.fifo, "wb", buffering=0) as fifo:
+                while not self._stop.is_set():
+                    with self._lock:
+                        if pending.size == 0 and self._speech:
+                            pending = self._speech.pop(0)
+                    piece, pending = pending[:chunk], pending[chunk:]
+                    piece = np.pad(piece, (0, chunk - piece.size))
                     fifo.write((np.clip(piece, -1, 1) * 32767).astype("<i2").tobytes())
-                    fifo.flush()
-                except BrokenPipeError:
-                    return
-                next_at += CHUNK_S
-                self._stop.wait(max(0.0, next_at - time.monotonic()))
+                    next_at += CHUNK_S
+                    self._stop.wait(max(0.0, next_at - time.monotonic()))
+        except BrokenPipeError:
+            return  # the audio server is gone (killed on purpose by a test)
 
     def recorded(self) -> np.ndarray:
         data = self.record_path.read_bytes()
