@@ -354,6 +354,11 @@ class LinguaApp(App[int]):
             room.update(panel)
 
     def refresh_meter(self) -> None:
+        player = self.player
+        trouble = getattr(self.source, "trouble", None) or getattr(player, "trouble", None)
+        if trouble:  # one line at 80 columns: the trouble instead of the level
+            self.query_one("#meter", Static).update(Text(trouble, style="bold red"))
+            return
         level = min(1.0, self.cutter.level * 8)
         bar = "█" * int(level * 20)
         text = Text()
@@ -363,7 +368,6 @@ class LinguaApp(App[int]):
         else:
             state = self.cutter.state
             text.append("you are talking" if state == "speech" else "listening", style="bold")
-        player = self.player
         if player is None or not self.tts_wanted:
             text.append("  speech off", style="dim")
         elif getattr(player, "hold", False) and getattr(player, "clips", None) is not None:
@@ -371,9 +375,6 @@ class LinguaApp(App[int]):
                 text.append("  speech waits for you", style="yellow")
         elif getattr(player, "audible", False):
             text.append("  ▶ playing translation", style="green")
-        trouble = getattr(self.source, "trouble", None) or getattr(player, "trouble", None)
-        if trouble:
-            text.append(f"  {trouble}", style="bold red")
         self.query_one("#meter", Static).update(text)
 
     def refresh_status(self) -> None:

@@ -107,7 +107,7 @@ class Microphone:
                 )
                 stream.start()
             except Exception as exc:
-                self._report(f"microphone unavailable ({_one_line(exc)}); retrying")
+                self._report("microphone unavailable; retrying", _one_line(exc))
                 for _ in range(int(REOPEN_EVERY_S * RATE / self.block)):
                     await asyncio.sleep(self.block / RATE)
                     yield silence
@@ -130,10 +130,18 @@ class Microphone:
                 await asyncio.to_thread(_close_quietly, stream)
             yield silence
 
-    def _report(self, text: str) -> None:
-        if self.trouble != text:
-            log.warning("%s", text)
-        self.trouble = text
+    def _report(self, text: str, detail: str | None = None) -> None:
+        _report(self, text, detail)
+
+
+def _report(device: Microphone | Player, text: str, detail: str | None) -> None:
+    """`text` is one short line for the screen (the meter and the notice line, both one line
+    at 80 columns); the library's own words, often long, go to the log file only."""
+    if device.trouble != text:
+        log.warning("%s", text)
+        if detail:
+            log.info("%s: %s", text, detail)
+    device.trouble = text
 
 
 def _close_quietly(stream: Any) -> None:
@@ -259,7 +267,7 @@ class Player:
             )
             stream.start()
         except Exception as exc:
-            self._report(f"no sound output ({_one_line(exc)}); captions only")
+            self._report("no sound output; captions only", _one_line(exc))
             return False
         self.rate, self.clips, self._stream = rate, clips, stream
         self.trouble = None
@@ -296,7 +304,5 @@ class Player:
         if stream is not None:
             _close_quietly(stream)
 
-    def _report(self, text: str) -> None:
-        if self.trouble != text:
-            log.warning("%s", text)
-        self.trouble = text
+    def _report(self, text: str, detail: str | None = None) -> None:
+        _report(self, text, detail)

@@ -134,8 +134,11 @@ class LocalCluster:
         self._wait_http(proc, f"{self.hub_url}/health", timeout_s)
         return proc
 
-    def start_scheduler(self, timeout_s: float = 60, **settings: Any) -> Proc:
-        self.scheduler_port = free_port()
+    def start_scheduler(
+        self, timeout_s: float = 60, port: int | None = None, **settings: Any
+    ) -> Proc:
+        """A scheduler on `port` (a restart reuses the old one), or on a free port."""
+        self.scheduler_port = port or free_port()
         env = {f"LINGUA_SCHEDULER_{k.upper()}": str(v) for k, v in settings.items()}
         proc = self._spawn(
             "scheduler",
