@@ -102,18 +102,20 @@ class Delivery:
 
 
 def final_index(message: Message, session_id: str | None) -> int | None:
-    """The wire index this message finally answers in our session, if it does."""
+    """The wire index this message finally answers in our session, if it does. (`int()`:
+    the index is an `int` already; it keeps mypy --strict clean where `lingua_protocol` is
+    seen from outside its sources, untyped.)"""
     if isinstance(message, TranslationResult):
         if message.speaker_session_id not in (None, message.session_id):
             return None  # another room member's words: not an answer to one of ours
-        return message.utterance_index
+        return int(message.utterance_index)
     if isinstance(message, MissingResult):
-        return message.utterance_index
+        return int(message.utterance_index)
     if isinstance(message, Error) and message.utterance_index is not None:
         speaker = (message.model_extra or {}).get("speaker_session_id")
         if speaker not in (None, message.session_id, session_id):
             return None  # a room listener's error about someone else's utterance
-        return message.utterance_index
+        return int(message.utterance_index)
     return None
 
 
