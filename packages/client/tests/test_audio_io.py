@@ -41,6 +41,15 @@ def test_hold_plays_silence_and_keeps_the_position() -> None:
     assert np.array_equal(np.concatenate([first, rest])[: clip.size], clip)
 
 
+def test_fill_says_where_each_clip_starts() -> None:
+    clips = ClipQueue(1000)
+    clips.add(np.ones(300, np.float32))
+    clips.add(np.ones(100, np.float32))
+    out = np.empty(480, np.float32)
+    assert clips.fill(out) == [0, 300]
+    assert clips.fill(out) == []
+
+
 def test_the_queue_is_bounded_in_seconds() -> None:
     clips = ClipQueue(1000, max_s=5.0)
     for _ in range(10):

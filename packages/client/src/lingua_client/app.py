@@ -272,6 +272,7 @@ class LinguaApp(App[int]):
         if isinstance(message, TranslationResult):
             if row is not None and row.speaker == "me" and latency is not None:
                 self.last_latency_ms = latency
+                log.info("utterance %d answered %.0f ms after its cut", row.index, latency)
             t = message.service_timings
             if t is not None:
                 parts = [

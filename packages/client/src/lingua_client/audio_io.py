@@ -198,16 +198,20 @@ class ClipQueue:
             self._clips.clear()
             self._pos = self._frames = 0
 
-    def fill(self, out: np.ndarray) -> None:
-        """Write the next `out.size` frames (silence where there is nothing to play)."""
+    def fill(self, out: np.ndarray) -> list[int]:
+        """Write the next `out.size` frames (silence where there is nothing to play); returns
+        the frame offsets in `out` where a clip's first sample went."""
         out[:] = 0.0
         if self.hold:
             self.audible = False
-            return
+            return []
         written = 0
+        starts: list[int] = []
         with self._lock:
             while written < out.size and self._clips:
                 clip = self._clips[0]
+                if self._pos == 0:
+                    starts.append(written)
                 take = min(out.size - written, clip.size - self._pos)
                 out[written : written + take] = clip[self._pos : self._pos + take]
                 written += take
@@ -217,6 +221,7 @@ class ClipQueue:
                     self._frames -= clip.size
                     self._pos = 0
         self.audible = written > 0
+        return starts
 
 
 class Player:
@@ -230,6 +235,7 @@ class Player:
         self.trouble: str | None = None
         self.rate = rate
         self.clips: ClipQueue | None = None
+        self.clips_started = 0
         self._stream: Any = None
 
     @property
@@ -252,10 +258,18 @@ class Player:
             rate = self.rate or int(sd.query_devices(kind="output")["default_samplerate"])
             clips = ClipQueue(rate)
 
-            def callback(outdata: np.ndarray, _frames: int, _time: Any, status: Any) -> None:
+            def callback(outdata: np.ndarray, _frames: int, when: Any, status: Any) -> None:
                 if status.output_underflow:
                     log.info("audio output underflow")
-                clips.fill(outdata[:, 0])
+                for offset in clips.fill(outdata[:, 0]):
+                    self.clips_started += 1
+                    # when it will be heard: PortAudio's own estimate of the way to the DAC
+                    delay_s = max(0.0, when.outputBufferDacTime - when.currentTime)
+                    log.info(
+                        "clip %d starts playing in %.3f s",
+                        self.clips_started,
+                        delay_s + offset / rate,
+                    )
 
             stream = sd.OutputStream(
                 samplerate=rate,
