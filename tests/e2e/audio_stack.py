@@ -28,7 +28,7 @@ from lingua_client.virtual_audio import (
 ROOT = Path(__file__).resolve().parents[2]
 SPEECH = ROOT / "tests" / "data" / "speech"
 
-__all__ = ["MIC_RATE", "SPEAKER_RATE", "VirtualAudio", "pulseaudio_missing"]
+__all__ = ["MIC_RATE", "SPEAKER_RATE", "VirtualAudio", "pulseaudio_missing", "read_speech"]
 
 
 def stack_missing() -> str | None:

@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import time
+import wave
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +23,16 @@ import numpy as np
 import pytest
 from audio_stack import (
     MIC_RATE,
+    ROOT,
     SPEAKER_RATE,
+    SPEECH,
     Sentence,
     TerminalApp,
     VirtualAudio,
     app_command,
     flat,
     loud_segments,
+    read_speech,
     sentences,
     stack_missing,
 )
@@ -164,6 +168,54 @@ def test_the_microphone_hears_the_pipe_source_whole(pulse: VirtualAudio, tmp_pat
     loud = np.flatnonzero(np.abs(heard) > 0.05)
     assert loud.size, "the microphone heard nothing"
     assert (loud[-1] - loud[0]) / 16000 == pytest.approx(1.0, abs=0.005)
+
+
+LISTEN_AND_PLAY = """
+import sys, numpy as np, sounddevice as sd
+heard = sd.rec(16000 * 5, samplerate=16000, channels=1, dtype='float32', blocking=True)[:, 0]
+loud = np.flatnonzero(np.abs(heard) > 0.05)
+print('HEARD', round((loud[-1] - loud[0]) / 16000, 1) if loud.size else 0, flush=True)
+t = np.arange(48000) / 48000
+sd.play((0.5 * np.sin(2 * np.pi * 440 * t)).astype('float32'), 48000, blocking=True)
+sys.exit(3)
+"""
+
+
+def test_the_documented_virtual_sound_card_says_files_and_records_what_is_played(
+    tmp_path: Path,
+) -> None:
+    docs = (ROOT / "docs" / "client.md").read_text()
+    assert "python -m lingua_client.virtual_audio --say" in docs  # the snippet shown
+    weather = SPEECH / "weather.wav"
+    heard_wav = tmp_path / "heard.wav"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lingua_client.virtual_audio",
+            "--start-s",
+            "1",
+            "--say",
+            str(weather),
+            "--record",
+            str(heard_wav),
+            "--",
+            sys.executable,
+            "-c",
+            LISTEN_AND_PLAY,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 3, done.stderr  # the command's own status
+    said = read_speech(weather)
+    loud = np.flatnonzero(np.abs(said) > 0.05)
+    assert f"HEARD {round((loud[-1] - loud[0]) / 16000, 1)}" in done.stdout  # the whole file
+    with wave.open(str(heard_wav)) as recording:
+        assert recording.getframerate() == SPEAKER_RATE
+        played = np.frombuffer(recording.readframes(recording.getnframes()), "<i2")
+    assert np.count_nonzero(np.abs(played) > 0.05 * 32768) / SPEAKER_RATE > 0.9
 
 
 # --- the real app, in a terminal, against a real scheduler and node ------------------------

@@ -10,8 +10,9 @@ everyone recording from it.
     python -m lingua_client.virtual_audio --say a.wav --say b.wav --record heard.wav \\
         -- python -m lingua_client --mic
 
-runs the command with the virtual devices, says the files into the microphone (with pauses)
-and writes what the app played to `heard.wav`. The end-to-end tests and
+runs the command with the virtual devices, says the files into the microphone (after
+`--start-s` of silence, with `--pause-s` between them, silence after) and writes what the
+command played to `heard.wav` when it exits. Its exit status is the command's. The end-to-end tests and
 `bench/bench_client.py` use `VirtualAudio` directly.
 """
 
@@ -249,7 +250,10 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--say", action="append", type=Path, default=[], metavar="WAV")
-    parser.add_argument("--pause-s", type=float, default=1.5, help="silence before each --say")
+    parser.add_argument(
+        "--start-s", type=float, default=5.0, help="silence first, while the command starts"
+    )
+    parser.add_argument("--pause-s", type=float, default=1.5, help="silence between --say files")
     parser.add_argument("--record", type=Path, metavar="WAV", help="what the speaker played")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to run")
     args = parser.parse_args(argv)
@@ -264,8 +268,10 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="lingua-audio-") as work,
         VirtualAudio(Path(work)) as va,
     ):
-        for samples in speech:
-            va.pause(args.pause_s)
+        va.pause(args.start_s)
+        for n, samples in enumerate(speech):
+            if n:
+                va.pause(args.pause_s)
             va.say(samples)
         try:
             code = subprocess.run(command, env=va.env).returncode
