@@ -12,8 +12,8 @@ everyone recording from it.
 
 runs the command with the virtual devices, says the files into the microphone (after
 `--start-s` of silence, with `--pause-s` between them, silence after) and writes what the
-command played to `heard.wav` when it exits. Its exit status is the command's. The end-to-end tests and
-`bench/bench_client.py` use `VirtualAudio` directly.
+command played to `heard.wav` when it exits. Its exit status is the command's. The
+end-to-end tests and `bench/bench_client.py` use `VirtualAudio` directly.
 """
 
 from __future__ import annotations
