@@ -100,6 +100,8 @@ class LogToApp(logging.Handler):
         self.app = app
 
     def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "shown_on_meter", False):
+            return  # device trouble has its line in the meter: not twice on screen
         try:
             message = record.getMessage()
         except (TypeError, ValueError):

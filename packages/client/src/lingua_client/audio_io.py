@@ -138,7 +138,7 @@ def _report(device: Microphone | Player, text: str, detail: str | None) -> None:
     """`text` is one short line for the screen (the meter and the notice line, both one line
     at 80 columns); the library's own words, often long, go to the log file only."""
     if device.trouble != text:
-        log.warning("%s", text)
+        log.warning("%s", text, extra={"shown_on_meter": True})
         if detail:
             log.info("%s: %s", text, detail)
     device.trouble = text
