@@ -30,6 +30,7 @@ import time
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -126,7 +127,18 @@ class VirtualAudio:
         self._start_recorder(deadline + timeout_s)
 
     def _start_recorder(self, deadline: float) -> None:
-        self.recorder = subprocess.Popen(
+        with self.record_path.open("wb") as out:
+            self.recorder = self._parec(out)
+        # the monitor delivers its first samples 1-2 s after parec starts; a clip played
+        # before that would lose its beginning in the recording (not in the player)
+        while (size := self.record_path.stat().st_size) < SPEAKER_RATE // 10:
+            if time.monotonic() > deadline or self.recorder.poll() is not None:
+                raise RuntimeError("the speaker's monitor delivered nothing")
+            time.sleep(0.005)  # polling a file that grows: nothing to wait on
+        self._record_t0 = time.monotonic() - size / 2 / SPEAKER_RATE
+
+    def _parec(self, out: BinaryIO) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [
                 "parec",
                 "--device=speaker.monitor",
@@ -136,18 +148,11 @@ class VirtualAudio:
                 "--channels=1",
                 "--latency-msec=20",
             ],
-            stdout=self.record_path.open("wb"),
+            stdout=out,
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
             env=self.env,
         )
-        # the monitor delivers its first samples 1-2 s after parec starts; a clip played
-        # before that would lose its beginning in the recording (not in the player)
-        while (size := self.record_path.stat().st_size) < SPEAKER_RATE // 10:
-            if time.monotonic() > deadline or self.recorder.poll() is not None:
-                raise RuntimeError("the speaker's monitor delivered nothing")
-            time.sleep(0.005)  # polling a file that grows: nothing to wait on
-        self._record_t0 = time.monotonic() - size / 2 / SPEAKER_RATE
 
     def say(self, samples: np.ndarray) -> Said:
         """Queue 16 kHz float speech; it is written after what is already queued."""
