@@ -201,6 +201,16 @@ class VirtualAudio:
         data = self.record_path.read_bytes()
         return np.frombuffer(data[: len(data) // 2 * 2], "<i2").astype(np.float32) / 32768
 
+    def recorded_until(self, when: float, timeout_s: float = 5.0) -> np.ndarray:
+        """What the speaker played, once the recording reaches `when` (time.monotonic): the
+        recorder runs in real time, a little behind."""
+        deadline = time.monotonic() + timeout_s
+        while self.time_of(self.record_path.stat().st_size // 2) < when:
+            if time.monotonic() > deadline or self.recorder is None or self.recorder.poll():
+                break  # a recorder that stopped: what there is
+            time.sleep(0.01)  # polling a file that grows: nothing to wait on
+        return self.recorded()
+
     def time_of(self, sample: int) -> float:
         """When (time.monotonic) the speaker played recorded sample number `sample`; within
         the monitor's 20 ms fragments."""
@@ -284,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             code = 130
         if args.record is not None:
             with contextlib.suppress(OSError):
-                write_wav(args.record, va.recorded(), SPEAKER_RATE)
+                played = va.recorded_until(time.monotonic() + 0.2)
+                write_wav(args.record, played, SPEAKER_RATE)
     return code
 
 
