@@ -96,13 +96,14 @@ def run_mode(
             if time.monotonic() > deadline:
                 raise TimeoutError(f"not every sentence was answered and played:\n{text[-2000:]}")
             time.sleep(0.2)  # polling the app's log: nothing to wait on
+        to_monotonic = time.monotonic() - time.time()
+        answered = {int(i): wall(t) + to_monotonic for t, i in ANSWERED.findall(text)}
+        clips = [wall(t) + to_monotonic + float(d) for t, _, d in CLIP.findall(text)]
+        # the last clip's first words are in the recording before the app is told to quit
+        recording = audio.recorded_until(max(clips) + 1.0)
         app.keys("q")
     finally:
         app.stop()
-    to_monotonic = time.monotonic() - time.time()
-    answered = {int(i): wall(t) + to_monotonic for t, i in ANSWERED.findall(text)}
-    clips = [wall(t) + to_monotonic + float(d) for t, _, d in CLIP.findall(text)]
-    recording = audio.recorded()
     captions, sounds = [], []
     for index, (item, said_item) in enumerate(said):
         assert said_item.ended_at is not None
@@ -145,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         ):
             cluster.start_scheduler()
             cluster.wait_node_ready(cluster.start_node("node"))
-            for mode, full in (("half-duplex", False), ("full-duplex", True)):
-                figures[mode] = run_mode(audio, cluster, work, full, args.pause_s)
+            for mode, full_duplex in (("half-duplex", False), ("full-duplex", True)):
+                figures[mode] = run_mode(audio, cluster, work, full_duplex, args.pause_s)
     print(f"six sentences, {args.pause_s} s pauses, one node (Whisper base on CPU, Piper)")
     for mode, (captions, sounds) in figures.items():
         print(f"{mode}:")
