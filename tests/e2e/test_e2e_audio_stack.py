@@ -332,23 +332,25 @@ def test_six_sentences_in_half_duplex_come_back_whole_heard_and_shown_in_order(
 def test_a_scheduler_restart_mid_session_loses_nothing_and_the_app_recovers(
     stack: Stack,
 ) -> None:
-    said = sentences()
+    said = sentences()[:3]
     before = len(stack.rows())
     scheduler = next(p for p in stack.cluster.procs if p.name == "scheduler" and p.alive())
     port = stack.cluster.scheduler_port
+    stack.say(said[:1])
+    stack.app.wait_for("…", timeout_s=30)  # sent: the node is on it when the scheduler dies
     scheduler.kill()
     stack.app.wait_for("OFFLINE, reconnecting", timeout_s=3)  # not "connected" for seconds
-    stack.say(said[:1])  # said while the scheduler is down
+    stack.say(said[1:2])  # said while the scheduler is down
     while not stack.audio.quiet:
         stack.screens.append(stack.app.screen())
         time.sleep(0.1)  # polling the microphone's queue: nothing to wait on
     stack.cluster.start_scheduler(port=port)
     node = next(p for p in stack.cluster.procs if p.name == "node")
     stack.cluster.wait_node_ready(node, timeout_s=60)
-    stack.say(said[1:2])  # and once it is back
-    rows = stack.wait_rows(before + 2, timeout_s=90)
-    assert len(rows) == before + 2, rows
-    for item, (heard, _) in zip(said[:2], rows[before:], strict=True):
+    stack.say(said[2:])  # and once it is back
+    rows = stack.wait_rows(before + len(said), timeout_s=90)
+    assert len(rows) == before + len(said), rows
+    for item, (heard, _) in zip(said, rows[before:], strict=True):
         assert error_rate(item.text, heard) <= WER_BOUND, (item.text, heard)
     stack.app.wait_for(r"\bconnected\b", timeout_s=10)
     stray = [screen for screen in stack.screens if STRAY.search(screen)]
