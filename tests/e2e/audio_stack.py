@@ -1,149 +1,170 @@
-"""A private PulseAudio for tests: a pipe source as the default microphone (fed continuously,
-silence then speech at real-time pace, because a pipe source with no writer blocks
-recording) and a null sink as the default speaker (recorded from its monitor). Its own socket
-via `PULSE_SERVER`, so nothing else on the machine is affected; PortAudio reaches it through
-ALSA's pulse plugin (Debian: pulseaudio pulseaudio-utils libasound2-plugins alsa-utils)."""
+"""The live app as a user runs it, for tests and `bench/bench_client.py`: the real
+`python -m lingua_client --mic` in a real terminal (tmux, 80x24) on a virtual sound card
+(`lingua_client.virtual_audio`: a private PulseAudio with a pipe-source microphone and a
+null-sink speaker), against a real scheduler and node. Skips need tmux and PulseAudio
+(Debian: tmux pulseaudio pulseaudio-utils libasound2-plugins)."""
 
 from __future__ import annotations
 
-import os
+import json
+import re
+import shlex
 import shutil
 import subprocess
-import threading
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from lingua_client.virtual_audio import (
+    MIC_RATE,
+    SPEAKER_RATE,
+    VirtualAudio,
+    pulseaudio_missing,
+    read_speech,
+)
 
-MIC_RATE = 16000
-SPEAKER_RATE = 48000
-CHUNK_S = 0.02
+ROOT = Path(__file__).resolve().parents[2]
+SPEECH = ROOT / "tests" / "data" / "speech"
 
-
-def pulseaudio_missing() -> str | None:
-    """Why the audio-stack tests cannot run here, or None."""
-    for tool in ("pulseaudio", "parec", "pactl"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (apt-get install pulseaudio pulseaudio-utils)"
-    if not any(Path(p).exists() for p in ("/usr/share/alsa/alsa.conf.d/pulse.conf",)):
-        return "the ALSA pulse plugin is not installed (apt-get install libasound2-plugins)"
-    return None
+__all__ = ["MIC_RATE", "SPEAKER_RATE", "VirtualAudio", "pulseaudio_missing", "read_speech"]
 
 
-class PrivatePulse:
-    """Start with `start()`; `say(samples)` queues 16 kHz speech for the microphone;
-    `recorded()` is what the speaker played, at `SPEAKER_RATE`; `kill()` ends the server."""
+def stack_missing() -> str | None:
+    """Why the real-audio-stack tests cannot run here, or None."""
+    if shutil.which("tmux") is None:
+        return "tmux is not installed (apt-get install tmux)"
+    return pulseaudio_missing()
 
-    def __init__(self, work: Path) -> None:
+
+@dataclass
+class Sentence:
+    file: str
+    text: str
+    samples: np.ndarray
+
+
+def sentences() -> list[Sentence]:
+    """The six committed English sentences, 16 kHz."""
+    return [
+        Sentence(item["file"], item["text"], read_speech(SPEECH / item["file"]))
+        for item in json.loads((SPEECH / "sentences.json").read_text())
+    ]
+
+
+class TerminalApp:
+    """A command in a tmux session of its own (own socket, `width`x`height`), whose screen
+    is read with `screen()` and typed into with `keys()`. The pane stays after the command
+    exits, so a crash leaves its last screen to read."""
+
+    def __init__(self, work: Path, width: int = 80, height: int = 24) -> None:
         self.work = work
-        self.socket = work / "native"
-        self.fifo = work / "mic.fifo"
-        self.record_path = work / "speaker.raw"
-        self.env = {
-            **os.environ,
-            "PULSE_SERVER": f"unix:{self.socket}",
-            "HOME": str(work),
-            "XDG_RUNTIME_DIR": str(work),
-        }
-        self.server: subprocess.Popen[bytes] | None = None
-        self.recorder: subprocess.Popen[bytes] | None = None
-        self._speech: list[np.ndarray] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._feeder: threading.Thread | None = None
+        self.socket = work / "tmux.sock"
+        self.width, self.height = width, height
 
-    def start(self, timeout_s: float = 15.0) -> None:
+    def _tmux(self, *args: str, check: bool = True) -> str:
+        done = subprocess.run(
+            ["tmux", "-S", str(self.socket), *args], capture_output=True, text=True, timeout=10
+        )
+        if check and done.returncode:
+            raise RuntimeError(f"tmux {args[0]}: {done.stderr.strip()}")
+        return done.stdout
+
+    def start(self, command: list[str], env: dict[str, str], cwd: Path) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
-        os.mkfifo(self.fifo)
-        script = self.work / "default.pa"
-        script.write_text(
-            f"load-module module-native-protocol-unix auth-anonymous=1 socket={self.socket}\n"
-            f"load-module module-pipe-source source_name=mic file={self.fifo} "
-            f"format=s16le rate={MIC_RATE} channels=1\n"
-            f"load-module module-null-sink sink_name=speaker rate={SPEAKER_RATE} channels=1\n"
-            "set-default-source mic\nset-default-sink speaker\n"
-        )
-        with (self.work / "pulseaudio.log").open("ab") as log:
-            self.server = subprocess.Popen(
-                [
-                    "pulseaudio",
-                    "-n",
-                    "-F",
-                    str(script),
-                    "--daemonize=no",
-                    "--exit-idle-time=-1",
-                    "--use-pid-file=no",
-                    "--log-target=stderr",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-            )
-        # the pipe source opens its FIFO for reading; our writer keeps it fed from now on
-        self._feeder = threading.Thread(target=self._feed, daemon=True)
-        self._feeder.start()
-        deadline = time.monotonic() + timeout_s
-        while subprocess.run(["pactl", "info"], env=self.env, capture_output=True).returncode:
-            if time.monotonic() > deadline or self.server.poll() is not None:
-                raise RuntimeError((self.work / "pulseaudio.log").read_text()[-2000:])
-            time.sleep(0.1)  # polling a server that is starting: nothing to wait on
-        self.recorder = subprocess.Popen(
+        conf = self.work / "tmux.conf"
+        conf.write_text("set -g remain-on-exit on\nset -g status off\n")
+        subprocess.run(
             [
-                "parec",
-                "--device=speaker.monitor",
-                "--raw",
-                "--format=s16le",
-                f"--rate={SPEAKER_RATE}",
-                "--channels=1",
-                "--latency-msec=20",
-                "--file-format=raw",
+                "tmux",
+                "-S",
+                str(self.socket),
+                "-f",
+                str(conf),
+                "new-session",
+                "-d",
+                "-x",
+                str(self.width),
+                "-y",
+                str(self.height),
+                "-c",
+                str(cwd),
+                shlex.join(command),
             ],
-            stdout=self.record_path.open("wb"),
-            stderr=subprocess.DEVNULL,
-            env=self.env,
+            env={**env, "TERM": "xterm-256color"},
+            check=True,
+            timeout=10,
         )
 
-    def say(self, samples: np.ndarray) -> None:
-        with self._lock:
-            self._speech.append(samples.astype(np.float32))
+    def screen(self) -> str:
+        """The pane as the user sees it: `height` lines of text."""
+        return self._tmux("capture-pane", "-p")
 
-    def _feed(self) -> None:
-        with open(self.fifo, "wb") as fifo:
-            chunk = int(MIC_RATE * CHUNK_S)
-            pending = np.zeros(0, np.float32)
-            next_at = time.monotonic()
-            while not self._stop.is_set():
-                with self._lock:
-                    if pending.size == 0 and self._speech:
-                        pending = self._speech.pop(0)
-                piece, pending = pending[:chunk], pending[chunk:]
-                piece = np.pad(piece, (0, chunk - piece.size))
-                try:
-                    fifo.write((np.clip(piece, -1, 1) * 32767).astype("<i2").tobytes())
-                    fifo.flush()
-                except BrokenPipeError:
-                    return
-                next_at += CHUNK_S
-                self._stop.wait(max(0.0, next_at - time.monotonic()))
+    def keys(self, *keys: str) -> None:
+        self._tmux("send-keys", *keys)
 
-    def recorded(self) -> np.ndarray:
-        data = self.record_path.read_bytes()
-        return np.frombuffer(data[: len(data) // 2 * 2], "<i2").astype(np.float32) / 32768
+    def exited(self) -> bool:
+        return self._tmux("display-message", "-p", "#{pane_dead}", check=False).strip() == "1"
 
-    def kill(self) -> None:
-        """End the audio server as a crash would."""
-        if self.server is not None and self.server.poll() is None:
-            self.server.kill()
-            self.server.wait(10)
+    def wait_for(self, pattern: str, timeout_s: float) -> str:
+        """The screen once `pattern` (a regex, over the pane's lines joined by spaces)
+        appears on it; raises with the last screen."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            shown = self.screen()
+            if re.search(pattern, flat(shown)):
+                return shown
+            if time.monotonic() > deadline or self.exited():
+                raise TimeoutError(f"{pattern!r} never appeared; the screen:\n{shown}")
+            time.sleep(0.05)  # polling a screen: nothing to wait on
 
     def stop(self) -> None:
-        self._stop.set()
-        for proc in (self.recorder, self.server):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-        if self._feeder is not None:
-            self._feeder.join(5)
+        self._tmux("kill-server", check=False)
+
+
+def flat(screen: str) -> str:
+    """The screen's text as one line (wrapped captions read across line ends)."""
+    return " ".join(line.strip() for line in screen.splitlines() if line.strip())
+
+
+def app_command(url: str, log_file: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "lingua_client",
+        "--mic",
+        "--scheduler",
+        url,
+        "--src",
+        "en",
+        "--tgt",
+        "en",
+        "--log-file",
+        str(log_file),
+        "--log-level",
+        "INFO",
+        *extra,
+    ]
+
+
+def loud_segments(
+    audio: np.ndarray, rate: int, gap_s: float = 0.3, level: float = 0.02
+) -> list[tuple[int, int]]:
+    """(start, end) sample ranges where something is heard; gaps shorter than `gap_s` (the
+    pauses inside a spoken sentence) do not split a segment."""
+    block = rate // 100
+    n = audio.size // block
+    rms = np.sqrt(np.mean(audio[: n * block].reshape(n, block) ** 2, axis=1))
+    loud = np.flatnonzero(rms > level)
+    if loud.size == 0:
+        return []
+    segments: list[tuple[int, int]] = []
+    start = prev = int(loud[0])
+    for i in loud[1:]:
+        if (i - prev) * block > gap_s * rate:
+            segments.append((start * block, (prev + 1) * block))
+            start = int(i)
+        prev = int(i)
+    segments.append((start * block, (prev + 1) * block))
+    return segments

@@ -187,4 +187,4 @@ def restart_scheduler(cluster: LocalCluster, down: Proc, timeout_s: float = 60) 
     """Start a new scheduler on the port the killed one had, as an operator restarting it
     would; nodes and pages reconnect to the same address."""
     assert not down.alive()
-    return cluster.start_scheduler(timeout_s, same_port=True)
+    return cluster.start_scheduler(timeout_s, port=cluster.scheduler_port)

@@ -41,6 +41,15 @@ def test_hold_plays_silence_and_keeps_the_position() -> None:
     assert np.array_equal(np.concatenate([first, rest])[: clip.size], clip)
 
 
+def test_fill_says_where_each_clip_starts() -> None:
+    clips = ClipQueue(1000)
+    clips.add(np.ones(300, np.float32))
+    clips.add(np.ones(100, np.float32))
+    out = np.empty(480, np.float32)
+    assert clips.fill(out) == [0, 300]
+    assert clips.fill(out) == []
+
+
 def test_the_queue_is_bounded_in_seconds() -> None:
     clips = ClipQueue(1000, max_s=5.0)
     for _ in range(10):
@@ -53,3 +62,33 @@ def test_c_library_stderr_goes_to_the_log_file_not_the_screen(tmp_path: Path) ->
     with stderr_to_file(log):
         os.write(2, b"ALSA lib pcm.c: underrun occurred\n")
     assert "underrun occurred" in log.read_text()
+
+
+class ScriptedApp:
+    """A test double of the app: records what would go to the notice line."""
+
+    def __init__(self) -> None:
+        self.notices: list[str] = []
+
+    def show_log(self, line: str) -> None:
+        self.notices.append(line)
+
+
+def test_device_trouble_is_one_short_line_on_the_meter_not_repeated_in_the_notice() -> None:
+    import logging
+
+    from lingua_client.app import LogToApp
+    from lingua_client.audio_io import Microphone
+
+    app = ScriptedApp()
+    handler = LogToApp(app)  # type: ignore[arg-type]
+    logger = logging.getLogger("lingua")
+    logger.addHandler(handler)
+    try:
+        mic = Microphone()
+        mic._report("microphone unavailable; retrying", "Error opening InputStream: " + "x" * 80)
+        logging.getLogger("lingua.client.app").warning("reconnect failed")
+    finally:
+        logger.removeHandler(handler)
+    assert mic.trouble == "microphone unavailable; retrying"  # the library's words: log only
+    assert app.notices == ["reconnect failed"]

@@ -186,6 +186,51 @@ def test_a_refused_resume_opens_a_new_session_renumbered_with_captions_kept() ->
     ]
 
 
+def no_node(sid: str, index: int) -> Error:
+    return Error(code="NO_AVAILABLE_NODE", message="no node", session_id=sid, utterance_index=index)
+
+
+def restarted_session() -> ClientSession:
+    """A session whose scheduler restarted at t=2: the resume refused, a new session open."""
+    s = new_session()
+    s.opened(ack(), 0.0)
+    s.connection_lost(1.0)
+    s.refused(Error(code="INVALID_SESSION", message="unknown token"), 2.0)
+    s.opened(ack("s2", "tok2"), 2.0)
+    return s
+
+
+def test_after_a_restart_no_available_node_is_retried_under_a_new_index_until_nodes_return() -> (
+    None
+):
+    s = restarted_session()
+    s.submit(AUDIO, now=2.0)
+    s.submit(AUDIO, now=2.0)
+    assert indexes(s.utterances_to_send(2.0)) == [0, 1]
+    s.received(no_node("s2", 0), 2.1)  # the node has not re-registered yet
+    assert s.deliveries() == [] and s.unanswered == 2
+    deadline = s.next_deadline()
+    assert deadline is not None and 2.1 < deadline <= 2.6
+    assert indexes(s.utterances_to_send(deadline)) == [2]  # index 0 is closed at the scheduler
+    s.received(result("s2", 1, "second"), 3.0)
+    s.received(result("s2", 2, "first"), 3.1)
+    assert delivered(s) == [("translation_result", 1, "second"), ("translation_result", 0, "first")]
+
+
+def test_no_available_node_is_the_answer_on_a_first_session_and_after_the_grace() -> None:
+    s = new_session()
+    s.opened(ack(), 0.0)
+    s.submit(AUDIO, now=0.0)
+    s.utterances_to_send(0.0)
+    s.received(no_node("s1", 0), 0.1)
+    assert delivered(s) == [("error", 0, "NO_AVAILABLE_NODE")]
+    late = restarted_session()
+    late.submit(AUDIO, now=40.0)
+    late.utterances_to_send(40.0)
+    late.received(no_node("s2", 0), 40.0)  # 38 s after the restart: a pair nobody serves
+    assert delivered(late) == [("error", 0, "NO_AVAILABLE_NODE")]
+
+
 def test_a_session_refused_for_good_ends_every_unanswered_utterance_in_an_error() -> None:
     s = new_session()
     s.submit(AUDIO, now=0.0)

@@ -100,6 +100,8 @@ class LogToApp(logging.Handler):
         self.app = app
 
     def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "shown_on_meter", False):
+            return  # device trouble has its line in the meter: not twice on screen
         try:
             message = record.getMessage()
         except (TypeError, ValueError):
@@ -272,6 +274,7 @@ class LinguaApp(App[int]):
         if isinstance(message, TranslationResult):
             if row is not None and row.speaker == "me" and latency is not None:
                 self.last_latency_ms = latency
+                log.info("utterance %d answered %.0f ms after its cut", row.index, latency)
             t = message.service_timings
             if t is not None:
                 parts = [
@@ -354,6 +357,11 @@ class LinguaApp(App[int]):
             room.update(panel)
 
     def refresh_meter(self) -> None:
+        player = self.player
+        trouble = getattr(self.source, "trouble", None) or getattr(player, "trouble", None)
+        if trouble:  # one line at 80 columns: the trouble instead of the level
+            self.query_one("#meter", Static).update(Text(trouble, style="bold red"))
+            return
         level = min(1.0, self.cutter.level * 8)
         bar = "█" * int(level * 20)
         text = Text()
@@ -363,7 +371,6 @@ class LinguaApp(App[int]):
         else:
             state = self.cutter.state
             text.append("you are talking" if state == "speech" else "listening", style="bold")
-        player = self.player
         if player is None or not self.tts_wanted:
             text.append("  speech off", style="dim")
         elif getattr(player, "hold", False) and getattr(player, "clips", None) is not None:
@@ -371,9 +378,6 @@ class LinguaApp(App[int]):
                 text.append("  speech waits for you", style="yellow")
         elif getattr(player, "audible", False):
             text.append("  ▶ playing translation", style="green")
-        trouble = getattr(self.source, "trouble", None) or getattr(player, "trouble", None)
-        if trouble:
-            text.append(f"  {trouble}", style="bold red")
         self.query_one("#meter", Static).update(text)
 
     def refresh_status(self) -> None:

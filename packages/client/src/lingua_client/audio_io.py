@@ -23,6 +23,14 @@ SILENT_MIC_S = 1.5
 always report a dead audio server; the callback simply stops)."""
 REOPEN_EVERY_S = 2.0
 """How often a lost microphone is opened again."""
+OUTPUT_LATENCY_S = 0.15
+"""The output stream's buffer. PortAudio's default ("low", 40 ms through ALSA's pulse plugin)
+underruns whenever the Python callback is late, which on a machine also running Whisper is
+often; ALSA recovers from an underrun by flushing what was queued, so a clip lost 20 ms to
+half a second (measured through a real PulseAudio). 150 ms never underran there and delays
+the first sound of each clip by no more than that."""
+INPUT_LATENCY_S = 0.1
+"""The input stream's buffer, for the same reason: an overflow drops what the user said."""
 MAX_QUEUED_CLIPS_S = 120.0
 """Translated speech waiting to be played, in seconds; older clips are dropped beyond it and
 the drop is logged (a user who holds the floor for minutes does not pile up memory)."""
@@ -81,7 +89,9 @@ class Microphone:
         queue: asyncio.Queue[np.ndarray] = asyncio.Queue(maxsize=200)
         silence = np.zeros(self.block, np.float32)
 
-        def callback(indata: np.ndarray, _frames: int, _time: Any, _status: Any) -> None:
+        def callback(indata: np.ndarray, _frames: int, _time: Any, status: Any) -> None:
+            if status.input_overflow:
+                log.info("audio input overflow: the microphone lost samples")
             block = indata[:, 0].copy()
             loop.call_soon_threadsafe(_put, queue, block)
 
@@ -92,11 +102,12 @@ class Microphone:
                     channels=1,
                     dtype="float32",
                     blocksize=self.block,
+                    latency=INPUT_LATENCY_S,
                     callback=callback,
                 )
                 stream.start()
             except Exception as exc:
-                self._report(f"microphone unavailable ({_one_line(exc)}); retrying")
+                self._report("microphone unavailable; retrying", _one_line(exc))
                 for _ in range(int(REOPEN_EVERY_S * RATE / self.block)):
                     await asyncio.sleep(self.block / RATE)
                     yield silence
@@ -119,10 +130,18 @@ class Microphone:
                 await asyncio.to_thread(_close_quietly, stream)
             yield silence
 
-    def _report(self, text: str) -> None:
-        if self.trouble != text:
-            log.warning("%s", text)
-        self.trouble = text
+    def _report(self, text: str, detail: str | None = None) -> None:
+        _report(self, text, detail)
+
+
+def _report(device: Microphone | Player, text: str, detail: str | None) -> None:
+    """`text` is one short line for the screen (the meter and the notice line, both one line
+    at 80 columns); the library's own words, often long, go to the log file only."""
+    if device.trouble != text:
+        log.warning("%s", text, extra={"shown_on_meter": True})
+        if detail:
+            log.info("%s: %s", text, detail)
+    device.trouble = text
 
 
 def _close_quietly(stream: Any) -> None:
@@ -179,16 +198,20 @@ class ClipQueue:
             self._clips.clear()
             self._pos = self._frames = 0
 
-    def fill(self, out: np.ndarray) -> None:
-        """Write the next `out.size` frames (silence where there is nothing to play)."""
+    def fill(self, out: np.ndarray) -> list[int]:
+        """Write the next `out.size` frames (silence where there is nothing to play); returns
+        the frame offsets in `out` where a clip's first sample went."""
         out[:] = 0.0
         if self.hold:
             self.audible = False
-            return
+            return []
         written = 0
+        starts: list[int] = []
         with self._lock:
             while written < out.size and self._clips:
                 clip = self._clips[0]
+                if self._pos == 0:
+                    starts.append(written)
                 take = min(out.size - written, clip.size - self._pos)
                 out[written : written + take] = clip[self._pos : self._pos + take]
                 written += take
@@ -198,6 +221,7 @@ class ClipQueue:
                     self._frames -= clip.size
                     self._pos = 0
         self.audible = written > 0
+        return starts
 
 
 class Player:
@@ -211,6 +235,7 @@ class Player:
         self.trouble: str | None = None
         self.rate = rate
         self.clips: ClipQueue | None = None
+        self.clips_started = 0
         self._stream: Any = None
 
     @property
@@ -233,21 +258,30 @@ class Player:
             rate = self.rate or int(sd.query_devices(kind="output")["default_samplerate"])
             clips = ClipQueue(rate)
 
-            def callback(outdata: np.ndarray, _frames: int, _time: Any, status: Any) -> None:
+            def callback(outdata: np.ndarray, _frames: int, when: Any, status: Any) -> None:
                 if status.output_underflow:
                     log.info("audio output underflow")
-                clips.fill(outdata[:, 0])
+                for offset in clips.fill(outdata[:, 0]):
+                    self.clips_started += 1
+                    # when it will be heard: PortAudio's own estimate of the way to the DAC
+                    delay_s = max(0.0, when.outputBufferDacTime - when.currentTime)
+                    log.info(
+                        "clip %d starts playing in %.3f s",
+                        self.clips_started,
+                        delay_s + offset / rate,
+                    )
 
             stream = sd.OutputStream(
                 samplerate=rate,
                 channels=1,
                 dtype="float32",
                 blocksize=rate // 50,
+                latency=OUTPUT_LATENCY_S,
                 callback=callback,
             )
             stream.start()
         except Exception as exc:
-            self._report(f"no sound output ({_one_line(exc)}); captions only")
+            self._report("no sound output; captions only", _one_line(exc))
             return False
         self.rate, self.clips, self._stream = rate, clips, stream
         self.trouble = None
@@ -284,7 +318,5 @@ class Player:
         if stream is not None:
             _close_quietly(stream)
 
-    def _report(self, text: str) -> None:
-        if self.trouble != text:
-            log.warning("%s", text)
-        self.trouble = text
+    def _report(self, text: str, detail: str | None = None) -> None:
+        _report(self, text, detail)

@@ -138,17 +138,14 @@ class LocalCluster:
         return proc
 
     def start_scheduler(
-        self, timeout_s: float = 60, *, same_port: bool = False, **settings: Any
+        self, timeout_s: float = 60, port: int | None = None, **settings: Any
     ) -> Proc:
-        """Start the scheduler on a free port, or (`same_port`, after the previous one was
-        killed) on the port it had, as an operator restarting it would: nodes and clients
-        reconnect to the same address."""
-        if not same_port or self.scheduler_port is None:
-            self.scheduler_port = free_port()
+        """A scheduler on `port` (a restart reuses the old one), or on a free port."""
+        self.scheduler_port = port or free_port()
         env = {f"LINGUA_SCHEDULER_{k.upper()}": str(v) for k, v in settings.items()}
         env.setdefault("LINGUA_SCHEDULER_ADMIN_TOKEN", self.admin_token)
         proc = self._spawn(
-            f"scheduler-{time.monotonic_ns()}" if same_port else "scheduler",
+            "scheduler" if port is None else f"scheduler-{time.monotonic_ns()}",
             ["-m", "lingua_scheduler", "--port", str(self.scheduler_port)],
             env,
         )

@@ -19,6 +19,12 @@ What it decides (the socket loop in `connection.py` only carries it out):
   `max_in_flight_bytes`; utterances beyond that window wait here, in order, and go out as
   answers come back (None: no limit). A `RATE_LIMITED` error for an index is not a failure: the
   same utterance is sent again under the same wire index after a backoff.
+- **nodes coming back**: after a scheduler restart the nodes re-register on their own
+  backoff, often after the client; until they do, the new scheduler answers
+  `NO_AVAILABLE_NODE`. For `restart_grace_s` (default 30 s) after a new session replaced a lost
+  one, that answer is not shown: the utterance is sent again after a backoff under a new wire
+  index (the scheduler has closed the old one). Outside that window, or on the first session,
+  `NO_AVAILABLE_NODE` is the answer (a pair nobody serves).
 - **backoff** between connection attempts, with jitter from an injected `random.Random`.
 
 Bound: the audio of all unanswered utterances together is capped at `max_unanswered_bytes`
@@ -48,6 +54,7 @@ from lingua_protocol import (
 from lingua_protocol.base import AudioFormat
 
 DEFAULT_MAX_UNANSWERED_BYTES = 16 * 1024 * 1024
+DEFAULT_RESTART_GRACE_S = 30.0
 RESUME_REFUSALS = frozenset({ErrorCode.INVALID_SESSION.value, ErrorCode.SESSION_CLOSED.value})
 
 
@@ -95,16 +102,18 @@ class Delivery:
 
 
 def final_index(message: Message, session_id: str | None) -> int | None:
-    """The wire index this message finally answers in our session, if it does."""
+    """The wire index this message finally answers in our session, if it does. (`int()`:
+    the index is an `int` already; it keeps mypy --strict clean where `lingua_protocol` is
+    seen from outside its sources, untyped.)"""
     if isinstance(message, TranslationResult):
         if message.speaker_session_id not in (None, message.session_id):
             return None  # another room member's words: not an answer to one of ours
-        return message.utterance_index
+        return int(message.utterance_index)
     if isinstance(message, MissingResult):
-        return message.utterance_index
+        return int(message.utterance_index)
     if isinstance(message, Error) and message.utterance_index is not None:
         # A room member's failed utterance reaches listeners as `room_error`, never as `error`.
-        return message.utterance_index
+        return int(message.utterance_index)
     return None
 
 
@@ -118,6 +127,7 @@ class ClientSession:
     backoff: Backoff = field(default_factory=Backoff)
     rng: random.Random = field(default_factory=random.Random)
     max_unanswered_bytes: int = DEFAULT_MAX_UNANSWERED_BYTES
+    restart_grace_s: float = DEFAULT_RESTART_GRACE_S
 
     session_id: str | None = None
     resume_token: str | None = None
@@ -139,6 +149,7 @@ class ClientSession:
     _answered_above: set[int] = field(default_factory=set)
     _unanswered_bytes: int = 0
     _out: list[Delivery] = field(default_factory=list)
+    _nodes_return_until: float = float("-inf")
 
     # --- queries ---------------------------------------------------------------------------
 
@@ -226,6 +237,8 @@ class ClientSession:
         """The scheduler accepted our `session_init` (new or resumed)."""
         resumed = self.resume_token is not None and ack.session_id == self.session_id
         if not resumed:
+            if self.sessions_opened:  # a restart: the nodes are re-registering meanwhile
+                self._nodes_return_until = now + self.restart_grace_s
             self._start_new_numbering()
         else:
             done = ack.last_delivered_index
@@ -295,6 +308,17 @@ class ClientSession:
             self._retry_later(item, now)
             return
         self._mark_answered(wire)
+        if (
+            isinstance(message, Error)
+            and message.code == ErrorCode.NO_AVAILABLE_NODE
+            and item is not None
+            and self.failed is None
+            and now < self._nodes_return_until
+        ):
+            self._in_flight.pop(wire, None)
+            item.wire_index = None  # the scheduler answered that index: a new one next time
+            self._retry_later(item, now)
+            return
         if item is None:
             return  # an answer for a wire index we never sent: nothing to show it against
         self._in_flight.pop(wire, None)
@@ -360,7 +384,8 @@ class ClientSession:
         self._answered_above.clear()
 
     def _retry_later(self, item: Outgoing, now: float) -> None:
-        self._in_flight.pop(item.wire_index or 0, None)
+        if item.wire_index is not None:
+            self._in_flight.pop(item.wire_index, None)
         item.resend = False
         item.not_before = now + self.backoff.delay_s(item.rate_limited, self.rng)
         item.rate_limited += 1
