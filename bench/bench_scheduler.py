@@ -27,6 +27,7 @@ import os
 import resource
 import statistics
 import subprocess
+import tempfile
 import sys
 import time
 from dataclasses import dataclass
@@ -244,7 +245,9 @@ class Child:
 
 
 def start_scheduler(extra_env: dict[str, str] | None = None) -> Child:
-    env = dict(os.environ, **(extra_env or {}))
+    # As in production: node credentials persisted (SQLite), which registers write off the loop.
+    state = os.path.join(tempfile.mkdtemp(prefix="lingua-bench-"), "scheduler-state.sqlite")
+    env = dict(os.environ, LINGUA_SCHEDULER_STATE_PATH=state, **(extra_env or {}))
     proc = subprocess.Popen(
         [
             sys.executable,
