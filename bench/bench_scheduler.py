@@ -27,8 +27,8 @@ import os
 import resource
 import statistics
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
