@@ -1,10 +1,13 @@
 """Run every benchmark and write bench/RESULTS.md with the machine and all figures.
 
-python bench/run_all.py
+python bench/run_all.py                 # everything, RESULTS.md written anew
+python bench/run_all.py --only Web      # the sections whose title contains "Web", replaced in
+                                        # place; the others keep their figures and dates
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import subprocess
@@ -30,6 +33,16 @@ BENCHES = [
     ),
     ("Model hub: download throughput against disk", "bench_hub.py", []),
     ("Node: per-stage timings, overhead, end-to-end latency", "bench_node.py", []),
+    (
+        "Web client: end of speech to caption in Chromium against the terminal --file path",
+        "bench_web.py",
+        [],
+    ),
+    (
+        "Terminal client: end of speech to caption and to first sound, half and full duplex",
+        "bench_client.py",
+        [],
+    ),
 ]
 
 
@@ -49,15 +62,37 @@ def machine() -> str:
     )
 
 
+def previous_sections() -> dict[str, str]:
+    """The sections of the current RESULTS.md by title, to keep those not re-run."""
+    path = HERE / "RESULTS.md"
+    if not path.is_file():
+        return {}
+    found: dict[str, str] = {}
+    for chunk in path.read_text().split("\n## ")[1:]:
+        title = chunk.split("\n", 1)[0]
+        found[title] = f"## {chunk.rstrip()}\n"
+    return found
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", default=[], help="re-run sections by title")
+    args = parser.parse_args()
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     sections = [
         "# Benchmark results\n",
-        f"Written by `python bench/run_all.py` on {stamp}.\n",
+        f"Written by `python bench/run_all.py` on {stamp}"
+        + (" (sections not re-run keep their earlier figures)" if args.only else "")
+        + ".\n",
         f"Machine: {machine()}.\n",
     ]
+    kept = previous_sections() if args.only else {}
     failed = 0
     for title, script, extra in BENCHES:
+        if args.only and not any(word in title for word in args.only):
+            if title in kept:
+                sections.append(kept[title])
+            continue
         print(f"== {title}", flush=True)
         t0 = time.perf_counter()
         proc = subprocess.run(
