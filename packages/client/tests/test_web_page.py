@@ -53,6 +53,21 @@ globalThis.deps = {
   setTimeout: (f, ms) => { const t = { at: T.now + ms, f }; T.timers.push(t); return t; },
   clearTimeout: (t) => { T.timers = T.timers.filter((x) => x !== t); },
 };
+// A page Session on a fresh scripted socket and clock: opened, acked as session s1 with `ack`'s
+// fields added, and `count` utterances handed to it. `events` is what it told the page.
+globalThis.openSession = async (ack, count) => {
+  const {Session} = await import('./session.js');
+  T.sockets = []; T.timers = []; T.now = 0;
+  const events = [];
+  const s = new Session('ws://x/ws/session', {src_lang: 'en', tgt_lang: 'en'},
+                        (e) => events.push(e), deps);
+  s.start();
+  const ws = T.sockets[0];
+  ws.onopen();
+  ws.deliver({type: 'session_init_ack', session_id: 's1', ...ack});
+  for (let i = 0; i < count; i++) s.sendUtterance(new Uint8Array(320));
+  return {s, ws, events};
+};
 globalThis.advance = (ms) => {
   T.now += ms;
   for (;;) {
@@ -131,17 +146,8 @@ def test_a_result_frame_from_lingua_protocol_decodes_on_the_page(page: Any) -> N
 def test_the_page_keeps_within_the_window_and_retries_rate_limited(page: Any) -> None:
     sent = page.evaluate(
         """async () => {
-        const {Session} = await import('./session.js');
-        T.sockets = []; T.timers = []; T.now = 0;
-        const events = [];
-        const s = new Session('ws://x/ws/session', {src_lang: 'en', tgt_lang: 'en'},
-                              (e) => events.push(e), deps);
-        s.start();
-        const ws = T.sockets[0];
-        ws.onopen();
-        ws.deliver({type: 'session_init_ack', session_id: 's1', resume_token: 'r',
-                    binary_audio: false, max_in_flight_utterances: 2});
-        for (let i = 0; i < 3; i++) s.sendUtterance(new Uint8Array(320));
+        const {ws, events} = await openSession(
+            {resume_token: 'r', binary_audio: false, max_in_flight_utterances: 2}, 3);
         const indexes = () => ws.sent.filter((m) => m.type === 'utterance')
                                      .map((m) => m.utterance_index);
         const out = {window: indexes()};
@@ -173,16 +179,7 @@ def test_a_scheduler_that_forgot_the_session_gets_everything_unanswered_again(
 ) -> None:
     out = page.evaluate(
         """async () => {
-        const {Session} = await import('./session.js');
-        T.sockets = []; T.timers = []; T.now = 0;
-        const events = [];
-        const s = new Session('ws://x/ws/session', {src_lang: 'en', tgt_lang: 'en'},
-                              (e) => events.push(e), deps);
-        s.start();
-        let ws = T.sockets[0];
-        ws.onopen();
-        ws.deliver({type: 'session_init_ack', session_id: 's1', resume_token: 'r1'});
-        for (let i = 0; i < 3; i++) s.sendUtterance(new Uint8Array(320));
+        let {s, ws, events} = await openSession({resume_token: 'r1'}, 3);
         ws.deliver({type: 'translation_result', session_id: 's1', utterance_index: 0,
                     text_asr: 'zero'});
         ws.close();                       // the scheduler went away
@@ -305,16 +302,7 @@ def test_a_resume_resends_only_what_is_not_on_its_way_and_room_errors_stay_room_
 ) -> None:
     out = page.evaluate(
         """async () => {
-        const {Session} = await import('./session.js');
-        T.sockets = []; T.timers = []; T.now = 0;
-        const events = [];
-        const s = new Session('ws://x/ws/session', {src_lang: 'en', tgt_lang: 'en'},
-                              (e) => events.push(e), deps);
-        s.start();
-        let ws = T.sockets[0];
-        ws.onopen();
-        ws.deliver({type: 'session_init_ack', session_id: 's1', resume_token: 'r1'});
-        for (let i = 0; i < 3; i++) s.sendUtterance(new Uint8Array(320));
+        let {ws, events} = await openSession({resume_token: 'r1'}, 3);
         // another member's listening failed: about index 0 of *their* speaker, not ours
         ws.deliver({type: 'error', code: 'NO_AVAILABLE_NODE', message: 'x', session_id: 's1',
                     utterance_index: 0, speaker_session_id: 's-other'});
