@@ -26,7 +26,8 @@ def test_every_sample_of_a_clip_is_played_and_silence_follows() -> None:
     clips.add(clip)
     played = play(clips, 60)
     assert np.array_equal(played[: clip.size], clip)  # the last 50 ms included
-    assert not played[clip.size :].any() and not clips.audible
+    assert not played[clip.size :].any()
+    assert not clips.audible
 
 
 def test_hold_plays_silence_and_keeps_the_position() -> None:
@@ -36,7 +37,8 @@ def test_hold_plays_silence_and_keeps_the_position() -> None:
     first = play(clips, 2)
     assert clips.audible
     clips.hold = True
-    assert not play(clips, 5).any() and not clips.audible
+    assert not play(clips, 5).any()
+    assert not clips.audible
     clips.hold = False
     rest = play(clips, 10)
     assert np.array_equal(np.concatenate([first, rest])[: clip.size], clip)

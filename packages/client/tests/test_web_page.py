@@ -113,7 +113,9 @@ def test_an_utterance_frame_from_the_page_parses_in_lingua_protocol(page: Any) -
     }"""
     )
     message = parse_client_message(bytes(frame))
-    assert isinstance(message, Utterance) and message.utterance_index == 3 and message.manual_cut
+    assert isinstance(message, Utterance)
+    assert message.utterance_index == 3
+    assert message.manual_cut
     samples = np.frombuffer(message.audio.to_bytes(), "<i2")
     assert samples.tolist() == [0, 16383, -16384, 32767, -32768]
 
@@ -208,7 +210,8 @@ def test_a_scheduler_that_forgot_the_session_gets_everything_unanswered_again(
                 after: ws.sent.filter((m) => m.type === 'utterance').map((m) => m.utterance_index)};
     }"""
     )
-    assert out["resume"]["resume_token"] == "r1" and out["resume"]["last_received_index"] == 0
+    assert out["resume"]["resume_token"] == "r1"
+    assert out["resume"]["last_received_index"] == 0
     assert "resume_token" not in out["fresh"]
     assert out["resent"] == [["s2", 0], ["s2", 1], ["s2", 2]]  # rows 1, 2, 3 renumbered
     assert out["after"] == [0, 1, 2, 3]  # no node yet, just after a reconnect: sent again
@@ -231,7 +234,8 @@ def test_peer_text_is_shown_as_text_never_as_html(page: Any) -> None:
                 states: Array.from(list.children).map((e) => e.dataset.testid)};
     }"""
     )
-    assert out["imgs"] == 0 and '<img src=x onerror="window.pwned=1">' in out["text"]
+    assert out["imgs"] == 0
+    assert '<img src=x onerror="window.pwned=1">' in out["text"]
     assert out["states"] == ["caption-final", "caption-room", "caption-room"]
 
 
@@ -286,7 +290,8 @@ def test_client_web_serves_the_page_and_its_scheduler_and_prints_the_url() -> No
         assert line.startswith("Lingua web client: http://127.0.0.1:"), line
         url = line.split()[3]
         page = httpx.get(url, timeout=5)
-        assert page.status_code == 200 and 'data-testid="start"' in page.text
+        assert page.status_code == 200
+        assert 'data-testid="start"' in page.text
         assert "script-src 'self'" in page.headers["content-security-policy"]
         assert httpx.get(url + "app.js", timeout=5).headers["content-type"] == "text/javascript"
         assert httpx.get(url + "config.json", timeout=5).json() == {"scheduler": scheduler}

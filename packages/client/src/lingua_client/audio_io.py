@@ -313,7 +313,8 @@ class Player:
             return
         if self.clips is None and (self._stream is None and not self.start()):
             return
-        assert self.clips is not None and self.rate is not None
+        assert self.clips is not None
+        assert self.rate is not None
         samples = np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768.0
         if rate != self.rate:
             from lingua_protocol.audio import resample
