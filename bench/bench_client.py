@@ -45,6 +45,7 @@ from audio_stack import (  # noqa: E402  (the harness lives with the end-to-end 
     sentences,
     stack_missing,
 )
+from e2e_support import one_node_cluster  # noqa: E402
 from lingua_client.local_cluster import LocalCluster  # noqa: E402
 
 LOG_TIME = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO lingua\.client[.\w]*: "
@@ -132,20 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     if (missing := stack_missing()) is not None:
         print(f"bench_client: {missing}", file=sys.stderr)
         return 2
-    from lingua_node.embedded import ensure_embedded
-    from lingua_node.settings import NodeSettings
-
-    models = args.models_dir or NodeSettings().models_path
-    ensure_embedded(models)
     figures: dict[str, tuple[list[float], list[float]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-client-") as tmp:
         work = Path(tmp)
         with (
             VirtualAudio(work / "pulse") as audio,
-            LocalCluster(work / "cluster", models_dir=models) as cluster,
+            one_node_cluster(work / "cluster", args.models_dir) as cluster,
         ):
-            cluster.start_scheduler()
-            cluster.wait_node_ready(cluster.start_node("node"))
             for mode, full_duplex in (("half-duplex", False), ("full-duplex", True)):
                 figures[mode] = run_mode(audio, cluster, work, full_duplex, args.pause_s)
     print(f"six sentences, {args.pause_s} s pauses, one node (Whisper base on CPU, Piper)")

@@ -108,7 +108,8 @@ def main() -> None:
             disk = [disk_read(stored) for _ in range(args.repeat)]
             raw = [raw_read(url) for _ in range(args.repeat)]
             over = [hub_read(url) for _ in range(args.repeat)]
-            assert all(n == size for _, n in over) and all(n == size for _, n in raw)
+            assert all(n == size for _, n in over)
+            assert all(n == size for _, n in raw)
             ranged = httpx.get(url, headers={"Range": "bytes=-1048576"}).content
             assert (
                 hashlib.sha256(ranged).hexdigest()

@@ -32,6 +32,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -93,9 +94,23 @@ async def relay_main(port_file: str) -> None:
 
     async with serve(handler, "127.0.0.1", 0, max_size=None, compression=None) as server:
         port = server.sockets[0].getsockname()[1]
-        with open(port_file, "w") as f:
-            f.write(str(port))
+        await asyncio.to_thread(Path(port_file).write_text, str(port))
         await asyncio.Future()
+
+
+def instant_result(job: dict[str, Any], node_id: str) -> JobResult:
+    """The answer both kinds of test-double node give a job at once (the relay's jobs carry
+    no job id or attempt)."""
+    return JobResult(
+        job_id=job.get("job_id", "relay"),
+        attempt_id=job.get("attempt_id"),
+        node_id=node_id,
+        session_id=job["session_id"],
+        utterance_index=job["utterance_index"],
+        success=True,
+        text_asr="asr",
+        text_translated="tgt",
+    )
 
 
 async def baseline_node(url: str) -> ClientConnection:
@@ -103,18 +118,8 @@ async def baseline_node(url: str) -> ClientConnection:
 
     async def run() -> None:
         async for data in ws:
-            job = orjson.loads(data)
             # the same reply the scheduler path's node builds, so only the middle differs
-            reply = JobResult(
-                job_id="relay",
-                node_id="relay-node",
-                session_id=job["session_id"],
-                utterance_index=job["utterance_index"],
-                success=True,
-                text_asr="asr",
-                text_translated="tgt",
-            )
-            await ws.send(reply.to_json())
+            await ws.send(instant_result(orjson.loads(data), "relay-node").to_json())
 
     TASKS.add(asyncio.create_task(run()))
     return ws
@@ -174,17 +179,7 @@ async def instant_node(
                 continue
             ack = JobAck(job_id=job["job_id"], attempt_id=job.get("attempt_id"), node_id=node_id)
             await ws.send(ack.to_json())
-            result = JobResult(
-                job_id=job["job_id"],
-                attempt_id=job.get("attempt_id"),
-                node_id=node_id,
-                session_id=job["session_id"],
-                utterance_index=job["utterance_index"],
-                success=True,
-                text_asr="asr",
-                text_translated="tgt",
-            )
-            await ws.send(result.to_json())
+            await ws.send(instant_result(job, node_id).to_json())
 
     async def beat() -> None:
         assert heartbeat_s is not None

@@ -28,20 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
+import web_support as web  # noqa: E402
+from e2e_support import SPEECH, one_node_cluster  # noqa: E402
 from lingua_client.files import run_files  # noqa: E402
-from lingua_client.local_cluster import LocalCluster  # noqa: E402
-from lingua_node.settings import NodeSettings  # noqa: E402
-from web_support import (  # noqa: E402
-    browser_missing,
-    capture_wav,
-    chromium,
-    page_address,
-    wait_finals,
-    wait_until,
-    web_client,
-)
-
-SPEECH = ROOT / "tests" / "data" / "speech"
 
 
 def clip_names() -> list[str]:
@@ -67,13 +56,11 @@ def terminal(url: str, names: list[str]) -> list[float]:
 
 
 def browser(url: str, names: list[str], work: Path, gap_s: float) -> list[float]:
-    wav = capture_wav([SPEECH / n for n in names], work / "bench.wav", gap_s=gap_s, tail_s=30)
-    with web_client(url) as page_url, chromium(wav) as b:
+    wav = web.capture_wav([SPEECH / n for n in names], work / "bench.wav", gap_s=gap_s, tail_s=30)
+    with web.web_client(url) as page_url, web.chromium(wav) as b:
         page = b.new_page()
-        page.goto(page_address(page_url, src="en", tgt="en", duplex="1"))
-        wait_until(page, "document.querySelector('[data-testid=tgt-lang]').options.length > 0")
-        page.get_by_test_id("start").click()
-        rows = wait_finals(page, len(names), timeout_s=60 + len(names) * (gap_s + 6))
+        web.start_page(page, web.page_address(page_url, src="en", tgt="en", duplex="1"))
+        rows = web.wait_finals(page, len(names), timeout_s=60 + len(names) * (gap_s + 6))
     assert all(r["state"] == "done" for r in rows), rows
     return [float(r["latency_ms"]) for r in rows]
 
@@ -83,27 +70,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="rounds of each client")
     parser.add_argument("--gap-s", type=float, default=4.0, help="pause between clips")
     args = parser.parse_args()
-    missing = browser_missing()
+    missing = web.browser_missing()
     if missing:
         raise SystemExit(f"bench_web: {missing}")
     names = clip_names()
     term: list[float] = []
-    web: list[float] = []
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        LocalCluster(Path(tmp), models_dir=NodeSettings().models_path) as cluster,
-    ):
-        cluster.start_scheduler()
-        cluster.wait_node_ready(cluster.start_node("node"))
+    page_ms: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp, one_node_cluster(Path(tmp)) as cluster:
         terminal(cluster.session_url, names[:1])  # warm the node's models
         for _ in range(args.rounds):  # interleaved, so drift on the machine hits both
             term += terminal(cluster.session_url, names)
-            web += browser(cluster.session_url, names, Path(tmp), args.gap_s)
-    t50, w50 = statistics.median(term), statistics.median(web)
+            page_ms += browser(cluster.session_url, names, Path(tmp), args.gap_s)
+    t50, w50 = statistics.median(term), statistics.median(page_ms)
     goal = 1.1 * t50 + 50
     print(f"utterances: {len(term)} per client ({len(names)} clips x {args.rounds} rounds)")
     print(f"terminal --file: p50 {t50:.0f} ms, max {max(term):.0f} ms")
-    print(f"browser:         p50 {w50:.0f} ms, max {max(web):.0f} ms")
+    print(f"browser:         p50 {w50:.0f} ms, max {max(page_ms):.0f} ms")
     print(
         f"browser / terminal p50: x{w50 / t50:.2f} (+{w50 - t50:.0f} ms); "
         f"goal <= {goal:.0f} ms: {'met' if w50 <= goal else 'NOT met'}"

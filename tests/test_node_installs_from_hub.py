@@ -49,13 +49,16 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
 def test_install_verifies_and_records_the_model(hub: HubProcess, tmp_path: Path) -> None:
     store = ModelStore(tmp_path / "models")
     entry = store.install(hub.url, "good")
-    assert entry["version"] == "1" and entry["kind"] == "nmt"
+    assert entry["version"] == "1"
+    assert entry["kind"] == "nmt"
     folder = Path(store.installed()[0]["path"])
     assert (folder / "weights.bin").stat().st_size == 251 * 40_000
     meta = json.loads((folder / "lingua_model.json").read_text())
-    assert meta["pairs"] == [["en", "zh"]] and meta["engine"] == "transformers"
+    assert meta["pairs"] == [["en", "zh"]]
+    assert meta["engine"] == "transformers"
     assert not any((tmp_path / "models" / ".staging").rglob("*.part"))
-    assert store.remove("good") and store.installed() == []
+    assert store.remove("good")
+    assert store.installed() == []
 
 
 class Interrupt(Exception):
@@ -128,7 +131,8 @@ def test_a_manifest_with_an_unsafe_path_is_refused_before_any_download(tmp_path:
         store.install("http://hub", "evil", "1", client=client)
     assert info.value.code == ErrorCode.MODEL_VERIFY_FAILED
     assert requested == ["/api/v1/models/evil/1/manifest"]
-    assert not (tmp_path / "escape.bin").exists() and store.installed() == []
+    assert not (tmp_path / "escape.bin").exists()
+    assert store.installed() == []
 
 
 def _publish_bundled(hub: HubProcess, home: Path) -> subprocess.CompletedProcess[str]:
@@ -162,7 +166,8 @@ def test_the_node_publishes_its_embedded_defaults_to_a_hub(tmp_path: Path) -> No
         whisper = HubModelVersion.model_validate_json(
             httpx.get(f"{hub.url}/api/v1/models/whisper-base/1/manifest").content
         )
-        assert whisper.kind == "asr" and {"en", "zh", "de"} <= set(whisper.languages)
+        assert whisper.kind == "asr"
+        assert {"en", "zh", "de"} <= set(whisper.languages)
         by_path = {f.path: f for f in whisper.files}
         assert by_path["model.bin"].sha256 == WHISPER_SHA256
         assert ".verified" not in by_path
@@ -206,12 +211,15 @@ def test_an_asr_model_installed_while_running_is_served_for_its_language(tmp_pat
     assert backends.asr.choose("en").model_id == "whisper-base"  # type: ignore[attr-defined]
     models, _ = capabilities.installed(backends, "cpu")
     asr = {(m.model_id, m.version): m.languages for m in models if m.kind == "asr"}
-    assert asr[("whisper-base-es", "1")] == ["es"] and len(asr[("whisper-base", None)] or []) > 90
+    assert asr[("whisper-base-es", "1")] == ["es"]
+    assert len(asr[("whisper-base", None)] or []) > 90
     speech = (Path(__file__).parent / "data" / "speech" / "es_station.wav").read_bytes()
     heard = backends.asr.transcribe(decode_audio(speech, "wav", 16000), "es")
-    assert "tren" in heard.text.lower() and heard.language == "es"
+    assert "tren" in heard.text.lower()
+    assert heard.language == "es"
 
-    assert store.remove("whisper-base-es") and watcher() is True
+    assert store.remove("whisper-base-es")
+    assert watcher() is True
     assert backends.asr.choose("es").model_id == "whisper-base"  # type: ignore[attr-defined]
     models, _ = capabilities.installed(backends, "cpu")
     assert [m.model_id for m in models if m.kind == "asr"] == ["whisper-base"]
@@ -267,9 +275,12 @@ def test_a_voice_installed_while_running_is_served_without_a_restart(tmp_path: P
         store.install(hub.url, "de-copy")
     assert watcher() is True
     german = backends.tts.voice_for("de")
-    assert german is not None and german.model_id == "de_DE-copy-medium"
+    assert german is not None
+    assert german.model_id == "de_DE-copy-medium"
     speech, used = backends.tts.speak("Guten Morgen", "de")
-    assert used is german and len(speech.pcm16) > 1000
+    assert used is german
+    assert len(speech.pcm16) > 1000
 
-    assert store.remove("de-copy") and watcher() is True
+    assert store.remove("de-copy")
+    assert watcher() is True
     assert "de_DE-copy-medium" not in {v.model_id for v in backends.tts.voices}

@@ -15,48 +15,39 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from e2e_support import SPEECH  # noqa: E402
-from lingua_client.local_cluster import LocalCluster  # noqa: E402
-from lingua_node.settings import NodeSettings  # noqa: E402
-from web_support import (  # noqa: E402
-    capture_wav,
-    chromiums,
-    page_address,
-    wait_until,
-    web_client,
-)
+import web_support as web  # noqa: E402
+from e2e_support import SPEECH, one_node_cluster  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 
 
 def shoot(web_url: str, tmp: Path) -> None:
-    ana_wav = capture_wav(
+    ana_wav = web.capture_wav(
         [SPEECH / n for n in ("weather.wav", "report.wav", "es_table.wav")],
         tmp / "ana.wav",
         lead_s=4.0,
         tail_s=60,
     )
-    bo_wav = capture_wav([SPEECH / "es_station.wav"], tmp / "bo.wav", lead_s=6.0, tail_s=60)
-    with chromiums(ana_wav, bo_wav) as (ana_browser, bo_browser):
+    bo_wav = web.capture_wav([SPEECH / "es_station.wav"], tmp / "bo.wav", lead_s=6.0, tail_s=60)
+    with web.chromiums(ana_wav, bo_wav) as (ana_browser, bo_browser):
         ana = ana_browser.new_page(viewport={"width": 1280, "height": 800})
-        ana.goto(page_address(web_url, src="auto", tgt="en", name="Ana", duplex="1"))
-        wait_until(ana, "document.querySelector('[data-testid=tgt-lang]').options.length > 0")
-        ana.get_by_test_id("start").click()
-        wait_until(ana, "!document.querySelector('[data-testid=room-create]').disabled")
+        web.start_page(ana, web.page_address(web_url, src="auto", tgt="en", name="Ana", duplex="1"))
+        web.wait_until(ana, "!document.querySelector('[data-testid=room-create]').disabled")
         ana.get_by_test_id("room-create").click()
-        wait_until(ana, "/[0-9]{6}/.test(document.querySelector('#room-code').textContent)")
+        web.wait_until(ana, "/[0-9]{6}/.test(document.querySelector('#room-code').textContent)")
         code = ana.get_by_test_id("room-code").text_content().strip("· ").strip()
         bo = bo_browser.new_page()
-        bo.goto(page_address(web_url, src="es", tgt="en", tts="0", name="Bo", room=code))
-        wait_until(bo, "document.querySelector('[data-testid=tgt-lang]').options.length > 0")
-        bo.get_by_test_id("start").click()
-        wait_until(
+        bo_url = web.page_address(web_url, src="es", tgt="en", tts="0", name="Bo", room=code)
+        web.start_page(bo, bo_url)
+        web.wait_until(
             ana,
             "document.querySelectorAll('[data-testid=caption-final]').length >= 3"
             " && document.querySelectorAll('.room[data-testid=caption-room]').length >= 1",
             180,
         )
-        wait_until(ana, "Number(document.querySelector('[data-testid=played-ms]').textContent) > 0")
+        web.wait_until(
+            ana, "Number(document.querySelector('[data-testid=played-ms]').textContent) > 0"
+        )
         ana.screenshot(path=str(OUT / "web-desktop.png"))
         ana.set_viewport_size({"width": 390, "height": 844})
         ana.evaluate("document.getElementById('room-panel').open = false; window.scrollTo(0, 0)")
@@ -66,12 +57,10 @@ def shoot(web_url: str, tmp: Path) -> None:
 def main() -> None:
     with (
         tempfile.TemporaryDirectory() as tmp,
-        LocalCluster(Path(tmp), models_dir=NodeSettings().models_path) as cluster,
+        one_node_cluster(Path(tmp) / "cluster", max_jobs=2) as cluster,
+        web.web_client(cluster.session_url) as url,
     ):
-        cluster.start_scheduler()
-        cluster.wait_node_ready(cluster.start_node("node", max_jobs=2))
-        with web_client(cluster.session_url) as url:
-            shoot(url, Path(tmp))
+        shoot(url, Path(tmp))
     for name in ("web-desktop.png", "web-phone.png"):
         print(f"wrote {OUT / name} ({(OUT / name).stat().st_size // 1024} KiB)")
 

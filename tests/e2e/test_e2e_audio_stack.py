@@ -134,7 +134,8 @@ def run_client_code(pulse: VirtualAudio, code: str, *args: str) -> subprocess.Po
 def test_a_clip_plays_whole_at_its_rate_through_the_real_stack(pulse: VirtualAudio) -> None:
     proc = run_client_code(pulse, PLAY_TONE)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0 and "PLAYED" in out, err
+    assert proc.returncode == 0, err
+    assert "PLAYED" in out, err
     recorded = pulse.recorded()
     loud = np.flatnonzero(np.abs(recorded) > 0.05)
     assert loud.size, "nothing reached the speaker"
@@ -159,11 +160,13 @@ def test_a_clip_plays_whole_at_its_rate_through_the_real_stack(pulse: VirtualAud
 def test_the_microphone_hears_the_pipe_source_whole(pulse: VirtualAudio, tmp_path: Path) -> None:
     out = tmp_path / "mic.npy"
     proc = run_client_code(pulse, RECORD_MIC, "3", str(out))
-    assert proc.stdout is not None and proc.stdout.readline() == "LISTENING\n"
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "LISTENING\n"
     t = np.arange(16000) / 16000
     pulse.say((0.5 * np.sin(2 * np.pi * 300 * t)).astype(np.float32))
     stdout, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0 and "RECORDED" in stdout, err
+    assert proc.returncode == 0, err
+    assert "RECORDED" in stdout, err
     heard = np.load(out)
     loud = np.flatnonzero(np.abs(heard) > 0.05)
     assert loud.size, "the microphone heard nothing"

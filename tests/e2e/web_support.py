@@ -174,6 +174,16 @@ def wait_until(page: Any, expression: str, timeout_s: float = 30) -> Any:
         page.wait_for_timeout(100)
 
 
+def start_page(page: Any, url: str, timeout_s: float = 30) -> None:
+    """Open the page at `url`, wait for its language lists (the scheduler's languages have
+    arrived) and press Start."""
+    page.goto(url)
+    wait_until(
+        page, "document.querySelector('[data-testid=tgt-lang]').options.length > 0", timeout_s
+    )
+    page.get_by_test_id("start").click()
+
+
 def wait_finals(page: Any, count: int, timeout_s: float = 90) -> list[dict[str, str]]:
     wait_until(
         page,

@@ -49,8 +49,10 @@ async def test_captions_arrive_in_order_and_the_status_bar_shows_latency(sched: 
         assert [r.index for r in rows] == [0, 1, 2]
         assert [r.translation for r in rows] == ["en:0", "en:1", "en:2"]
         await pilot.pause()
-        assert "latency" in status_text(app) and " ms" in status_text(app)
-        assert app.last_latency_ms is not None and app.last_latency_ms > 0
+        assert "latency" in status_text(app)
+        assert " ms" in status_text(app)
+        assert app.last_latency_ms is not None
+        assert app.last_latency_ms > 0
         await pilot.press("q")
 
 
@@ -61,10 +63,12 @@ async def test_space_cuts_the_current_speech_now(sched: Sched) -> None:
     app = app_for(sched, mic)
     async with app.run_test() as pilot:
         await mic.done.wait()
-        assert app.cutter.state == "speech" and not app.captions.rows
+        assert app.cutter.state == "speech"
+        assert not app.captions.rows
         await pilot.press("space")
         await until(pilot, lambda: bool(app.captions.rows) and app.captions.rows[0].state == "done")
-        assert len(node.jobs) == 1 and node.jobs[0].utterance_index == 0
+        assert len(node.jobs) == 1
+        assert node.jobs[0].utterance_index == 0
         assert len(node.jobs[0].audio.to_bytes()) >= 2 * 16000 * 3  # the 4 s said so far
         await pilot.press("q")
 
@@ -89,7 +93,7 @@ async def test_screenshot_for_the_docs(sched: Sched, tmp_path: Path) -> None:
         await until(pilot, lambda: sum(r.state == "done" for r in app.captions.ordered()) == 2)
         await pilot.pause()
         path = app.save_screenshot(str(tmp_path / "shot.svg"))
-        assert Path(path).read_text().startswith("<svg")
+        assert (await asyncio.to_thread(Path(path).read_text)).startswith("<svg")
         await pilot.press("q")
 
 
@@ -113,7 +117,8 @@ async def test_peer_supplied_markup_is_shown_as_plain_text(sched: Sched) -> None
         )
         await pilot.pause()
         shown = screen_text(app)
-        assert "[/bold] closed [red]" in shown and "[b]x[/i]" in shown
+        assert "[/bold] closed [red]" in shown
+        assert "[b]x[/i]" in shown
         assert "[/bold]Eve[link=x]" in shown
         await pilot.press("q")
 
@@ -173,7 +178,8 @@ async def test_playback_holds_while_the_user_talks_in_half_duplex(sched: Sched) 
     async with app.run_test() as pilot:
         await mic.done.wait()
         await pilot.pause()
-        assert True in player.holds and player.holds[-1] is False
+        assert True in player.holds
+        assert player.holds[-1] is False
         await pilot.press("q")
 
 

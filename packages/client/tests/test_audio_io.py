@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 from lingua_client.audio_io import ClipQueue
 from lingua_client.screen_guard import stderr_to_file
 
@@ -25,7 +26,8 @@ def test_every_sample_of_a_clip_is_played_and_silence_follows() -> None:
     clips.add(clip)
     played = play(clips, 60)
     assert np.array_equal(played[: clip.size], clip)  # the last 50 ms included
-    assert not played[clip.size :].any() and not clips.audible
+    assert not played[clip.size :].any()
+    assert not clips.audible
 
 
 def test_hold_plays_silence_and_keeps_the_position() -> None:
@@ -35,7 +37,8 @@ def test_hold_plays_silence_and_keeps_the_position() -> None:
     first = play(clips, 2)
     assert clips.audible
     clips.hold = True
-    assert not play(clips, 5).any() and not clips.audible
+    assert not play(clips, 5).any()
+    assert not clips.audible
     clips.hold = False
     rest = play(clips, 10)
     assert np.array_equal(np.concatenate([first, rest])[: clip.size], clip)
@@ -92,3 +95,36 @@ def test_device_trouble_is_one_short_line_on_the_meter_not_repeated_in_the_notic
         logger.removeHandler(handler)
     assert mic.trouble == "microphone unavailable; retrying"  # the library's words: log only
     assert app.notices == ["reconnect failed"]
+
+
+class ScriptedSoundDevice:
+    """A test double for the sounddevice module whose output stream fails with `error`."""
+
+    class PortAudioError(Exception):
+        pass
+
+    def __init__(self, error: type[Exception]) -> None:
+        self.error = error
+
+    def query_devices(self, kind: str) -> dict[str, float]:
+        return {"default_samplerate": 48000.0}
+
+    def OutputStream(self, **_: object) -> None:  # sounddevice's name
+        raise self.error("Error opening OutputStream")
+
+
+def test_a_device_that_will_not_open_leaves_captions_only_and_a_bug_is_not_swallowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lingua_client import audio_io
+
+    refusing = ScriptedSoundDevice(ScriptedSoundDevice.PortAudioError)
+    monkeypatch.setattr(audio_io, "_sd", lambda: refusing)
+    player = audio_io.Player()
+    assert player.start() is False
+    assert player.trouble == "no sound output; captions only"
+
+    buggy = ScriptedSoundDevice(TypeError)  # a wrong argument is the app's bug, not the device's
+    monkeypatch.setattr(audio_io, "_sd", lambda: buggy)
+    with pytest.raises(TypeError):
+        audio_io.Player().start()

@@ -56,7 +56,9 @@ async def test_silence_and_noise_cut_nothing_and_manual_cut_needs_speech() -> No
     assert cutter.cut_now() is None
     cutter.feed(clip("weather.wav", trim_pads=True)[: 16000 * 2])
     cut = cutter.cut_now()
-    assert cut is not None and cut.manual and cut.reason == "manual"
+    assert cut is not None
+    assert cut.manual
+    assert cut.reason == "manual"
 
 
 def test_a_manual_cut_starts_the_next_utterance_with_the_audio_that_follows() -> None:
@@ -74,7 +76,9 @@ def test_a_manual_cut_starts_the_next_utterance_with_the_audio_that_follows() ->
     cutter = UtteranceCutter(probability)
     assert cutter.feed(loud) == []
     first = cutter.cut_now()
-    assert first is not None and first.manual and first.audio.size == loud.size
+    assert first is not None
+    assert first.manual
+    assert first.audio.size == loud.size
     [second] = cutter.feed(np.concatenate([quiet, silence]))
     assert not second.manual
     assert np.array_equal(second.audio[: quiet.size], quiet)  # not one sample lost

@@ -51,11 +51,14 @@ async def test_json_lines_and_saved_tts_at_the_stated_rate(sched: Sched, tmp_pat
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [r["utterance_index"] for r in rows] == [0, 1]
     assert [r["file"] for r in rows] == ["weather.wav", "report.wav"]
-    assert rows[0]["text_translated"] == "en:0" and rows[0]["latency_ms"] > 0
+    assert rows[0]["text_translated"] == "en:0"
+    assert rows[0]["latency_ms"] > 0
     for row in rows:
         assert row["tts_sample_rate"] == 22050
         with wave.open(row["tts_file"], "rb") as w:
-            assert w.getframerate() == 22050 and w.getnchannels() == 1 and w.getsampwidth() == 2
+            assert w.getframerate() == 22050
+            assert w.getnchannels() == 1
+            assert w.getsampwidth() == 2
             assert w.getnframes() == 22050
 
 
@@ -66,7 +69,8 @@ async def test_an_unservable_request_exits_1_with_the_error(sched: Sched) -> Non
     )
     assert code == 1
     row = json.loads(out.getvalue().splitlines()[0])
-    assert row["error"] == "NO_AVAILABLE_NODE" and row["utterance_index"] == 0
+    assert row["error"] == "NO_AVAILABLE_NODE"
+    assert row["utterance_index"] == 0
 
 
 def test_no_scheduler_is_exit_2(capsys) -> None:  # type: ignore[no-untyped-def]
@@ -74,7 +78,8 @@ def test_no_scheduler_is_exit_2(capsys) -> None:  # type: ignore[no-untyped-def]
     code = main(["--file", str(SPEECH / "weather.wav"), "--scheduler", url])
     assert code == 2
     err = capsys.readouterr().err
-    assert "cannot reach the scheduler" in err and err.count("\n") == 1
+    assert "cannot reach the scheduler" in err
+    assert err.count("\n") == 1
 
 
 @pytest.mark.parametrize(
@@ -92,7 +97,9 @@ def test_a_bad_scheduler_url_is_one_line_and_exit_2(capsys, url: str, mode: str)
     argv = [mode, str(SPEECH / "weather.wav")] if mode == "--file" else [mode]
     assert main([*argv, "--scheduler", url]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err and "/ws/session" in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+    assert "/ws/session" in err
 
 
 async def test_a_wrong_path_on_a_live_server_is_one_line_and_exit_2(sched: Sched, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -100,7 +107,8 @@ async def test_a_wrong_path_on_a_live_server_is_one_line_and_exit_2(sched: Sched
     code = await run_files(url, [SPEECH / "weather.wav"], src="en", tgt="en")
     assert code == 2
     err = capsys.readouterr().err
-    assert "HTTP 404" in err and err.count("\n") == 1
+    assert "HTTP 404" in err
+    assert err.count("\n") == 1
 
 
 async def test_24_bit_float_and_flac_inputs_are_converted(sched: Sched, tmp_path: Path) -> None:
@@ -128,7 +136,9 @@ def test_a_file_that_is_not_audio_is_one_line_and_exit_2(capsys, tmp_path: Path)
         read_audio_16k(junk)
     code = main(["--file", str(junk), "--scheduler", "ws://127.0.0.1:9/ws/session"])
     err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
 
 
 def test_a_missing_file_is_exit_2(capsys) -> None:  # type: ignore[no-untyped-def]
@@ -139,4 +149,6 @@ def test_a_missing_file_is_exit_2(capsys) -> None:  # type: ignore[no-untyped-de
 def test_no_audio_device_is_one_line_and_exit_2(capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["--mic"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--file" in err and "Traceback" not in err
+    assert err.count("\n") == 1
+    assert "--file" in err
+    assert "Traceback" not in err

@@ -104,5 +104,6 @@ async def test_file_mode_keeps_within_the_window_and_retries_rate_limited(
     assert code == 0
     assert [r["utterance_index"] for r in rows] == list(range(9))
     assert all("error" not in r for r in rows)
-    assert scripted.max_seen == 2 and scripted.over_window == 0
+    assert scripted.max_seen == 2
+    assert scripted.over_window == 0
     assert scripted.received.count(3) == 2  # refused once, sent again under the same index

@@ -9,15 +9,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from lingua_client.connection import SessionConnection
-from lingua_client.local_cluster import free_port
-from lingua_protocol import Message, SessionInit, TranslationResult
+from client_support import SILENCE, Reports, first_answered, reconnecting_session
+from lingua_client.local_cluster import Proc, free_port, wait_http
+from lingua_protocol import TranslationResult
 from lingua_scheduler.testing import ScriptedNode
 
 
@@ -37,15 +35,8 @@ class SchedulerProcess:
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()[-2000:]
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.05)  # polling a process that is starting: nothing to wait on
-        raise TimeoutError(self.log.read_text()[-2000:])
+        health = f"http://127.0.0.1:{self.port}/health"
+        wait_http(Proc("scheduler", self.proc, self.log), health, timeout_s)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -113,32 +104,22 @@ async def test_a_scheduler_restart_opens_a_new_session_and_loses_nothing(
     await node.start()
     gate = Gate(scheduler.port)
     await gate.start()
-    got: list[Message] = []
-    conn = SessionConnection(
+    reports = Reports()
+    conn = reconnecting_session(
         f"ws://127.0.0.1:{gate.port}/ws/session",
-        SessionInit(src_lang="en", tgt_lang="en"),
-        got.append,
-        reconnect_min_s=0.05,
+        reports,
         reconnect_max_s=0.2,
         max_reconnects=None,
     )
     await conn.start()
     first_session = conn.session_id
-    for _ in range(3):
-        await conn.send_audio(b"\x00\x00" * 1600)
-    jobs = await node.wait_jobs(3)
-    await node.release(jobs[:1])
-    async with asyncio.timeout(5):
-        while not got:
-            await asyncio.sleep(0.01)  # the reader task hands the first result over
+    await first_answered(conn, node, reports, 3)
     gate.open = False
     await asyncio.to_thread(scheduler.kill)
     await node.close()
-    async with asyncio.timeout(5):
-        while conn.connected.is_set():
-            await asyncio.sleep(0.01)
+    await reports.until(lambda: not conn.connected.is_set())
     assert conn.status.state == "reconnecting"
-    await conn.send_audio(b"\x00\x00" * 1600)  # said during the outage: index 3
+    await conn.send_audio(SILENCE)  # said during the outage: index 3
     await asyncio.to_thread(scheduler.start)
     node2 = ScriptedNode(f"{url}/ws/node", "n2", pairs=pairs)
     await node2.start()
@@ -146,7 +127,7 @@ async def test_a_scheduler_restart_opens_a_new_session_and_loses_nothing(
     try:
         await conn.drained(20)
         assert conn.session_id not in (None, first_session)
-        results = [m for m in got if isinstance(m, TranslationResult)]
+        results = [m for m in reports.messages if isinstance(m, TranslationResult)]
         assert [m.utterance_index for m in results] == [0, 1, 2, 3]
         # index 0 was answered by the first scheduler; 1-3 went again as 0-2 of the new session
         assert [m.text_translated for m in results] == ["en:0", "en:0", "en:1", "en:2"]

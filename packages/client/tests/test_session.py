@@ -58,7 +58,8 @@ def test_utterances_wait_for_the_connection_and_go_in_order_once_open() -> None:
     assert s.utterances_to_send(0.0) == []
     s.opened(ack(), 1.0)
     sent = s.utterances_to_send(1.0)
-    assert indexes(sent) == [0, 1, 2] and all(u.session_id == "s1" for u in sent)
+    assert indexes(sent) == [0, 1, 2]
+    assert all(u.session_id == "s1" for u in sent)
     assert s.utterances_to_send(1.0) == []
 
 
@@ -70,7 +71,8 @@ def test_answers_are_passed_on_once_with_latency_from_the_end_of_speech() -> Non
     s.received(result("s1", 0), 1.25)
     s.received(result("s1", 0), 1.5)  # a replay after a resume
     out = s.deliveries()
-    assert len(out) == 1 and out[0].latency_ms == 750.0
+    assert len(out) == 1
+    assert out[0].latency_ms == 750.0
     assert s.unanswered == 0
 
 
@@ -122,7 +124,8 @@ def test_rate_limited_is_retried_after_backoff_under_the_same_index_not_shown() 
     )
     assert s.deliveries() == []
     deadline = s.next_deadline()
-    assert deadline is not None and 1.25 <= deadline <= 1.5  # backoff 0.5 s, jittered
+    assert deadline is not None
+    assert 1.25 <= deadline <= 1.5  # backoff 0.5 s, jittered
     assert s.utterances_to_send(1.1) == []
     assert indexes(s.utterances_to_send(deadline)) == [0]
     s.received(result("s1", 0), 2.0)
@@ -138,7 +141,8 @@ def test_a_missing_result_for_an_index_awaiting_its_retry_ends_it() -> None:
     s.received(Error(code="RATE_LIMITED", message="x", session_id="s1", utterance_index=0), 0.1)
     s.received(MissingResult(session_id="s1", utterance_index=0, reason="gap"), 0.2)
     assert delivered(s) == [("missing_result", 0, "")]
-    assert s.unanswered == 0 and s.utterances_to_send(5.0) == []
+    assert s.unanswered == 0
+    assert s.utterances_to_send(5.0) == []
 
 
 def test_a_resume_resends_what_is_unanswered_under_the_same_indexes() -> None:
@@ -151,7 +155,8 @@ def test_a_resume_resends_what_is_unanswered_under_the_same_indexes() -> None:
     s.received(result("s1", 2), 0.5)
     s.connection_lost(1.0)
     init = s.opening_message()
-    assert init.resume_token == "tok1" and init.last_received_index == 0
+    assert init.resume_token == "tok1"
+    assert init.last_received_index == 0
     s.opened(ack(resumed=True), 2.0)
     assert indexes(s.utterances_to_send(2.0)) == [1, 3]
     s.received(result("s1", 2), 2.1)  # replayed: passed on before, not again
@@ -173,7 +178,8 @@ def test_a_refused_resume_opens_a_new_session_renumbered_with_captions_kept() ->
     assert s.opening_message().resume_token is None
     s.opened(ack("s2", "tok2"), 2.5)
     sent = s.utterances_to_send(2.5)
-    assert indexes(sent) == [0, 1, 2] and {u.session_id for u in sent} == {"s2"}
+    assert indexes(sent) == [0, 1, 2]
+    assert {u.session_id for u in sent} == {"s2"}
     s.received(result("s1", 1, "stale"), 2.6)  # from the old session: ignored
     for wire, text in enumerate(["second", "third", "fourth"]):
         s.received(result("s2", wire, text), 3.0)
@@ -208,9 +214,11 @@ def test_after_a_restart_no_available_node_is_retried_under_a_new_index_until_no
     s.submit(AUDIO, now=2.0)
     assert indexes(s.utterances_to_send(2.0)) == [0, 1]
     s.received(no_node("s2", 0), 2.1)  # the node has not re-registered yet
-    assert s.deliveries() == [] and s.unanswered == 2
+    assert s.deliveries() == []
+    assert s.unanswered == 2
     deadline = s.next_deadline()
-    assert deadline is not None and 2.1 < deadline <= 2.6
+    assert deadline is not None
+    assert 2.1 < deadline <= 2.6
     assert indexes(s.utterances_to_send(deadline)) == [2]  # index 0 is closed at the scheduler
     s.received(result("s2", 1, "second"), 3.0)
     s.received(result("s2", 2, "first"), 3.1)
@@ -270,7 +278,8 @@ def test_tts_off_travels_per_utterance_and_room_results_of_others_pass_unchanged
     s.opened(ack(), 0.0)
     s.submit(AUDIO, now=0.0, pipeline=PipelineConfig(use_tts=False))
     [u] = s.utterances_to_send(0.0)
-    assert u.pipeline is not None and u.pipeline.use_tts is False
+    assert u.pipeline is not None
+    assert u.pipeline.use_tts is False
     other = TranslationResult(
         session_id="s1", utterance_index=0, speaker_session_id="s9", text_translated="hi"
     )
@@ -297,5 +306,7 @@ def test_a_room_error_is_a_room_row_and_never_answers_our_own_index() -> None:
     captions = Captions()
     captions.pending(0)
     row = captions.apply(error)
-    assert row is not None and row.speaker == "Bo" and row.state == "error"
+    assert row is not None
+    assert row.speaker == "Bo"
+    assert row.state == "error"
     assert captions.rows[0].state == "pending"

@@ -53,6 +53,21 @@ globalThis.deps = {
   setTimeout: (f, ms) => { const t = { at: T.now + ms, f }; T.timers.push(t); return t; },
   clearTimeout: (t) => { T.timers = T.timers.filter((x) => x !== t); },
 };
+// A page Session on a fresh scripted socket and clock: opened, acked as session s1 with `ack`'s
+// fields added, and `count` utterances handed to it. `events` is what it told the page.
+globalThis.openSession = async (ack, count) => {
+  const {Session} = await import('./session.js');
+  T.sockets = []; T.timers = []; T.now = 0;
+  const events = [];
+  const s = new Session('ws://x/ws/session', {src_lang: 'en', tgt_lang: 'en'},
+                        (e) => events.push(e), deps);
+  s.start();
+  const ws = T.sockets[0];
+  ws.onopen();
+  ws.deliver({type: 'session_init_ack', session_id: 's1', ...ack});
+  for (let i = 0; i < count; i++) s.sendUtterance(new Uint8Array(320));
+  return {s, ws, events};
+};
 globalThis.advance = (ms) => {
   T.now += ms;
   for (;;) {
@@ -98,7 +113,9 @@ def test_an_utterance_frame_from_the_page_parses_in_lingua_protocol(page: Any) -
     }"""
     )
     message = parse_client_message(bytes(frame))
-    assert isinstance(message, Utterance) and message.utterance_index == 3 and message.manual_cut
+    assert isinstance(message, Utterance)
+    assert message.utterance_index == 3
+    assert message.manual_cut
     samples = np.frombuffer(message.audio.to_bytes(), "<i2")
     assert samples.tolist() == [0, 16383, -16384, 32767, -32768]
 
@@ -131,17 +148,8 @@ def test_a_result_frame_from_lingua_protocol_decodes_on_the_page(page: Any) -> N
 def test_the_page_keeps_within_the_window_and_retries_rate_limited(page: Any) -> None:
     sent = page.evaluate(
         """async () => {
-        const {Session} = await import('./session.js');
-        T.sockets = []; T.timers = []; T.now = 0;
-        const events = [];
-        const s = new Session('ws://x/ws/session', {src_lang: 'en', tgt_lang: 'en'},
-                              (e) => events.push(e), deps);
-        s.start();
-        const ws = T.sockets[0];
-        ws.onopen();
-        ws.deliver({type: 'session_init_ack', session_id: 's1', resume_token: 'r',
-                    binary_audio: false, max_in_flight_utterances: 2});
-        for (let i = 0; i < 3; i++) s.sendUtterance(new Uint8Array(320));
+        const {ws, events} = await openSession(
+            {resume_token: 'r', binary_audio: false, max_in_flight_utterances: 2}, 3);
         const indexes = () => ws.sent.filter((m) => m.type === 'utterance')
                                      .map((m) => m.utterance_index);
         const out = {window: indexes()};
@@ -173,16 +181,7 @@ def test_a_scheduler_that_forgot_the_session_gets_everything_unanswered_again(
 ) -> None:
     out = page.evaluate(
         """async () => {
-        const {Session} = await import('./session.js');
-        T.sockets = []; T.timers = []; T.now = 0;
-        const events = [];
-        const s = new Session('ws://x/ws/session', {src_lang: 'en', tgt_lang: 'en'},
-                              (e) => events.push(e), deps);
-        s.start();
-        let ws = T.sockets[0];
-        ws.onopen();
-        ws.deliver({type: 'session_init_ack', session_id: 's1', resume_token: 'r1'});
-        for (let i = 0; i < 3; i++) s.sendUtterance(new Uint8Array(320));
+        let {s, ws, events} = await openSession({resume_token: 'r1'}, 3);
         ws.deliver({type: 'translation_result', session_id: 's1', utterance_index: 0,
                     text_asr: 'zero'});
         ws.close();                       // the scheduler went away
@@ -211,7 +210,8 @@ def test_a_scheduler_that_forgot_the_session_gets_everything_unanswered_again(
                 after: ws.sent.filter((m) => m.type === 'utterance').map((m) => m.utterance_index)};
     }"""
     )
-    assert out["resume"]["resume_token"] == "r1" and out["resume"]["last_received_index"] == 0
+    assert out["resume"]["resume_token"] == "r1"
+    assert out["resume"]["last_received_index"] == 0
     assert "resume_token" not in out["fresh"]
     assert out["resent"] == [["s2", 0], ["s2", 1], ["s2", 2]]  # rows 1, 2, 3 renumbered
     assert out["after"] == [0, 1, 2, 3]  # no node yet, just after a reconnect: sent again
@@ -234,7 +234,8 @@ def test_peer_text_is_shown_as_text_never_as_html(page: Any) -> None:
                 states: Array.from(list.children).map((e) => e.dataset.testid)};
     }"""
     )
-    assert out["imgs"] == 0 and '<img src=x onerror="window.pwned=1">' in out["text"]
+    assert out["imgs"] == 0
+    assert '<img src=x onerror="window.pwned=1">' in out["text"]
     assert out["states"] == ["caption-final", "caption-room", "caption-room"]
 
 
@@ -289,7 +290,8 @@ def test_client_web_serves_the_page_and_its_scheduler_and_prints_the_url() -> No
         assert line.startswith("Lingua web client: http://127.0.0.1:"), line
         url = line.split()[3]
         page = httpx.get(url, timeout=5)
-        assert page.status_code == 200 and 'data-testid="start"' in page.text
+        assert page.status_code == 200
+        assert 'data-testid="start"' in page.text
         assert "script-src 'self'" in page.headers["content-security-policy"]
         assert httpx.get(url + "app.js", timeout=5).headers["content-type"] == "text/javascript"
         assert httpx.get(url + "config.json", timeout=5).json() == {"scheduler": scheduler}
@@ -305,16 +307,7 @@ def test_a_resume_resends_only_what_is_not_on_its_way_and_room_errors_stay_room_
 ) -> None:
     out = page.evaluate(
         """async () => {
-        const {Session} = await import('./session.js');
-        T.sockets = []; T.timers = []; T.now = 0;
-        const events = [];
-        const s = new Session('ws://x/ws/session', {src_lang: 'en', tgt_lang: 'en'},
-                              (e) => events.push(e), deps);
-        s.start();
-        let ws = T.sockets[0];
-        ws.onopen();
-        ws.deliver({type: 'session_init_ack', session_id: 's1', resume_token: 'r1'});
-        for (let i = 0; i < 3; i++) s.sendUtterance(new Uint8Array(320));
+        let {ws, events} = await openSession({resume_token: 'r1'}, 3);
         // another member's listening failed: about index 0 of *their* speaker, not ours
         ws.deliver({type: 'error', code: 'NO_AVAILABLE_NODE', message: 'x', session_id: 's1',
                     utterance_index: 0, speaker_session_id: 's-other'});

@@ -50,7 +50,8 @@ def test_publish_then_list_filter_and_manifest(hub: HubProcess, model_dir: Path)
         "size": len(blob),
         "sha256": hashlib.sha256(blob).hexdigest(),
     }
-    assert "sub/vocab.txt" in by_path and record["total_size"] == sum(
+    assert "sub/vocab.txt" in by_path
+    assert record["total_size"] == sum(
         f.stat().st_size for f in model_dir.rglob("*") if f.is_file()
     )
     publish(
@@ -69,8 +70,10 @@ def test_publish_then_list_filter_and_manifest(hub: HubProcess, model_dir: Path)
         return {m["model_id"] for m in models}
 
     assert {"pub-en-zh", "pub-tts"} <= ids()
-    assert "pub-en-zh" in ids(kind="nmt") and "pub-tts" not in ids(kind="nmt")
-    assert ids(src="en", tgt="zh") >= {"pub-en-zh"} and "pub-en-zh" not in ids(src="zh", tgt="en")
+    assert "pub-en-zh" in ids(kind="nmt")
+    assert "pub-tts" not in ids(kind="nmt")
+    assert ids(src="en", tgt="zh") >= {"pub-en-zh"}
+    assert "pub-en-zh" not in ids(src="zh", tgt="en")
     assert "pub-tts" in ids(language="de")
     info = httpx.get(f"{hub.url}/api/v1/models/pub-en-zh").json()
     assert [v["version"] for v in info["versions"]] == ["1"]
@@ -81,7 +84,8 @@ def test_publish_then_list_filter_and_manifest(hub: HubProcess, model_dir: Path)
 def test_versions_are_immutable(hub: HubProcess, model_dir: Path) -> None:
     assert publish(hub, model_dir, model_id="immut").status_code == 201
     again = publish(hub, model_dir, model_id="immut")
-    assert again.status_code == 409 and again.json()["code"] == "VERSION_EXISTS"
+    assert again.status_code == 409
+    assert again.json()["code"] == "VERSION_EXISTS"
 
 
 def test_downloads_full_ranged_suffix_416_and_etag(hub: HubProcess, model_dir: Path) -> None:
@@ -89,19 +93,23 @@ def test_downloads_full_ranged_suffix_416_and_etag(hub: HubProcess, model_dir: P
     blob = (model_dir / "model.bin").read_bytes()
     url = f"{hub.url}/api/v1/models/dl/1/files/model.bin"
     full = httpx.get(url)
-    assert full.status_code == 200 and full.content == blob
+    assert full.status_code == 200
+    assert full.content == blob
     assert full.headers["content-length"] == str(len(blob))
     etag = full.headers["etag"]
     assert etag == f'"{hashlib.sha256(blob).hexdigest()}"'
     part = httpx.get(url, headers={"Range": "bytes=1000-1999"})
-    assert part.status_code == 206 and part.content == blob[1000:2000]
+    assert part.status_code == 206
+    assert part.content == blob[1000:2000]
     assert part.headers["content-range"] == f"bytes 1000-1999/{len(blob)}"
     tail = httpx.get(url, headers={"Range": "bytes=-100"})
-    assert tail.status_code == 206 and tail.content == blob[-100:]
+    assert tail.status_code == 206
+    assert tail.content == blob[-100:]
     open_end = httpx.get(url, headers={"Range": f"bytes={len(blob) - 10}-"})
     assert open_end.content == blob[-10:]
     beyond = httpx.get(url, headers={"Range": f"bytes={len(blob)}-"})
-    assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{len(blob)}"
+    assert beyond.status_code == 416
+    assert beyond.headers["content-range"] == f"bytes */{len(blob)}"
     assert httpx.get(url, headers={"If-None-Match": etag}).status_code == 304
     nested = httpx.get(f"{hub.url}/api/v1/models/dl/1/files/sub/vocab.txt")
     assert nested.content == b"a\nb\nc\n"
@@ -114,7 +122,8 @@ def test_writes_need_the_token(hub: HubProcess, model_dir: Path) -> None:
     }
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
         r = httpx.post(f"{hub.url}/api/v1/models", data=meta, files=files, headers=headers)
-        assert r.status_code == 401 and r.json()["code"] == "UNAUTHORIZED"
+        assert r.status_code == 401
+        assert r.json()["code"] == "UNAUTHORIZED"
     publish(hub, model_dir, model_id="keep")
     assert httpx.delete(f"{hub.url}/api/v1/models/keep/1").status_code == 401
     assert httpx.get(f"{hub.url}/api/v1/models/keep/1/manifest").status_code == 200
@@ -209,7 +218,8 @@ def test_oversized_upload_is_refused(tmp_path: Path) -> None:
             files=[("files", ("big.bin", b"\x01" * 5000))],
             headers=AUTH,
         )
-        assert r.status_code == 413 and r.json()["code"] == "UPLOAD_TOO_LARGE"
+        assert r.status_code == 413
+        assert r.json()["code"] == "UPLOAD_TOO_LARGE"
 
 
 def test_verify_finds_a_flipped_byte(tmp_path: Path, model_dir: Path) -> None:
@@ -231,4 +241,5 @@ def test_verify_finds_a_flipped_byte(tmp_path: Path, model_dir: Path) -> None:
     data[12345] ^= 0x01
     stored.write_bytes(bytes(data))
     problems = catalog.verify()
-    assert len(problems) == 1 and "model.bin: corrupted" in problems[0]
+    assert len(problems) == 1
+    assert "model.bin: corrupted" in problems[0]

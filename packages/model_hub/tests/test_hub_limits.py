@@ -74,7 +74,8 @@ def test_no_token_is_401_without_receiving_the_body(hub: HubProcess) -> None:
     with socket.create_connection(("127.0.0.1", hub.port)) as s:
         s.sendall(post_head(300 << 20, token=False))
         status, headers, body = read_response(s)
-    assert status == 401 and json.loads(body)["code"] == "UNAUTHORIZED"
+    assert status == 401
+    assert json.loads(body)["code"] == "UNAUTHORIZED"
     assert headers["connection"] == "close"
 
 
@@ -82,7 +83,8 @@ def test_over_the_size_limit_is_413_without_receiving_the_body(small_hub: HubPro
     with socket.create_connection(("127.0.0.1", small_hub.port)) as s:
         s.sendall(post_head((8 << 20) + 1, token=True))
         status, _, body = read_response(s)
-    assert status == 413 and json.loads(body)["code"] == "UPLOAD_TOO_LARGE"
+    assert status == 413
+    assert json.loads(body)["code"] == "UPLOAD_TOO_LARGE"
 
 
 def test_a_publish_without_content_length_is_411(small_hub: HubProcess) -> None:
@@ -94,7 +96,8 @@ def test_a_publish_without_content_length_is_411(small_hub: HubProcess) -> None:
         content=chunks(),  # a generator: httpx sends it chunked, with no Content-Length
         headers={**AUTH, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
     )
-    assert r.status_code == 411 and r.json()["code"] == "LENGTH_REQUIRED"
+    assert r.status_code == 411
+    assert r.json()["code"] == "LENGTH_REQUIRED"
 
 
 # --- the body streams into the staging folder, bounded -----------------------------------
@@ -131,7 +134,8 @@ def test_a_stalled_body_is_408_and_leaves_nothing(small_hub: HubProcess) -> None
     with socket.create_connection(("127.0.0.1", small_hub.port)) as s:
         s.sendall(post_head(len(head) + 1000, token=True) + head)
         status, _, body = read_response(s)  # the rest never comes
-    assert status == 408 and json.loads(body)["code"] == "UPLOAD_TIMEOUT"
+    assert status == 408
+    assert json.loads(body)["code"] == "UPLOAD_TIMEOUT"
     assert httpx.get(f"{small_hub.url}/api/v1/models/stalled").status_code == 404
     assert not any((small_hub.store / ".staging").iterdir())
 
@@ -200,7 +204,8 @@ def test_with_every_connection_busy_a_new_one_gets_503(tmp_path: Path) -> None:
                 assert s.recv(4096).startswith(b"HTTP/1.1 100 ")
             with socket.create_connection(("127.0.0.1", small.port)) as extra:
                 status, _, body = read_response(extra)
-            assert status == 503 and json.loads(body)["code"] == "TOO_MANY_CONNECTIONS"
+            assert status == 503
+            assert json.loads(body)["code"] == "TOO_MANY_CONNECTIONS"
         finally:
             for s in busy:
                 s.close()
@@ -223,7 +228,8 @@ def test_a_deleted_version_comes_back_only_with_the_same_bytes(hub: HubProcess) 
     assert _publish(hub, "tomb", [("m.onnx", b"first")]).status_code == 201
     assert httpx.delete(f"{hub.url}/api/v1/models/tomb/1", headers=AUTH).status_code == 204
     other = _publish(hub, "tomb", [("m.onnx", b"other bytes")])
-    assert other.status_code == 409 and other.json()["code"] == "VERSION_DELETED"
+    assert other.status_code == 409
+    assert other.json()["code"] == "VERSION_DELETED"
     assert httpx.get(f"{hub.url}/api/v1/models/tomb").status_code == 404
     same = _publish(hub, "tomb", [("m.onnx", b"first")])
     assert same.status_code == 201
@@ -243,7 +249,8 @@ def test_names_the_filesystem_cannot_hold_are_400(
     hub: HubProcess, files: list[tuple[str, bytes]], code: str
 ) -> None:
     r = _publish(hub, "names", files)
-    assert r.status_code == 400 and r.json()["code"] == code
+    assert r.status_code == 400
+    assert r.json()["code"] == code
     assert httpx.get(f"{hub.url}/api/v1/models/names").status_code == 404
 
 
@@ -266,7 +273,8 @@ def test_meta_that_cannot_be_stored_is_400(
         files=[("files", ("m.onnx", b"x"))],
         headers=AUTH,
     )
-    assert r.status_code == 400 and r.json()["code"] == code, r.text
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == code, r.text
 
 
 def test_a_nul_in_a_filename_is_400(hub: HubProcess) -> None:
@@ -278,4 +286,5 @@ def test_a_nul_in_a_filename_is_400(hub: HubProcess) -> None:
         content=body,
         headers={**AUTH, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
     )
-    assert r.status_code == 400 and r.json()["code"] == "INVALID_PATH"
+    assert r.status_code == 400
+    assert r.json()["code"] == "INVALID_PATH"

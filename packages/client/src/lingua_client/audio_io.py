@@ -53,6 +53,15 @@ def _sd() -> Any:
     return sounddevice
 
 
+def _device_errors(sd: Any) -> tuple[type[Exception], ...]:
+    """What opening, using or closing a stream raises when the device is the trouble:
+    PortAudio's own error (device gone or busy, a rate it refuses) and sounddevice's
+    ValueError for a device or setting that does not exist. Anything else is a bug in the app
+    and is not caught. `sd` is the imported module (`_sd()`), so that the library is still
+    loaded only when a device is wanted."""
+    return (sd.PortAudioError, ValueError)
+
+
 def check_devices(need_input: bool, need_output: bool) -> None:
     sd = _sd()
     for kind, needed in (("input", need_input), ("output", need_output)):
@@ -106,7 +115,7 @@ class Microphone:
                     callback=callback,
                 )
                 stream.start()
-            except Exception as exc:
+            except _device_errors(sd) as exc:
                 self._report("microphone unavailable; retrying", _one_line(exc))
                 for _ in range(int(REOPEN_EVERY_S * RATE / self.block)):
                     await asyncio.sleep(self.block / RATE)
@@ -148,7 +157,7 @@ def _close_quietly(stream: Any) -> None:
     try:
         stream.abort()
         stream.close()
-    except Exception as exc:
+    except _device_errors(_sd()) as exc:  # loaded already: the stream came from it
         log.info("closing the audio stream failed: %s", _one_line(exc))
 
 
@@ -255,6 +264,10 @@ class Player:
         """Open the output device; False (and `trouble` set) when there is none."""
         try:
             sd = _sd()
+        except NoAudioDevice as exc:
+            self._report("no sound output; captions only", _one_line(exc))
+            return False
+        try:
             rate = self.rate or int(sd.query_devices(kind="output")["default_samplerate"])
             clips = ClipQueue(rate)
 
@@ -280,7 +293,7 @@ class Player:
                 callback=callback,
             )
             stream.start()
-        except Exception as exc:
+        except _device_errors(sd) as exc:
             self._report("no sound output; captions only", _one_line(exc))
             return False
         self.rate, self.clips, self._stream = rate, clips, stream
@@ -300,7 +313,8 @@ class Player:
             return
         if self.clips is None and (self._stream is None and not self.start()):
             return
-        assert self.clips is not None and self.rate is not None
+        assert self.clips is not None
+        assert self.rate is not None
         samples = np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768.0
         if rate != self.rate:
             from lingua_protocol.audio import resample

@@ -56,6 +56,23 @@ class Proc:
             self.popen.wait(5)
 
 
+def wait_http(proc: Proc, url: str, timeout_s: float) -> None:
+    """Block until `url` answers 200 (a server of `proc` is up); raises with the end of its log
+    if the process exits first or `timeout_s` passes. Polls: a process that is starting has
+    nothing to wait on."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited:\n{proc.tail()}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{proc.name} did not come up:\n{proc.tail()}")
+
+
 @dataclass
 class LocalCluster:
     work: Path
@@ -103,19 +120,6 @@ class LocalCluster:
         self.procs.append(proc)
         return proc
 
-    def _wait_http(self, proc: Proc, url: str, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not proc.alive():
-                raise RuntimeError(f"{proc.name} exited:\n{proc.tail()}")
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"{proc.name} did not come up:\n{proc.tail()}")
-
     def start_hub(self, token: str | None = None, timeout_s: float = 60) -> Proc:
         self.hub_port = free_port()
         env = {"LINGUA_HUB_TOKEN": token} if token else {}
@@ -134,7 +138,7 @@ class LocalCluster:
             ],
             env,
         )
-        self._wait_http(proc, f"{self.hub_url}/health", timeout_s)
+        wait_http(proc, f"{self.hub_url}/health", timeout_s)
         return proc
 
     def start_scheduler(
@@ -149,7 +153,7 @@ class LocalCluster:
             ["-m", "lingua_scheduler", "--port", str(self.scheduler_port)],
             env,
         )
-        self._wait_http(proc, f"{self.scheduler_http}/health", timeout_s)
+        wait_http(proc, f"{self.scheduler_http}/health", timeout_s)
         return proc
 
     def start_node(

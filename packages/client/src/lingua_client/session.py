@@ -442,7 +442,8 @@ class ClientSession:
         )
 
     def _message(self, o: Outgoing) -> Utterance:
-        assert o.wire_index is not None and self.session_id is not None
+        assert o.wire_index is not None
+        assert self.session_id is not None
         return Utterance(
             session_id=self.session_id,
             utterance_index=o.wire_index,

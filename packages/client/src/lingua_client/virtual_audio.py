@@ -40,6 +40,28 @@ CHUNK_S = 0.02
 """The microphone is written in 20 ms pieces at real-time pace."""
 
 
+PULSEAUDIO_FLAGS = ("--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no")
+"""A private server in the foreground that lives until it is stopped."""
+PAREC_FLAGS = (
+    "--device=speaker.monitor",
+    "--raw",
+    "--format=s16le",
+    f"--rate={SPEAKER_RATE}",
+    "--channels=1",
+    "--latency-msec=20",
+)
+"""The speaker's monitor as raw 16-bit mono at `SPEAKER_RATE`, in 20 ms fragments (the
+resolution of `VirtualAudio.time_of`)."""
+
+
+def _background(
+    args: list[str], out: BinaryIO, stderr: BinaryIO | int, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """A tool of the sound card, started with no standard input (nothing it reads may block
+    on ours)."""
+    return subprocess.Popen(args, stdout=out, stderr=stderr, stdin=subprocess.DEVNULL, env=env)
+
+
 def pulseaudio_missing() -> str | None:
     """Why a virtual sound card cannot be made here, or None."""
     for tool in ("pulseaudio", "parec", "pactl"):
@@ -97,21 +119,11 @@ class VirtualAudio:
             "set-default-source mic\nset-default-sink speaker\n"
         )
         with self.log_path.open("ab") as log:
-            self.server = subprocess.Popen(
-                [
-                    "pulseaudio",
-                    "-n",
-                    "-F",
-                    str(script),
-                    "--daemonize=no",
-                    "--exit-idle-time=-1",
-                    "--use-pid-file=no",
-                    "--log-target=stderr",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self._server_env,
+            self.server = _background(
+                ["pulseaudio", "-n", "-F", str(script), "--log-target=stderr", *PULSEAUDIO_FLAGS],
+                log,
+                subprocess.STDOUT,
+                self._server_env,
             )
         deadline = time.monotonic() + timeout_s
         while subprocess.run(["pactl", "info"], env=self.env, capture_output=True).returncode:
@@ -138,21 +150,7 @@ class VirtualAudio:
         self._record_t0 = time.monotonic() - size / 2 / SPEAKER_RATE
 
     def _parec(self, out: BinaryIO) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [
-                "parec",
-                "--device=speaker.monitor",
-                "--raw",
-                "--format=s16le",
-                f"--rate={SPEAKER_RATE}",
-                "--channels=1",
-                "--latency-msec=20",
-            ],
-            stdout=out,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-            env=self.env,
-        )
+        return _background(["parec", *PAREC_FLAGS], out, subprocess.DEVNULL, self.env)
 
     def say(self, samples: np.ndarray) -> Said:
         """Queue 16 kHz float speech; it is written after what is already queued."""
