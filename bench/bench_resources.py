@@ -320,17 +320,34 @@ async def echo_node(url: str, tasks: set[asyncio.Task[None]]) -> None:
 
 
 async def hostile_node(url: str, end: float, log: dict[str, str]) -> None:
+    """Over the caps (refused), then at the caps: a register with the most pairs the protocol
+    takes, heartbeats that repeat every capability field at that size, and pairing requests,
+    as fast as the socket takes them."""
     codes = ["".join(c) for c in itertools.product(string.ascii_lowercase, repeat=3)][:300]
-    pairs = [(s, t) for s in codes for t in codes]
+    over = [(s, t) for s in codes for t in codes]
+    async with connect(f"{url}/ws/node", max_size=None) as ws:
+        await ws.send(register("greedy", over))
+        log["node: register with 90,000 pairs"] = await first_reply(ws)
+    at_cap = [(s, t) for s in codes[:64] for t in codes[:64]]  # MAX_LANGUAGE_PAIRS, 4,096
     ws = await connect(f"{url}/ws/node", max_size=None)
-    await ws.send(register("greedy", pairs))
-    log["node: register with 90,000 pairs"] = await first_reply(ws)
-    beat = dumps({"type": "node_heartbeat", "node_id": "greedy", "timestamp": 1})
+    capped = register("greedy", at_cap)
+    await ws.send(capped)
+    log["node: register with 4,096 pairs (the cap)"] = await first_reply(ws)
+    fields = orjson.loads(capped)
+    beat = dumps(
+        {
+            "type": "node_heartbeat",
+            "node_id": "greedy",
+            "timestamp": 1,
+            "capability_by_type": fields["capability_by_type"],
+            "language_capabilities": fields["language_capabilities"],
+        }
+    )
     pairing = dumps({"type": "pairing_code_request", "node_id": "greedy"})
     sent = Counter[str]()
     replies: Counter[str] = Counter()
     reader = asyncio.create_task(count_replies(ws, replies))
-    while time.monotonic() < end:
+    while time.monotonic() < end and ws.close_code is None:
         for _ in range(50):
             await ws.send(beat)
             await ws.send(pairing)
@@ -338,11 +355,12 @@ async def hostile_node(url: str, end: float, log: dict[str, str]) -> None:
         sent["pairing_code_request"] += 50
         await asyncio.sleep(0.01)
     reader.cancel()
-    log["node: heartbeat + pairing floods"] = (
+    log[f"node: heartbeats of {len(beat) // 1024} KiB + pairing floods"] = (
         f"sent {sent['heartbeat']} of each; answers: "
         + ", ".join(f"{k} x{v}" for k, v in sorted(replies.items()))
         + (f"; closed {ws.close_code}" if ws.close_code else "")
     )
+    await ws.close()
 
 
 async def attack(port: int, name: str, seconds: float, peer: Any, url: str) -> None:
