@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import random
 from typing import Any
 
 from lingua_protocol import (
@@ -13,6 +12,7 @@ from lingua_protocol import (
 )
 from lingua_scheduler.core.actions import Action, Close, Send
 from lingua_scheduler.core.engine import SchedulerCore
+from lingua_scheduler.core.randomness import Randomness
 from lingua_scheduler.settings import SchedulerSettings
 
 PCM_1S = base64.b64encode(b"\x00\x00" * 16000).decode()
@@ -40,7 +40,7 @@ def node_register(node_id: str, pairs=(("en", "zh"), ("zh", "en")), **kw: Any) -
 class Harness:
     def __init__(self, **settings: Any) -> None:
         self.now = 1000.0
-        self.core = SchedulerCore(SchedulerSettings(**settings), rng=random.Random(1))
+        self.core = SchedulerCore(SchedulerSettings(**settings), randomness=Randomness.seeded(1))
         self.sent: list[tuple[str, Message]] = []
         self.closed: list[tuple[str, int]] = []
 

@@ -214,10 +214,9 @@ def test_disconnected_node_has_its_jobs_reassigned_at_once() -> None:
 
 
 def test_retryable_failure_moves_the_job_and_non_retryable_ends_it() -> None:
-    h = Harness()
+    h = Harness(sticky_nodes=False)
     h.node("conn-a", node_register("a"))
     h.node("conn-b", node_register("b"))
-    h.core.s.sticky_nodes = False
     sid = h.open_session("c1")
     h.utter("c1", sid, 0)
     conn = "conn-a" if h.to("conn-a", "job_assign") else "conn-b"

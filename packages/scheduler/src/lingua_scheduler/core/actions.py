@@ -1,4 +1,4 @@
-"""What the core asks its I/O shell to do."""
+"""What the core asks its I/O shell to do. The shell carries these out and decides nothing."""
 
 from __future__ import annotations
 
@@ -6,10 +6,17 @@ from dataclasses import dataclass
 
 from lingua_protocol import Message
 
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+"""WebSocket close codes the core uses in `Close`."""
+
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Send `message` on connection `conn_id` (binary frame if the peer negotiated it)."""
+    """Send `message` on connection `conn_id`, in the audio transport the core last set for
+    that connection with `SetAudioTransport` (JSON until then)."""
 
     conn_id: str
     message: Message
@@ -24,4 +31,15 @@ class Close:
     reason: str
 
 
-Action = Send | Close
+@dataclass(frozen=True, slots=True)
+class SetAudioTransport:
+    """From now on, send messages whose audio is raw on `conn_id` as binary frames
+    (`binary=True`) or as JSON with base64 audio (`binary=False`). The core decides it once per
+    connection, when a session opens or resumes or a node registers, from what the peer
+    negotiated; it precedes the ack in the same action list."""
+
+    conn_id: str
+    binary: bool
+
+
+Action = Send | Close | SetAudioTransport
