@@ -89,15 +89,13 @@ def error_message(
     field: str | None = None,
     session_id: str | None = None,
     utterance_index: int | None = None,
-    **details: object,
 ) -> Error:
-    """Build an `error` reply; `field` and extra keywords go into `details`."""
-    body: dict[str, object] = dict(details)
-    if field is not None:
-        body["field"] = field
+    """Build an `error` reply; `field` (the offending field's dotted path) goes into
+    `details.field`. Nothing else is passed through: every key an `error` carries is one the
+    protocol documents."""
     kwargs: dict[str, object] = {"code": code.value, "message": message or code.meaning}
-    if body:
-        kwargs["details"] = body
+    if field is not None:
+        kwargs["details"] = {"field": field}
     if session_id is not None:
         kwargs["session_id"] = session_id
     if utterance_index is not None:

@@ -98,9 +98,11 @@ UtteranceIndex = Annotated[int, Field(ge=0, le=MAX_UTTERANCE_INDEX)]
 
 
 class Model(BaseModel):
-    """Shared configuration: strict types, unknown fields from newer peers kept."""
+    """Shared configuration: strict types; a field this version does not declare (a newer
+    peer's) is accepted and dropped at parse, so no undeclared field is kept or travels on:
+    the models here are the whole contract."""
 
-    model_config = ConfigDict(extra="allow", strict=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", strict=True, populate_by_name=True)
 
 
 def _type_is_required(schema: dict[str, Any]) -> None:

@@ -19,7 +19,8 @@ Every message is a JSON object with a `type`. Clients speak to the scheduler on 
 nodes on `/ws/node`. Fields not listed as required are optional; a v0.1 peer that omits the
 Lingua additions (`protocol_version`, `resume_token`, `attempt_id`, `tts_sample_rate`,
 `service_timings`, `preferred_lang`, `display_name`, `binary_audio`) keeps working. Unknown
-fields from newer peers are kept, not rejected.
+fields from newer peers are accepted and dropped: they are not rejected, and nothing that this
+document does not declare is kept or relayed.
 
 Parsing (`parse_client_message`, `parse_server_message`, `parse_node_message`,
 `parse_scheduler_message`) raises only `ProtocolError(code, message, field)`. The receiver

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
+from typing import Literal, Protocol
 
 from ..settings import SchedulerSettings
 from .credentials import CredentialStore
@@ -26,16 +26,18 @@ from .selection import CapableIndex
 from .sessions import SessionTable
 from .trust import TrustState
 
+JobOutcome = Literal["success", "failed"]
+
 
 class Observer(Protocol):
     """Receives metrics from the core (the shell exports them to Prometheus)."""
 
-    def job_outcome(self, outcome: str) -> None: ...
+    def job_outcome(self, outcome: JobOutcome) -> None: ...
     def dispatch_latency(self, seconds: float) -> None: ...
 
 
 class NullObserver:
-    def job_outcome(self, outcome: str) -> None:
+    def job_outcome(self, outcome: JobOutcome) -> None:
         pass
 
     def dispatch_latency(self, seconds: float) -> None:

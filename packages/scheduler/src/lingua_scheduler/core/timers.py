@@ -9,6 +9,7 @@ from functools import partial
 from lingua_protocol import MissingResult, RoomExpired
 
 from .actions import CLOSE_GOING_AWAY, Action, Close
+from .deadlines import DeadlineKind
 from .delivery import Delivery
 from .job_flow import JobFlow
 from .node_side import NodeSide
@@ -34,7 +35,7 @@ class Timers:
         self.delivery = delivery
         self.nodes = nodes
 
-    def fire(self, kind: str, ident: str, now: float) -> list[Action]:
+    def fire(self, kind: DeadlineKind, ident: str, now: float) -> list[Action]:
         if kind == "job":
             job = self.jobs.get(ident)
             if job is not None and job.deadline is not None and job.deadline <= now:
