@@ -1,10 +1,28 @@
-"""Lingua's wire protocol: every message, every error code, the binary audio frame.
+"""Lingua's wire protocol: every message, every error code, the binary audio frame, the hub
+manifest, and the audio helpers every package shares.
 
-Every other Lingua package parses and emits messages through this package only.
+Every other Lingua package parses and emits messages through this package only. The public
+API is what `__all__` lists here; the submodules are how it is built.
 """
 
+from .audio import (
+    TARGET_RATE_HZ,
+    FloatAudio,
+    float32_to_pcm16,
+    message_audio_duration_s,
+    pcm16_duration_s,
+    pcm16_to_float32,
+    pcm16_wav_bytes,
+    read_wav,
+    resample,
+    to_mono_16k,
+    wav_bytes,
+    write_wav,
+)
 from .audio_payload import AudioData
 from .base import (
+    MAX_LANGUAGE_PAIRS,
+    MAX_LANGUAGES,
     MAX_UTTERANCE_INDEX,
     PROTOCOL_VERSION,
     SUPPORTED_PROTOCOL_MAJORS,
@@ -31,11 +49,17 @@ from .common import (
 from .errors import ErrorCode, ProtocolError
 from .frames import encode_frame, split_frame
 from .hub_manifest import (
+    HUB_ENGINES,
+    HUB_MODEL_KINDS,
+    HubEngine,
     HubErrorBody,
     HubFileEntry,
+    HubModel,
     HubModelInfo,
+    HubModelKind,
     HubModelList,
     HubModelVersion,
+    path_problem,
 )
 from .node_messages import (
     JobAck,
@@ -104,9 +128,14 @@ def error_message(
 
 
 __all__ = [
+    "HUB_ENGINES",
+    "HUB_MODEL_KINDS",
+    "MAX_LANGUAGES",
+    "MAX_LANGUAGE_PAIRS",
     "MAX_UTTERANCE_INDEX",
     "PROTOCOL_VERSION",
     "SUPPORTED_PROTOCOL_MAJORS",
+    "TARGET_RATE_HZ",
     "AsrPartial",
     "AudioChunk",
     "AudioData",
@@ -117,11 +146,15 @@ __all__ = [
     "Error",
     "ErrorCode",
     "FeatureFlags",
+    "FloatAudio",
     "GpuInfo",
     "HardwareInfo",
+    "HubEngine",
     "HubErrorBody",
     "HubFileEntry",
+    "HubModel",
     "HubModelInfo",
+    "HubModelKind",
     "HubModelList",
     "HubModelVersion",
     "InstalledModel",
@@ -169,10 +202,21 @@ __all__ = [
     "UtteranceIndex",
     "encode_frame",
     "error_message",
+    "float32_to_pcm16",
     "is_binary_frame",
+    "message_audio_duration_s",
     "parse_client_message",
     "parse_node_message",
     "parse_scheduler_message",
     "parse_server_message",
+    "path_problem",
+    "pcm16_duration_s",
+    "pcm16_to_float32",
+    "pcm16_wav_bytes",
+    "read_wav",
+    "resample",
     "split_frame",
+    "to_mono_16k",
+    "wav_bytes",
+    "write_wav",
 ]
