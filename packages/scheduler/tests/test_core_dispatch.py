@@ -3,29 +3,7 @@
 from __future__ import annotations
 
 from lingua_protocol import JobAssign
-from sched_harness import Harness, node_register
-
-REFERENCE_REGISTER = {
-    "type": "node_register",
-    "node_id": "test-node-python-1",
-    "version": "test-python-1.0",
-    "capability_schema_version": "2.0",
-    "platform": "windows",
-    "hardware": {"cpu_cores": 8, "memory_gb": 16, "gpus": [{"name": "Test GPU", "memory_gb": 8}]},
-    "installed_services": [
-        {"service_id": "whisper-asr", "type": "ASR", "device": "GPU", "status": "Running"},
-        {"service_id": "m2m100-nmt", "type": "NMT", "device": "GPU", "status": "Running"},
-        {"service_id": "piper-tts", "type": "TTS", "device": "CPU", "status": "Running"},
-    ],
-    "capability_by_type": [
-        {"type": "ASR", "ready": True},
-        {"type": "NMT", "ready": True},
-        {"type": "TTS", "ready": True},
-    ],
-    "language_capabilities": {
-        "supported_language_pairs": [{"src": "en", "tgt": "zh"}, {"src": "zh", "tgt": "en"}]
-    },
-}
+from lingua_scheduler.testing import REFERENCE_REGISTER, Harness, node_register
 
 
 def test_reference_node_is_ready_and_gets_both_directions() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from lingua_protocol import parse_client_message, parse_node_message
 from lingua_scheduler import Action, Randomness, SchedulerCore, SchedulerSettings, Send
-from sched_harness import PCM_1S, node_register
+from lingua_scheduler.testing import PCM_1S, node_register
 
 
 def _run(seed: int) -> list[Action]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lingua_scheduler.core.ordering import Acceptance, ResultSequencer
-from sched_harness import Harness, node_register
+from lingua_scheduler.testing import Harness, node_register
 
 
 def test_resume_within_grace_delivers_results_produced_meanwhile() -> None:

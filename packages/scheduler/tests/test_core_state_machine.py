@@ -34,7 +34,7 @@ from lingua_scheduler.core.jobs import JobState
 from lingua_scheduler.core.ordering import REPLAY_KEEP
 from lingua_scheduler.core.randomness import Randomness
 from lingua_scheduler.settings import SchedulerSettings
-from sched_harness import node_register
+from lingua_scheduler.testing import node_register
 
 LIMITS: dict[str, Any] = {
     "max_in_flight_utterances": 4,

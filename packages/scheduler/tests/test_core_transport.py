@@ -4,7 +4,7 @@ a `SetAudioTransport` action before the ack; the shell only obeys it."""
 from __future__ import annotations
 
 from lingua_scheduler import Send, SetAudioTransport
-from sched_harness import Harness, node_register
+from lingua_scheduler.testing import Harness, node_register
 
 
 def _transport_then_ack(actions: list[object], conn: str, ack: str) -> bool:

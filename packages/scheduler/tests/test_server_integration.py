@@ -5,47 +5,24 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
-from lingua_scheduler import SchedulerServer, SchedulerSettings
-from lingua_scheduler.testing import ScriptedClient, ScriptedNode
-from test_core_dispatch import REFERENCE_REGISTER
+from lingua_scheduler.testing import (
+    REFERENCE_REGISTER,
+    Running,
+    ScriptedNode,
+    running_scheduler,
+)
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 
-class Running:
-    def __init__(self, server: SchedulerServer) -> None:
-        self.server = server
-        self.node_url = f"ws://127.0.0.1:{server.port}/ws/node"
-        self.session_url = f"ws://127.0.0.1:{server.port}/ws/session"
-        self.http = f"http://127.0.0.1:{server.port}"
-
-    async def node(self, node_id: str, **kw: Any) -> ScriptedNode:
-        node = ScriptedNode(self.node_url, node_id, **kw)
-        await node.start()
-        return node
-
-    async def client(self, src: str = "en", tgt: str = "zh", **kw: Any) -> ScriptedClient:
-        client = ScriptedClient(self.session_url, src, tgt, **kw)
-        await client.start()
-        return client
-
-
-async def _start(**settings: Any) -> AsyncIterator[Running]:
-    server = SchedulerServer(SchedulerSettings(host="127.0.0.1", port=0, **settings))
-    await server.start()
-    try:
-        yield Running(server)
-    finally:
-        await server.stop()
-
-
 @pytest.fixture
 async def sched() -> AsyncIterator[Running]:
-    async for running in _start(sticky_nodes=False, utterance_burst=200, utterances_per_s=100):
+    async with running_scheduler(
+        sticky_nodes=False, utterance_burst=200, utterances_per_s=100
+    ) as running:
         yield running
 
 
@@ -119,7 +96,7 @@ async def test_a_node_killed_mid_job_does_not_lose_the_utterance(sched: Running)
 
 
 async def test_an_unacked_job_is_reassigned() -> None:
-    async for sched in _start(ack_timeout_s=0.3):
+    async with running_scheduler(ack_timeout_s=0.3) as sched:
         silent = await sched.node("silent", ack=False, answer=False)
         client = await sched.client()
         await client.utter(0)
@@ -133,7 +110,7 @@ async def test_an_unacked_job_is_reassigned() -> None:
 
 
 async def test_a_gap_becomes_missing_result() -> None:
-    async for sched in _start(result_gap_timeout_s=0.3, job_timeout_s=60):
+    async with running_scheduler(result_gap_timeout_s=0.3, job_timeout_s=60) as sched:
         await sched.node("a")
         client = await sched.client()
         await client.utter(0)
@@ -282,7 +259,7 @@ async def test_a_clients_audio_is_forwarded_unchecked_and_a_nodes_is_checked(
 
 
 async def test_bad_node_token_is_refused() -> None:
-    async for sched in _start(node_token="right"):
+    async with running_scheduler(node_token="right") as sched:
         node = ScriptedNode(sched.node_url, "n", token="wrong")
         err = await node.start()
         assert err.type == "error" and err.code == "UNAUTHORIZED"
@@ -316,7 +293,7 @@ async def test_malformed_messages_get_errors_and_the_session_lives(
 
 
 async def test_oversized_frame_is_message_too_large_and_closes_1009() -> None:
-    async for sched in _start(max_message_bytes=64 * 1024):
+    async with running_scheduler(max_message_bytes=64 * 1024) as sched:
         other = await sched.client()
         async with connect(sched.session_url, max_size=None) as ws:
             await ws.send(b"\x00" * (100 * 1024))
@@ -355,7 +332,7 @@ OPERATOR = {"Authorization": "Bearer op-token"}
 async def test_operator_drains_a_node_over_the_admin_endpoint() -> None:
     from lingua_protocol import NodeControl
 
-    async for sched in _start(admin_token="op-token"):
+    async with running_scheduler(admin_token="op-token") as sched:
         node = await sched.node("a")
         admin_url = sched.node_url.replace("/ws/node", "/ws/admin")
         async with connect(admin_url, additional_headers=OPERATOR) as admin:

@@ -14,8 +14,7 @@ import pytest
 from lingua_protocol import Error, NodeRegisterAck, parse_scheduler_message
 from lingua_scheduler import SchedulerServer, SchedulerSettings
 from lingua_scheduler.core.credentials import new_secret
-from lingua_scheduler.testing import ScriptedClient, ScriptedNode
-from test_core_dispatch import REFERENCE_REGISTER
+from lingua_scheduler.testing import REFERENCE_REGISTER, ScriptedClient, ScriptedNode
 from websockets.asyncio.client import connect
 
 
