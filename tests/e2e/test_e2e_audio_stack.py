@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_stack import SPEAKER_RATE, PrivatePulse, pulseaudio_missing
+
+from .audio_stack import SPEAKER_RATE, PrivatePulse, pulseaudio_missing
 
 pytestmark = pytest.mark.skipif(pulseaudio_missing() is not None, reason=str(pulseaudio_missing()))
 
