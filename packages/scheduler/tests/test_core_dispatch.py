@@ -86,16 +86,47 @@ def test_ties_are_broken_by_lower_reported_load() -> None:
     assert len(h.to("conn-b", "job_assign")) == 1
 
 
-def test_sticky_node_is_preferred_while_eligible() -> None:
-    h = Harness()
+def _sticky_setup(sticky: bool) -> tuple[Harness, str, str, str]:
+    """A session whose first utterance ran on one node, which then reports a higher load than
+    the other: without stickiness the other node is the better choice."""
+    h = Harness(sticky_nodes=sticky)
     h.node("conn-a", node_register("a"))
     h.node("conn-b", node_register("b"))
     sid = h.open_session("c1")
     h.utter("c1", sid, 0)
-    first_conn = "conn-a" if h.to("conn-a", "job_assign") else "conn-b"
-    h.result(first_conn, h.take(first_conn, "job_assign")[0])
-    h.utter("c1", sid, 1)  # the other node has fewer in-flight jobs only if the first is busy
-    assert len(h.to(first_conn, "job_assign")) == 1
+    first = "conn-a" if h.to("conn-a", "job_assign") else "conn-b"
+    other = "conn-b" if first == "conn-a" else "conn-a"
+    h.result(first, h.take(first, "job_assign")[0])
+    for conn, cpu in ((first, 80.0), (other, 5.0)):
+        beat = {"type": "node_heartbeat", "node_id": conn[-1], "timestamp": 1}
+        h.node(conn, {**beat, "resource_usage": {"cpu_percent": cpu}})
+    return h, sid, first, other
+
+
+def test_sticky_node_is_preferred_while_eligible_even_when_another_is_less_loaded() -> None:
+    h, sid, first, other = _sticky_setup(sticky=True)
+    for index in range(1, 4):
+        h.utter("c1", sid, index)
+        h.result(first, h.take(first, "job_assign")[0])
+    assert h.to(other, "job_assign") == []
+    assert [m.utterance_index for m in h.to("c1", "translation_result")] == [0, 1, 2, 3]
+
+
+def test_without_stickiness_the_same_session_goes_to_the_less_loaded_node() -> None:
+    """The control for the test above: the setup alone does not send jobs to the first node."""
+    h, sid, first, other = _sticky_setup(sticky=False)
+    for index in range(1, 4):
+        h.utter("c1", sid, index)
+        h.result(other, h.take(other, "job_assign")[0])
+    assert h.to(first, "job_assign") == []
+
+
+def test_a_sticky_node_that_is_full_is_passed_over() -> None:
+    h, sid, first, other = _sticky_setup(sticky=True)
+    for index in range(1, 6):  # max_concurrent_jobs is 4: the fifth goes elsewhere
+        h.utter("c1", sid, index)
+    assert len(h.to(first, "job_assign")) == 4
+    assert [j.utterance_index for j in h.to(other, "job_assign")] == [5]
 
 
 def test_degraded_node_is_used_only_when_no_ready_node_fits() -> None:

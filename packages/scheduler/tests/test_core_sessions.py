@@ -203,18 +203,24 @@ def test_room_with_three_members_in_two_languages_makes_two_jobs() -> None:
         "marie",
         {"type": "room_join", "room_code": code, "display_name": "Marie", "preferred_lang": "fr"},
     )
-    assert len(h.to("ana", "room_members")[-1].members) == 4
+    members = h.to("ana", "room_members")[-1].members
+    assert {(m.session_id, m.preferred_lang) for m in members} == {
+        (ana, "en"),
+        (li, "zh"),
+        (wang, "zh"),
+        (marie, "fr"),
+    }
     h.utter("ana", ana, 0)
     jobs = h.take("conn-a", "job_assign")
     assert sorted(j.tgt_lang for j in jobs) == ["fr", "zh"]
     for j in jobs:
         h.result("conn-a", j)
-    for member, lang in (("li", "zh"), ("wang", "zh"), ("marie", "fr")):
+    for member, sid, lang in (("li", li, "zh"), ("wang", wang, "zh"), ("marie", marie, "fr")):
         got = h.to(member, "translation_result")
-        assert len(got) == 1 and got[0].tgt_lang == lang and got[0].speaker_display_name == "Ana"
+        assert [(r.session_id, r.tgt_lang, r.speaker_session_id) for r in got] == [(sid, lang, ana)]
+        assert got[0].speaker_display_name == "Ana"
     speaker = h.to("ana", "translation_result")
     assert len(speaker) == 1 and speaker[0].text_asr == "asr 0"
-    assert li and wang and marie
 
 
 def test_room_errors() -> None:
