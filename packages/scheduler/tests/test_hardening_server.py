@@ -137,13 +137,13 @@ async def test_the_ack_states_the_flow_control_window_and_beyond_it_is_rate_limi
 
 async def test_a_client_that_does_not_read_is_closed_at_its_outbox_byte_budget() -> None:
     async with running_scheduler(peer_outbox_bytes=2 * 1024 * 1024, utterance_burst=100) as sched:
-        await sched.node("a", tts_bytes=512 * 1024, max_jobs=64)
+        node = await sched.node("a", tts_bytes=512 * 1024, max_jobs=64)
         client = await sched.client(max_queue=1)
         for i in range(32):
             await client.utter(i)
-        async with asyncio.timeout(10):  # every result produced before the client reads one
-            while sched.server.core.counters.get("jobs_succeeded", 0) < 32:
-                await asyncio.sleep(0.01)
+        await node.wait_answered(32, timeout_s=10)
+        await node.sync()  # every result is in the scheduler before the client reads one
+        assert sched.server.core.counters["jobs_succeeded"] == 32
         closed: ConnectionClosed | None = None
         try:
             await client.recv_until(32, ("translation_result",), timeout_s=10)
