@@ -118,6 +118,9 @@ class Message(Model):
 
     type: str
     AUDIO_FIELD: ClassVar[str | None] = None
+    PLANNED: ClassVar[str | None] = None
+    """Set on a message that is declared but not in use yet: what is missing, and what a
+    Lingua component does if it receives one meanwhile. `docs/protocol.md` marks it planned."""
 
     def to_dict(self, *, exclude: str | None = None) -> dict[str, Any]:
         """The message as JSON-ready data: fields that were never set (and `exclude`) left

@@ -31,6 +31,9 @@ browser's numbers are doubles) represents exactly; a larger one is INVALID_MESSA
 listener never gets an `error` for another member's utterance: it gets a `room_error`, which
 names the speaker and is not a final answer to any of the listener's own indexes.
 
+A message marked **planned** below is declared (it parses, and its schema is fixed) but no
+Lingua component sends it yet; its entry says what a receiver does with one meanwhile.
+
 Flow control: `session_init_ack` states `max_in_flight_utterances` and `max_in_flight_bytes`
 (decoded audio of accepted utterances whose final message has not arrived). An utterance
 beyond either is answered at once with RATE_LIMITED for its index and is not accepted: the
@@ -71,11 +74,11 @@ JSON text.
 
 ## The reference examples
 
-`../shared/reference/*.md` holds 32 JSON blocks that are complete once `//` comments are
-removed: 31 messages, and the envelope illustration `{"type": "string", ...}` of
-`protocol-v0.1.md` section 1.1. (The brief counts 27.) All 31 messages parse into their models and
-re-emit equal JSON; their audio placeholders (`"base64-encoded-audio-data"`) are accepted only
-with `verify_audio=False` and rejected by default.
+`docs/reference/*.md` (the vendored reference documents) holds 32 JSON blocks that are
+complete once `//` comments are removed: 31 messages, and the envelope illustration
+`{"type": "string", ...}` of `protocol-v0.1.md` section 1.1. All 31 messages parse into their
+models and re-emit equal JSON; their audio placeholders (`"base64-encoded-audio-data"`) are
+accepted only with `verify_audio=False` and rejected by default.
 """
 
 
@@ -91,6 +94,8 @@ def _section(
         doc = (model.__doc__ or "").strip().splitlines()
         if doc and not doc[0].startswith(model.__name__ + "("):
             out.append(doc[0] + "\n")
+        if model.PLANNED:
+            out.append(f"**Planned, not in use yet:** {model.PLANNED}.\n")
         out.append("Required: " + (", ".join(f"`{k}`" for k in required) or "only `type`") + ".\n")
         example = by_type.get(name)
         if example is not None:

@@ -125,7 +125,12 @@ class JobResult(Message):
 
 
 class NodeError(Message):
+    """A node reports a problem that belongs to no job (a job's failure is its `job_result`)."""
+
     type: Literal["node_error"] = "node_error"
+    PLANNED: ClassVar[str | None] = (
+        "no Lingua node sends it yet; the scheduler logs and counts one it receives"
+    )
     node_id: IdText | None = None
     code: IdText
     message: Text
