@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from lingua_protocol import (
+    JobAssign,
     Message,
     parse_client_message,
     parse_node_message,
@@ -130,18 +131,20 @@ class Harness:
         return self.client(conn, body)
 
     def result(self, conn: str, job: Message, success: bool = True, **kw: Any) -> list[Action]:
+        """The node on `conn` answers `job` (a `job_assign` it received)."""
+        assert isinstance(job, JobAssign), job
         body: dict[str, Any] = {
             "type": "job_result",
-            "job_id": job.job_id,  # type: ignore[attr-defined]
+            "job_id": job.job_id,
             "attempt_id": job.attempt_id,
-            "success": success,  # type: ignore[attr-defined]
-            "session_id": job.session_id,  # type: ignore[attr-defined]
+            "success": success,
+            "session_id": job.session_id,
             "utterance_index": job.utterance_index,
-        }  # type: ignore[attr-defined]
+        }
         if success:
             body.update(
                 {"text_asr": f"asr {job.utterance_index}", "text_translated": f"tr {job.tgt_lang}"}
-            )  # type: ignore[attr-defined]
+            )
         body.update(kw)
         return self.node(conn, body)
 
