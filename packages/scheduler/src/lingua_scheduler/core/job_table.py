@@ -8,7 +8,8 @@ them at once, so no session or node is left pointing at a job that is gone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 
 from .jobs import Job, JobQueue, JobState
 from .registry import NodeRegistry
@@ -30,10 +31,15 @@ class JobTable:
         self.progress_at: dict[str, float] = {}
         """When each node last finished a job: a queued job waits as long as a node that could
         run it keeps finishing jobs (it is making progress), and fails only when none does."""
-        self._seq = 0
         # Job ids are unique across scheduler restarts without a random draw per job: a late
-        # result from before a restart can never match a new job.
-        self._prefix = id_prefix
+        # result from before a restart can never match a new job. Both lookups below are the
+        # C-level callables themselves (no Python frame per call: they run for every message).
+        self.new_id: Callable[[], str] = map(
+            f"job-{id_prefix}-{{}}".format, itertools.count(1)
+        ).__next__
+        """The next job id: `job-<prefix>-1`, `-2`, ..."""
+        self.get: Callable[[str], Job | None] = self._by_id.get
+        """The live job with this id, or None."""
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -44,15 +50,8 @@ class JobTable:
     def __getitem__(self, job_id: str) -> Job:
         return self._by_id[job_id]
 
-    def get(self, job_id: str) -> Job | None:
-        return self._by_id.get(job_id)
-
     def values(self) -> Iterator[Job]:
         return iter(list(self._by_id.values()))
-
-    def new_id(self) -> str:
-        self._seq += 1
-        return f"job-{self._prefix}-{self._seq}"
 
     def add(self, job: Job, session: Session) -> None:
         self._by_id[job.job_id] = job
