@@ -39,6 +39,8 @@ from .common import (
 )
 
 NodeStatus = Literal["registering", "ready", "degraded", "draining", "offline"]
+NodeCommand = Literal["drain", "resume", "shutdown", "reload_config"]
+"""An operator command for a node (`node_control.command`)."""
 
 # --- node -> scheduler ---------------------------------------------------------------------
 
@@ -190,7 +192,7 @@ class NodeControl(Message):
     the node the command is for."""
 
     type: Literal["node_control"] = "node_control"
-    command: Literal["drain", "resume", "shutdown", "reload_config"]
+    command: NodeCommand
     reason: Text | None = None
     node_id: IdText | None = None
 

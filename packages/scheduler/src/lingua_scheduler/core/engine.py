@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lingua_protocol import ErrorCode, Message, error_message
+from lingua_protocol import ErrorCode, Message, NodeCommand, error_message
 
 from ..settings import SchedulerSettings
 from .actions import Action, Send
@@ -25,7 +25,7 @@ from .credentials import CredentialStore
 from .delivery import Delivery
 from .errors import CoreError
 from .job_flow import JobFlow
-from .node_side import ControlCommand, NodeSide
+from .node_side import NodeSide
 from .randomness import Randomness
 from .room_side import RoomSide
 from .tables import CoreTables, NullObserver, Observer
@@ -105,7 +105,7 @@ class SchedulerCore:
         """A node connection is gone; its jobs move on to other nodes."""
         return self._nodes.node_disconnected(conn_id, now)
 
-    def control_node(self, node_id: str, command: ControlCommand, now: float) -> list[Action]:
+    def control_node(self, node_id: str, command: NodeCommand, now: float) -> list[Action]:
         """Operator action (drain/resume/shutdown/reload_config) on a node; no actions when
         the node is not connected."""
         return self._nodes.control_node(node_id, command, now)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Literal
 
 from lingua_protocol import (
     PROTOCOL_VERSION,
@@ -13,6 +12,7 @@ from lingua_protocol import (
     JobAck,
     JobResult,
     Message,
+    NodeCommand,
     NodeControl,
     NodeError,
     NodeHeartbeat,
@@ -34,8 +34,6 @@ from .tables import CoreTables
 from .versions import version_ok
 
 log = logging.getLogger("lingua.scheduler")
-
-ControlCommand = Literal["drain", "resume", "shutdown", "reload_config"]
 
 
 class NodeSide:
@@ -190,7 +188,7 @@ class NodeSide:
             log.info("node=%s status %s -> %s (%s)", node.node_id, before, node.status, node.reason)
         return self.flow.dispatch_queue(now)
 
-    def control_node(self, node_id: str, command: ControlCommand, now: float) -> list[Action]:
+    def control_node(self, node_id: str, command: NodeCommand, now: float) -> list[Action]:
         """Operator action (drain/resume/shutdown/reload_config) on a node."""
         node = self.registry.nodes.get(node_id)
         if node is None or node.conn_id is None:
