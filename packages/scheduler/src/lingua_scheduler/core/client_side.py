@@ -33,7 +33,7 @@ from .room_side import RoomSide
 from .selection import JobNeeds
 from .sessions import Session
 from .tables import CoreTables
-from .versions import version_ok
+from .versions import version_ok, version_refusal
 
 log = logging.getLogger("lingua.scheduler")
 
@@ -103,18 +103,7 @@ class ClientSide:
 
     def _session_init(self, conn_id: str, m: SessionInit, now: float) -> list[Action]:
         if not version_ok(m.protocol_version):
-            return [
-                Send(
-                    conn_id,
-                    error_message(
-                        ErrorCode.UNSUPPORTED_PROTOCOL_VERSION,
-                        f"protocol {m.protocol_version} not supported; "
-                        f"this scheduler speaks {PROTOCOL_VERSION}",
-                        field="protocol_version",
-                    ),
-                ),
-                Close(conn_id, CLOSE_POLICY, "unsupported protocol version"),
-            ]
+            return version_refusal(conn_id, m.protocol_version)
         if self.sessions.for_conn(conn_id) is not None:
             raise CoreError(ErrorCode.INVALID_SESSION, "this connection already has a session")
         if m.resume_token:

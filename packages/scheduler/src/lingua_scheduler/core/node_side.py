@@ -31,7 +31,7 @@ from .job_flow import JobFlow
 from .limit_log import LimitLog
 from .registry import NodeRecord
 from .tables import CoreTables
-from .versions import version_ok
+from .versions import version_ok, version_refusal
 
 log = logging.getLogger("lingua.scheduler")
 
@@ -102,18 +102,7 @@ class NodeSide:
                 Close(conn_id, CLOSE_POLICY, "unauthorized"),
             ]
         if not version_ok(message.protocol_version):
-            return [
-                Send(
-                    conn_id,
-                    error_message(
-                        ErrorCode.UNSUPPORTED_PROTOCOL_VERSION,
-                        f"protocol {message.protocol_version} not supported; "
-                        f"this scheduler speaks {PROTOCOL_VERSION}",
-                        field="protocol_version",
-                    ),
-                ),
-                Close(conn_id, CLOSE_POLICY, "unsupported protocol version"),
-            ]
+            return version_refusal(conn_id, message.protocol_version)
         schema = message.capability_schema_version
         if schema is not None and schema.split(".")[0] not in ("1", "2"):
             raise CoreError(
