@@ -383,3 +383,15 @@ def test_which_nodes_can_serve_follows_the_registry_as_it_changes() -> None:
     h.utter("c1", sid, 5)
     (err,) = h.take("c1", "error")
     assert err.code == "NO_AVAILABLE_NODE" and err.utterance_index == 5
+
+
+def test_a_node_with_an_unsupported_protocol_version_is_refused_and_closed() -> None:
+    h = Harness()
+    h.node("conn-a", node_register("a", protocol_version="7.0"))
+    error = h.to("conn-a", "error")[0]
+    assert (error.code, error.details) == (  # type: ignore[attr-defined]
+        "UNSUPPORTED_PROTOCOL_VERSION",
+        {"field": "protocol_version"},
+    )
+    assert h.closed == [("conn-a", 1008)]
+    assert "a" not in h.core.registry.nodes
