@@ -8,6 +8,7 @@ error for the job's utterance.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from lingua_protocol import (
@@ -26,7 +27,8 @@ from .delivery import Delivery
 from .jobs import Job, JobState, log_job
 from .registry import NodeRecord
 from .selection import JobNeeds, pick_node
-from .tables import CoreTables
+from .sessions import Session
+from .tables import CoreTables, JobOutcome
 
 log = logging.getLogger("lingua.scheduler")
 
@@ -158,20 +160,9 @@ class JobFlow:
             if job.primary and session is not None
             else None
         )
-        self.jobs.end(job)
-        self.observer.job_outcome("success")
-        self.stats.count("jobs_succeeded")
-        log_job(job, "succeeded", now)
         if session is not None and self.s.sticky_nodes and job.node_id:
             session.sticky_node_id = job.node_id
-        actions: list[Action] = []
-        for listener, copy in copies:
-            actions += self.delivery.send_to_session(listener, copy)
-        if own is not None and session is not None:
-            actions += self.delivery.deliver(
-                session, session.sequencer.finish(job.utterance_index, own, now)
-            )
-        return actions
+        return self._end(job, "success", copies, session, own, now)
 
     def fail(self, job: Job, code: ErrorCode, text: str, now: float) -> list[Action]:
         copies: list[tuple[str, Message]] = [
@@ -198,10 +189,25 @@ class JobFlow:
             if job.primary and session is not None
             else None
         )
+        return self._end(job, "failed", copies, session, own, now, code=code)
+
+    def _end(
+        self,
+        job: Job,
+        outcome: JobOutcome,
+        copies: Sequence[tuple[str, Message]],
+        session: Session | None,
+        own: Message | None,
+        now: float,
+        **log_extra: object,
+    ) -> list[Action]:
+        """A job's one final answer: the job ends, each listener gets its copy, and the
+        speaker's own answer goes through `session`'s sequencer (if the speaker's session is
+        still there). Every message was built before this is called."""
         self.jobs.end(job)
-        self.observer.job_outcome("failed")
-        self.stats.count("jobs_failed")
-        log_job(job, "failed", now, code=code)
+        self.observer.job_outcome(outcome)
+        self.stats.count("jobs_succeeded" if outcome == "success" else "jobs_failed")
+        log_job(job, "succeeded" if outcome == "success" else "failed", now, **log_extra)
         actions: list[Action] = []
         for listener, copy in copies:
             actions += self.delivery.send_to_session(listener, copy)
