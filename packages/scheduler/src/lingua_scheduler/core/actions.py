@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lingua_protocol import Message
+from lingua_protocol import ErrorCode, Message, error_message
 
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
@@ -43,3 +43,14 @@ class SetAudioTransport:
 
 
 Action = Send | Close | SetAudioTransport
+
+
+def refuse_and_close(
+    conn_id: str, code: ErrorCode, text: str, field: str, reason: str
+) -> list[Action]:
+    """An `error` naming `field`, then a policy close: for a peer that may not go on at all
+    (wrong credentials, a protocol this scheduler does not speak, a connection taken over)."""
+    return [
+        Send(conn_id, error_message(code, text, field=field)),
+        Close(conn_id, CLOSE_POLICY, reason),
+    ]

@@ -20,10 +20,9 @@ from lingua_protocol import (
     NodeRegisterAck,
     PairingCode,
     PairingCodeRequest,
-    error_message,
 )
 
-from .actions import CLOSE_POLICY, Action, Close, Send, SetAudioTransport
+from .actions import Action, Send, SetAudioTransport, refuse_and_close
 from .credentials import CredentialCheck, Verdict
 from .delivery import Delivery
 from .errors import CoreError
@@ -92,15 +91,10 @@ class NodeSide:
             (message.auth_token or "").encode(), self.s.node_token.encode()
         ):
             self.stats.count("nodes_unauthorized")
-            return [
-                Send(
-                    conn_id,
-                    error_message(
-                        ErrorCode.UNAUTHORIZED, "wrong or missing node token", field="auth_token"
-                    ),
-                ),
-                Close(conn_id, CLOSE_POLICY, "unauthorized"),
-            ]
+            text = "wrong or missing node token"
+            return refuse_and_close(
+                conn_id, ErrorCode.UNAUTHORIZED, text, "auth_token", "unauthorized"
+            )
         if not version_ok(message.protocol_version):
             return version_refusal(conn_id, message.protocol_version)
         schema = message.capability_schema_version
@@ -137,10 +131,13 @@ class NodeSide:
             # The node's credential proved it: a restarted node whose old connection died
             # silently takes over, and the old connection's jobs move on (to it, if it fits).
             taken = "another connection with this node's credential took over this node id"
-            actions.append(
-                Send(old.conn_id, error_message(ErrorCode.NODE_ID_CONFLICT, taken, field="node_id"))
+            actions += refuse_and_close(
+                old.conn_id,
+                ErrorCode.NODE_ID_CONFLICT,
+                taken,
+                "node_id",
+                "replaced by a new connection",
             )
-            actions.append(Close(old.conn_id, CLOSE_POLICY, "replaced by a new connection"))
             actions += self.node_gone(old, "replaced by a new connection", now)
         if current is not None:
             node.in_flight = current.in_flight
@@ -226,7 +223,4 @@ def _credential_refusal(
         code, text = ErrorCode.UNAUTHORIZED, f"node_credential {check.verdict.value} for this id"
     limits.hit("node register refused", f"node={check.node_id[:64]}: {text}", now)
     field = "node_id" if code is ErrorCode.NODE_ID_CONFLICT else "node_credential"
-    return [
-        Send(conn_id, error_message(code, text, field=field)),
-        Close(conn_id, CLOSE_POLICY, code.value.lower()),
-    ]
+    return refuse_and_close(conn_id, code, text, field, code.value.lower())

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from lingua_protocol import PROTOCOL_VERSION, SUPPORTED_PROTOCOL_MAJORS, ErrorCode, error_message
+from lingua_protocol import PROTOCOL_VERSION, SUPPORTED_PROTOCOL_MAJORS, ErrorCode
 
-from .actions import CLOSE_POLICY, Action, Close, Send
+from .actions import Action, refuse_and_close
 
 
 def version_ok(version: str | None) -> bool:
@@ -16,10 +16,10 @@ def version_refusal(conn_id: str, version: str | None) -> list[Action]:
     """The answer to a peer whose protocol this scheduler does not speak: say so, and close
     (nothing else it sends could be understood)."""
     text = f"protocol {version} not supported; this scheduler speaks {PROTOCOL_VERSION}"
-    return [
-        Send(
-            conn_id,
-            error_message(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION, text, field="protocol_version"),
-        ),
-        Close(conn_id, CLOSE_POLICY, "unsupported protocol version"),
-    ]
+    return refuse_and_close(
+        conn_id,
+        ErrorCode.UNSUPPORTED_PROTOCOL_VERSION,
+        text,
+        "protocol_version",
+        "unsupported protocol version",
+    )
