@@ -302,3 +302,18 @@ def test_a_speaker_gets_their_own_target_even_when_no_listener_shares_it() -> No
     assert [r.tgt_lang for r in own] == ["zh"]
     heard = h.to("marie", "translation_result")
     assert [r.tgt_lang for r in heard] == ["fr"]
+
+
+def test_only_a_resumed_session_ack_says_resumed_and_what_was_delivered() -> None:
+    h = Harness()
+    h.client("c1", {"type": "session_init", "src_lang": "en", "tgt_lang": "zh"})
+    new = h.take("c1", "session_init_ack")[0]
+    assert "resumed" not in new.to_dict() and "last_delivered_index" not in new.to_dict()
+    h._apply(h.core.client_disconnected("c1", h.now))
+    token = new.resume_token  # type: ignore[attr-defined]
+    h.client(
+        "c2", {"type": "session_init", "src_lang": "en", "tgt_lang": "zh", "resume_token": token}
+    )
+    resumed = h.take("c2", "session_init_ack")[0].to_dict()
+    assert (resumed["resumed"], resumed["last_delivered_index"]) == (True, None)
+    assert resumed["session_id"] == new.session_id  # type: ignore[attr-defined]

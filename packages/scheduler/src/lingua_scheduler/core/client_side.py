@@ -162,22 +162,21 @@ class ClientSide:
             m.tgt_lang,
             paired,
         )
-        return [
-            SetAudioTransport(conn_id, session.binary_audio),
-            Send(
-                conn_id,
-                SessionInitAck(
-                    session_id=session.session_id,
-                    assigned_node_id=paired,
-                    message="session created",
-                    protocol_version=PROTOCOL_VERSION,
-                    resume_token=session.resume_token,
-                    binary_audio=bool(m.binary_audio),
-                    max_in_flight_utterances=self.s.max_in_flight_utterances,
-                    max_in_flight_bytes=self.s.max_in_flight_bytes,
-                ),
-            ),
-        ]
+        ack = self._init_ack(session, "session created")
+        return [SetAudioTransport(conn_id, session.binary_audio), Send(conn_id, ack)]
+
+    def _init_ack(self, session: Session, text: str) -> SessionInitAck:
+        """The ack a new or resumed session gets: its ids, transport and flow-control window."""
+        return SessionInitAck(
+            session_id=session.session_id,
+            assigned_node_id=session.paired_node_id,
+            message=text,
+            protocol_version=PROTOCOL_VERSION,
+            resume_token=session.resume_token,
+            binary_audio=session.binary_audio,
+            max_in_flight_utterances=self.s.max_in_flight_utterances,
+            max_in_flight_bytes=self.s.max_in_flight_bytes,
+        )
 
     def _resume(
         self, conn_id: str, session: Session, last_received: int | None, now: float
@@ -193,24 +192,11 @@ class ClientSide:
         )
         seq = session.sequencer
         last = None if seq.next_index is None else seq.next_index - 1
+        ack = self._init_ack(session, "session resumed")
+        ack.resumed = True  # set, so both are on the wire (a new session's ack has neither)
+        ack.last_delivered_index = last
         actions.append(SetAudioTransport(conn_id, session.binary_audio))
-        actions.append(
-            Send(
-                conn_id,
-                SessionInitAck(
-                    session_id=session.session_id,
-                    assigned_node_id=session.paired_node_id,
-                    message="session resumed",
-                    protocol_version=PROTOCOL_VERSION,
-                    resume_token=session.resume_token,
-                    binary_audio=session.binary_audio,
-                    resumed=True,
-                    last_delivered_index=last,
-                    max_in_flight_utterances=self.s.max_in_flight_utterances,
-                    max_in_flight_bytes=self.s.max_in_flight_bytes,
-                ),
-            )
-        )
+        actions.append(Send(conn_id, ack))
         # Messages sent on the old connection may have been lost with it: replay those the
         # client says it lacks, then what was produced while it was away.
         outbox, session.outbox, session.outbox_bytes = session.outbox, [], 0
