@@ -156,6 +156,7 @@ def _publish_bundled(hub: HubProcess, home: Path) -> subprocess.CompletedProcess
     )
 
 
+@pytest.mark.slow  # real processes and real models: seconds
 def test_the_node_publishes_its_embedded_defaults_to_a_hub(tmp_path: Path) -> None:
     """Over the hub's HTTP API with its token: whisper-base (the joined, verified model file),
     the Piper voice and Silero VAD; a second run finds them there."""
@@ -178,6 +179,7 @@ def test_the_node_publishes_its_embedded_defaults_to_a_hub(tmp_path: Path) -> No
         assert "whisper-base@1 already published" in again.stdout
 
 
+@pytest.mark.slow  # real processes and real models: seconds
 def test_an_asr_model_installed_while_running_is_served_for_its_language(tmp_path: Path) -> None:
     """A copy of the embedded Whisper published as `whisper-base-es` for Spanish: installed
     while the node runs, the store watcher loads it, the node advertises it and Spanish goes to
@@ -238,6 +240,7 @@ class ScriptedRecognizer:
         raise AssertionError("not called")
 
 
+@pytest.mark.slow  # real processes and real models: seconds
 def test_a_voice_installed_while_running_is_served_without_a_restart(tmp_path: Path) -> None:
     """The embedded Piper voice republished as a German voice: installed while the node runs,
     the store watcher loads it and German speech goes to it; removed, it is gone."""

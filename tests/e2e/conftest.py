@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-import sys
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from lingua_client.local_cluster import LocalCluster
 
-sys.path.insert(0, str(Path(__file__).parent))
-from e2e_support import ROOT
+from .e2e_support import ROOT
 
-NODE_TESTS = str(ROOT / "packages" / "node" / "tests")  # the tiny NMT model builder
+TINY_NMT = ROOT / "packages" / "node" / "tests" / "tiny_nmt.py"  # the tiny NMT model builder
+E2E_TIMEOUT_S = 600
+"""Per-test limit for end-to-end tests (real models load); every other test has the
+project's default (`timeout` in the root pyproject.toml)."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
     for item in items:
-        if "e2e" in str(item.fspath):
-            item.add_marker(pytest.mark.timeout(600))
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.timeout(E2E_TIMEOUT_S))
             item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -34,11 +38,14 @@ def shared_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_nmt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if NODE_TESTS not in sys.path:
-        sys.path.append(NODE_TESTS)
-    from tiny_nmt import build_tiny_m2m100
-
-    return build_tiny_m2m100(tmp_path_factory.mktemp("tiny-nmt") / "tiny-m2m100")
+    # Loaded from its file: the node's test helpers are not an installed module, and no
+    # sys.path entry is added for them.
+    spec = importlib.util.spec_from_file_location("node_tests_tiny_nmt", TINY_NMT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path: Path = module.build_tiny_m2m100(tmp_path_factory.mktemp("tiny-nmt") / "tiny-m2m100")
+    return path
 
 
 @pytest.fixture

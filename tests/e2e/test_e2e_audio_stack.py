@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_stack import (
+from lingua_client.local_cluster import LocalCluster
+
+from .audio_stack import (
     MIC_RATE,
     ROOT,
     SPEAKER_RATE,
@@ -36,7 +38,6 @@ from audio_stack import (
     sentences,
     stack_missing,
 )
-from lingua_client.local_cluster import LocalCluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "packages" / "node" / "tests"))
 from wer import wer

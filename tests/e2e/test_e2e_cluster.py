@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from e2e_support import SPEECH, models_with_whisper, send_files
 from lingua_client.connection import SessionConnection
 from lingua_client.local_cluster import LocalCluster, Proc
 from lingua_model_hub.catalog import Catalog
@@ -24,6 +23,8 @@ from lingua_protocol import (
     TranslationResult,
 )
 from lingua_protocol.audio import float32_to_pcm16, read_wav
+
+from .e2e_support import SPEECH, models_with_whisper, send_files
 
 
 def wait_for(check, timeout_s: float = 60.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]

@@ -10,9 +10,10 @@ import sys
 import wave
 from pathlib import Path
 
-from e2e_support import SPEECH, models_with_whisper, send_files
 from lingua_client.local_cluster import LocalCluster
 from lingua_model_hub.catalog import Catalog
+
+from .e2e_support import SPEECH, models_with_whisper, send_files
 
 
 async def test_english_speech_to_english_text_and_piper_speech(

@@ -7,16 +7,14 @@ restart test kills and restarts that scheduler on the same port, and runs last."
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from lingua_client.local_cluster import LocalCluster
 
-sys.path.insert(0, str(Path(__file__).parent))
-from e2e_support import SPEECH, one_node_cluster
-from web_support import (
+from .e2e_support import SPEECH, one_node_cluster
+from .web_support import (
     browser_missing,
     capture_wav,
     chromium,

@@ -1,5 +1,5 @@
-"""Every complete JSON example in the reference documents (docs/reference/, vendored from
-../shared/reference) parses into its model and re-emits equal JSON."""
+"""Every complete JSON example in the reference documents (docs/reference/, vendored copies)
+parses into its model and re-emits equal JSON."""
 
 from __future__ import annotations
 

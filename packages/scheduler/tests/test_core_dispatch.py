@@ -3,29 +3,7 @@
 from __future__ import annotations
 
 from lingua_protocol import JobAssign
-from sched_harness import Harness, node_register
-
-REFERENCE_REGISTER = {
-    "type": "node_register",
-    "node_id": "test-node-python-1",
-    "version": "test-python-1.0",
-    "capability_schema_version": "2.0",
-    "platform": "windows",
-    "hardware": {"cpu_cores": 8, "memory_gb": 16, "gpus": [{"name": "Test GPU", "memory_gb": 8}]},
-    "installed_services": [
-        {"service_id": "whisper-asr", "type": "ASR", "device": "GPU", "status": "Running"},
-        {"service_id": "m2m100-nmt", "type": "NMT", "device": "GPU", "status": "Running"},
-        {"service_id": "piper-tts", "type": "TTS", "device": "CPU", "status": "Running"},
-    ],
-    "capability_by_type": [
-        {"type": "ASR", "ready": True},
-        {"type": "NMT", "ready": True},
-        {"type": "TTS", "ready": True},
-    ],
-    "language_capabilities": {
-        "supported_language_pairs": [{"src": "en", "tgt": "zh"}, {"src": "zh", "tgt": "en"}]
-    },
-}
+from lingua_scheduler.testing import REFERENCE_REGISTER, Harness, node_register
 
 
 def test_reference_node_is_ready_and_gets_both_directions() -> None:
@@ -108,16 +86,47 @@ def test_ties_are_broken_by_lower_reported_load() -> None:
     assert len(h.to("conn-b", "job_assign")) == 1
 
 
-def test_sticky_node_is_preferred_while_eligible() -> None:
-    h = Harness()
+def _sticky_setup(sticky: bool) -> tuple[Harness, str, str, str]:
+    """A session whose first utterance ran on one node, which then reports a higher load than
+    the other: without stickiness the other node is the better choice."""
+    h = Harness(sticky_nodes=sticky)
     h.node("conn-a", node_register("a"))
     h.node("conn-b", node_register("b"))
     sid = h.open_session("c1")
     h.utter("c1", sid, 0)
-    first_conn = "conn-a" if h.to("conn-a", "job_assign") else "conn-b"
-    h.result(first_conn, h.take(first_conn, "job_assign")[0])
-    h.utter("c1", sid, 1)  # the other node has fewer in-flight jobs only if the first is busy
-    assert len(h.to(first_conn, "job_assign")) == 1
+    first = "conn-a" if h.to("conn-a", "job_assign") else "conn-b"
+    other = "conn-b" if first == "conn-a" else "conn-a"
+    h.result(first, h.take(first, "job_assign")[0])
+    for conn, cpu in ((first, 80.0), (other, 5.0)):
+        beat = {"type": "node_heartbeat", "node_id": conn[-1], "timestamp": 1}
+        h.node(conn, {**beat, "resource_usage": {"cpu_percent": cpu}})
+    return h, sid, first, other
+
+
+def test_sticky_node_is_preferred_while_eligible_even_when_another_is_less_loaded() -> None:
+    h, sid, first, other = _sticky_setup(sticky=True)
+    for index in range(1, 4):
+        h.utter("c1", sid, index)
+        h.result(first, h.take(first, "job_assign")[0])
+    assert h.to(other, "job_assign") == []
+    assert [m.utterance_index for m in h.to("c1", "translation_result")] == [0, 1, 2, 3]
+
+
+def test_without_stickiness_the_same_session_goes_to_the_less_loaded_node() -> None:
+    """The control for the test above: the setup alone does not send jobs to the first node."""
+    h, sid, first, other = _sticky_setup(sticky=False)
+    for index in range(1, 4):
+        h.utter("c1", sid, index)
+        h.result(other, h.take(other, "job_assign")[0])
+    assert h.to(first, "job_assign") == []
+
+
+def test_a_sticky_node_that_is_full_is_passed_over() -> None:
+    h, sid, first, other = _sticky_setup(sticky=True)
+    for index in range(1, 6):  # max_concurrent_jobs is 4: the fifth goes elsewhere
+        h.utter("c1", sid, index)
+    assert len(h.to(first, "job_assign")) == 4
+    assert [j.utterance_index for j in h.to(other, "job_assign")] == [5]
 
 
 def test_degraded_node_is_used_only_when_no_ready_node_fits() -> None:
@@ -214,10 +223,9 @@ def test_disconnected_node_has_its_jobs_reassigned_at_once() -> None:
 
 
 def test_retryable_failure_moves_the_job_and_non_retryable_ends_it() -> None:
-    h = Harness()
+    h = Harness(sticky_nodes=False)
     h.node("conn-a", node_register("a"))
     h.node("conn-b", node_register("b"))
-    h.core.s.sticky_nodes = False
     sid = h.open_session("c1")
     h.utter("c1", sid, 0)
     conn = "conn-a" if h.to("conn-a", "job_assign") else "conn-b"
@@ -375,3 +383,15 @@ def test_which_nodes_can_serve_follows_the_registry_as_it_changes() -> None:
     h.utter("c1", sid, 5)
     (err,) = h.take("c1", "error")
     assert err.code == "NO_AVAILABLE_NODE" and err.utterance_index == 5
+
+
+def test_a_node_with_an_unsupported_protocol_version_is_refused_and_closed() -> None:
+    h = Harness()
+    h.node("conn-a", node_register("a", protocol_version="7.0"))
+    error = h.to("conn-a", "error")[0]
+    assert (error.code, error.details) == (  # type: ignore[attr-defined]
+        "UNSUPPORTED_PROTOCOL_VERSION",
+        {"field": "protocol_version"},
+    )
+    assert h.closed == [("conn-a", 1008)]
+    assert "a" not in h.core.registry.nodes

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lingua_scheduler.core.ordering import Acceptance, ResultSequencer
-from sched_harness import Harness, node_register
+from lingua_scheduler.testing import Harness, node_register
 
 
 def test_resume_within_grace_delivers_results_produced_meanwhile() -> None:
@@ -203,18 +203,24 @@ def test_room_with_three_members_in_two_languages_makes_two_jobs() -> None:
         "marie",
         {"type": "room_join", "room_code": code, "display_name": "Marie", "preferred_lang": "fr"},
     )
-    assert len(h.to("ana", "room_members")[-1].members) == 4
+    members = h.to("ana", "room_members")[-1].members
+    assert {(m.session_id, m.preferred_lang) for m in members} == {
+        (ana, "en"),
+        (li, "zh"),
+        (wang, "zh"),
+        (marie, "fr"),
+    }
     h.utter("ana", ana, 0)
     jobs = h.take("conn-a", "job_assign")
     assert sorted(j.tgt_lang for j in jobs) == ["fr", "zh"]
     for j in jobs:
         h.result("conn-a", j)
-    for member, lang in (("li", "zh"), ("wang", "zh"), ("marie", "fr")):
+    for member, sid, lang in (("li", li, "zh"), ("wang", wang, "zh"), ("marie", marie, "fr")):
         got = h.to(member, "translation_result")
-        assert len(got) == 1 and got[0].tgt_lang == lang and got[0].speaker_display_name == "Ana"
+        assert [(r.session_id, r.tgt_lang, r.speaker_session_id) for r in got] == [(sid, lang, ana)]
+        assert got[0].speaker_display_name == "Ana"
     speaker = h.to("ana", "translation_result")
     assert len(speaker) == 1 and speaker[0].text_asr == "asr 0"
-    assert li and wang and marie
 
 
 def test_room_errors() -> None:
@@ -296,3 +302,18 @@ def test_a_speaker_gets_their_own_target_even_when_no_listener_shares_it() -> No
     assert [r.tgt_lang for r in own] == ["zh"]
     heard = h.to("marie", "translation_result")
     assert [r.tgt_lang for r in heard] == ["fr"]
+
+
+def test_only_a_resumed_session_ack_says_resumed_and_what_was_delivered() -> None:
+    h = Harness()
+    h.client("c1", {"type": "session_init", "src_lang": "en", "tgt_lang": "zh"})
+    new = h.take("c1", "session_init_ack")[0]
+    assert "resumed" not in new.to_dict() and "last_delivered_index" not in new.to_dict()
+    h._apply(h.core.client_disconnected("c1", h.now))
+    token = new.resume_token  # type: ignore[attr-defined]
+    h.client(
+        "c2", {"type": "session_init", "src_lang": "en", "tgt_lang": "zh", "resume_token": token}
+    )
+    resumed = h.take("c2", "session_init_ack")[0].to_dict()
+    assert (resumed["resumed"], resumed["last_delivered_index"]) == (True, None)
+    assert resumed["session_id"] == new.session_id  # type: ignore[attr-defined]

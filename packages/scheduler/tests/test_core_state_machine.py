@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import random
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -29,12 +28,13 @@ from lingua_protocol import (
     parse_client_message,
     parse_node_message,
 )
-from lingua_scheduler.core.actions import Action, Close, Send
+from lingua_scheduler.core.actions import Action, Close, Send, SetAudioTransport
 from lingua_scheduler.core.engine import SchedulerCore
 from lingua_scheduler.core.jobs import JobState
 from lingua_scheduler.core.ordering import REPLAY_KEEP
+from lingua_scheduler.core.randomness import Randomness
 from lingua_scheduler.settings import SchedulerSettings
-from sched_harness import node_register
+from lingua_scheduler.testing import node_register
 
 LIMITS: dict[str, Any] = {
     "max_in_flight_utterances": 4,
@@ -72,12 +72,16 @@ class ClientModel:
     received_max: int = -1
 
 
+def _sends(actions: list[Action]) -> list[Send]:
+    return [a for a in actions if isinstance(a, Send)]
+
+
 class CoreMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.now = 1000.0
         self.s = SchedulerSettings(**LIMITS)
-        self.core = SchedulerCore(self.s, rng=random.Random(7))
+        self.core = SchedulerCore(self.s, randomness=Randomness.seeded(7))
         self.seq = 0
         self.clients: list[ClientModel] = []
         self.nodes: dict[str, str] = {}  # conn -> node id, connected ones
@@ -100,6 +104,9 @@ class CoreMachine(RuleBasedStateMachine):
         for action in actions:
             if isinstance(action, Close):
                 closed.append(action.conn_id)
+                continue
+            if isinstance(action, SetAudioTransport):
+                assert action.binary is False  # nobody here negotiates binary frames
                 continue
             assert isinstance(action, Send)
             self._record(action.conn_id, action.message, skip)
@@ -149,8 +156,8 @@ class CoreMachine(RuleBasedStateMachine):
             return
         conn = self._conn("client")
         actions = self._client(conn, {"type": "session_init", "src_lang": "en", "tgt_lang": "zh"})
-        ack = actions[0]
-        assert isinstance(ack, Send) and ack.message.type == "session_init_ack"
+        ack = _sends(actions)[0]
+        assert ack.message.type == "session_init_ack"
         self.clients.append(
             ClientModel(conn, ack.message.session_id, ack.message.resume_token)  # type: ignore[attr-defined]
         )
@@ -227,8 +234,7 @@ class CoreMachine(RuleBasedStateMachine):
         if client.received_max >= 0:
             body["last_received_index"] = client.received_max
         actions = self._client(conn, body)
-        first = actions[0]
-        assert isinstance(first, Send)
+        first = _sends(actions)[0]
         if first.message.type == "error":
             self.gone.add(client.session_id)
             return

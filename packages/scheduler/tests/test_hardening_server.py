@@ -11,14 +11,15 @@ from typing import Any
 
 import pytest
 from lingua_protocol import MAX_UTTERANCE_INDEX
-from lingua_scheduler.testing import ScriptedClient
-from test_server_integration import Running, _start
+from lingua_scheduler.testing import Running, ScriptedClient, running_scheduler
 from websockets.exceptions import ConnectionClosed
 
 
 @pytest.fixture
 async def sched() -> AsyncIterator[Running]:
-    async for running in _start(sticky_nodes=False, utterance_burst=200, utterances_per_s=100):
+    async with running_scheduler(
+        sticky_nodes=False, utterance_burst=200, utterances_per_s=100
+    ) as running:
         yield running
 
 
@@ -95,7 +96,7 @@ async def test_a_listener_gets_a_room_error_that_is_not_an_answer_to_its_own_ind
 
 
 async def test_ten_utterances_to_one_slow_node_all_get_results() -> None:
-    async for sched in _start(queue_timeout_s=0.5, utterance_burst=20):
+    async with running_scheduler(queue_timeout_s=0.5, utterance_burst=20) as sched:
         node = await sched.node("slow", hold=True, max_jobs=1)
         client = await sched.client()
         for i in range(10):
@@ -111,7 +112,7 @@ async def test_ten_utterances_to_one_slow_node_all_get_results() -> None:
 
 
 async def test_the_ack_states_the_flow_control_window_and_beyond_it_is_rate_limited() -> None:
-    async for sched in _start(max_in_flight_utterances=3, max_in_flight_bytes=10_000):
+    async with running_scheduler(max_in_flight_utterances=3, max_in_flight_bytes=10_000) as sched:
         node = await sched.node("a", hold=True, max_jobs=8)
         client = await sched.client()
         ack = client.ack
@@ -135,14 +136,14 @@ async def test_the_ack_states_the_flow_control_window_and_beyond_it_is_rate_limi
 
 
 async def test_a_client_that_does_not_read_is_closed_at_its_outbox_byte_budget() -> None:
-    async for sched in _start(peer_outbox_bytes=2 * 1024 * 1024, utterance_burst=100):
-        await sched.node("a", tts_bytes=512 * 1024, max_jobs=64)
+    async with running_scheduler(peer_outbox_bytes=2 * 1024 * 1024, utterance_burst=100) as sched:
+        node = await sched.node("a", tts_bytes=512 * 1024, max_jobs=64)
         client = await sched.client(max_queue=1)
         for i in range(32):
             await client.utter(i)
-        async with asyncio.timeout(10):  # every result produced before the client reads one
-            while sched.server.core.counters.get("jobs_succeeded", 0) < 32:
-                await asyncio.sleep(0.01)
+        await node.wait_answered(32, timeout_s=10)
+        await node.sync()  # every result is in the scheduler before the client reads one
+        assert sched.server.core.counters["jobs_succeeded"] == 32
         closed: ConnectionClosed | None = None
         try:
             await client.recv_until(32, ("translation_result",), timeout_s=10)

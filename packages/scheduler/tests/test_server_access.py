@@ -81,9 +81,7 @@ async def test_the_control_command_sends_the_token_as_a_header(server: Scheduler
     url = f"ws://127.0.0.1:{server.port}"
     code = await asyncio.to_thread(control, ["a", "drain", "--url", url, "--token", TOKEN])
     assert code == 0
-    async with asyncio.timeout(5):
-        while not any(isinstance(m, NodeControl) for m in node.received):
-            await asyncio.sleep(0.01)
+    await node.wait_received(lambda m: isinstance(m, NodeControl))
     assert server.core.registry.nodes["a"].draining
     await node.close()
 

@@ -5,47 +5,24 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
-from lingua_scheduler import SchedulerServer, SchedulerSettings
-from lingua_scheduler.testing import ScriptedClient, ScriptedNode
-from test_core_dispatch import REFERENCE_REGISTER
+from lingua_scheduler.testing import (
+    REFERENCE_REGISTER,
+    Running,
+    ScriptedNode,
+    running_scheduler,
+)
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 
-class Running:
-    def __init__(self, server: SchedulerServer) -> None:
-        self.server = server
-        self.node_url = f"ws://127.0.0.1:{server.port}/ws/node"
-        self.session_url = f"ws://127.0.0.1:{server.port}/ws/session"
-        self.http = f"http://127.0.0.1:{server.port}"
-
-    async def node(self, node_id: str, **kw: Any) -> ScriptedNode:
-        node = ScriptedNode(self.node_url, node_id, **kw)
-        await node.start()
-        return node
-
-    async def client(self, src: str = "en", tgt: str = "zh", **kw: Any) -> ScriptedClient:
-        client = ScriptedClient(self.session_url, src, tgt, **kw)
-        await client.start()
-        return client
-
-
-async def _start(**settings: Any) -> AsyncIterator[Running]:
-    server = SchedulerServer(SchedulerSettings(host="127.0.0.1", port=0, **settings))
-    await server.start()
-    try:
-        yield Running(server)
-    finally:
-        await server.stop()
-
-
 @pytest.fixture
 async def sched() -> AsyncIterator[Running]:
-    async for running in _start(sticky_nodes=False, utterance_burst=200, utterances_per_s=100):
+    async with running_scheduler(
+        sticky_nodes=False, utterance_burst=200, utterances_per_s=100
+    ) as running:
         yield running
 
 
@@ -119,7 +96,7 @@ async def test_a_node_killed_mid_job_does_not_lose_the_utterance(sched: Running)
 
 
 async def test_an_unacked_job_is_reassigned() -> None:
-    async for sched in _start(ack_timeout_s=0.3):
+    async with running_scheduler(ack_timeout_s=0.3) as sched:
         silent = await sched.node("silent", ack=False, answer=False)
         client = await sched.client()
         await client.utter(0)
@@ -127,13 +104,12 @@ async def test_an_unacked_job_is_reassigned() -> None:
         await sched.node("helper")
         result = await client.recv()
         assert result.node_id == "helper"
-        async with asyncio.timeout(2):
-            while not silent.cancelled:
-                await asyncio.sleep(0.01)
+        cancel = await silent.wait_received(lambda m: m.type == "job_cancel")
+        assert cancel.job_id == silent.jobs[0].job_id  # type: ignore[attr-defined]
 
 
 async def test_a_gap_becomes_missing_result() -> None:
-    async for sched in _start(result_gap_timeout_s=0.3, job_timeout_s=60):
+    async with running_scheduler(result_gap_timeout_s=0.3, job_timeout_s=60) as sched:
         await sched.node("a")
         client = await sched.client()
         await client.utter(0)
@@ -235,11 +211,12 @@ async def test_a_client_that_stops_reading_still_gets_every_result_in_order(
     # 32 results (the flow-control window) of ~350 KB each are far more than the socket
     # buffers hold while the client does not read: the rest waits in the scheduler's outbox,
     # behind what was written at once (within its byte budget, so the client is not closed).
-    await sched.node("a", tts_bytes=256 * 1024, max_jobs=64)
+    node = await sched.node("a", tts_bytes=256 * 1024, max_jobs=64)
     client = await sched.client(max_queue=1)
     for i in range(32):
         await client.utter(i)
-    await asyncio.sleep(0.5)  # let results pile up before the client reads any of them
+    await node.wait_answered(32)
+    await node.sync()  # every result is in the scheduler before the client reads any of them
     got = await client.recv_until(32, ("translation_result", "error"), timeout_s=30)
     assert [(m.type, m.utterance_index) for m in got] == [
         ("translation_result", i) for i in range(32)
@@ -282,7 +259,7 @@ async def test_a_clients_audio_is_forwarded_unchecked_and_a_nodes_is_checked(
 
 
 async def test_bad_node_token_is_refused() -> None:
-    async for sched in _start(node_token="right"):
+    async with running_scheduler(node_token="right") as sched:
         node = ScriptedNode(sched.node_url, "n", token="wrong")
         err = await node.start()
         assert err.type == "error" and err.code == "UNAUTHORIZED"
@@ -316,7 +293,7 @@ async def test_malformed_messages_get_errors_and_the_session_lives(
 
 
 async def test_oversized_frame_is_message_too_large_and_closes_1009() -> None:
-    async for sched in _start(max_message_bytes=64 * 1024):
+    async with running_scheduler(max_message_bytes=64 * 1024) as sched:
         other = await sched.client()
         async with connect(sched.session_url, max_size=None) as ws:
             await ws.send(b"\x00" * (100 * 1024))
@@ -355,7 +332,7 @@ OPERATOR = {"Authorization": "Bearer op-token"}
 async def test_operator_drains_a_node_over_the_admin_endpoint() -> None:
     from lingua_protocol import NodeControl
 
-    async for sched in _start(admin_token="op-token"):
+    async with running_scheduler(admin_token="op-token") as sched:
         node = await sched.node("a")
         admin_url = sched.node_url.replace("/ws/node", "/ws/admin")
         async with connect(admin_url, additional_headers=OPERATOR) as admin:
@@ -363,9 +340,7 @@ async def test_operator_drains_a_node_over_the_admin_endpoint() -> None:
             await admin.send(command.to_json())
             with pytest.raises(ConnectionClosed):
                 await admin.recv()
-        async with asyncio.timeout(5):
-            while not any(m.type == "node_control" for m in node.received):
-                await asyncio.sleep(0.01)
+        await node.wait_received(lambda m: m.type == "node_control")
         async with httpx.AsyncClient() as http:
             cluster = (await http.get(f"{sched.http}/api/v1/cluster", headers=OPERATOR)).json()
         assert cluster["nodes"][0]["status"] == "draining"

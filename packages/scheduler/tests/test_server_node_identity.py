@@ -5,16 +5,17 @@ over needs the credential; bindings survive a restart (issue finding: node ident
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lingua_protocol import Error, NodeRegisterAck
+from lingua_protocol import Error, NodeRegisterAck, parse_scheduler_message
 from lingua_scheduler import SchedulerServer, SchedulerSettings
 from lingua_scheduler.core.credentials import new_secret
-from lingua_scheduler.testing import ScriptedClient, ScriptedNode
-from test_core_dispatch import REFERENCE_REGISTER
+from lingua_scheduler.testing import REFERENCE_REGISTER, ScriptedClient, ScriptedNode
+from websockets.asyncio.client import connect
 
 
 async def _server(**settings: Any) -> SchedulerServer:
@@ -161,15 +162,15 @@ async def test_a_pairing_follows_the_credential_not_the_name(server: SchedulerSe
 
 
 async def test_a_register_padded_with_unknown_fields_is_not_kept() -> None:
-    """Unknown fields are kept by the protocol (newer peers), so a register's size is capped
-    on its own: the scheduler keeps it as long as it knows the node."""
+    """A register's frame size is capped on its own (before parsing), since the scheduler
+    keeps the register as long as it knows the node."""
     running = await _server(max_register_bytes=64 * 1024)
     try:
         node_url, _ = _urls(running)
-        padded = ScriptedNode(
-            node_url, "fat", register={**REFERENCE_REGISTER, "pad": "x" * 100_000}
-        )
-        reply = await padded.start()
+        async with connect(node_url, max_size=None) as ws:
+            await ws.send(json.dumps({**REFERENCE_REGISTER, "pad": "x" * 100_000}))
+            async with asyncio.timeout(5):
+                reply = parse_scheduler_message(await ws.recv())
         assert isinstance(reply, Error) and reply.code == "MESSAGE_TOO_LARGE"
         assert (
             "fat" not in running.core.registry.nodes

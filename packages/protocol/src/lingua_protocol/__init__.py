@@ -1,10 +1,28 @@
-"""Lingua's wire protocol: every message, every error code, the binary audio frame.
+"""Lingua's wire protocol: every message, every error code, the binary audio frame, the hub
+manifest, and the audio helpers every package shares.
 
-Every other Lingua package parses and emits messages through this package only.
+Every other Lingua package parses and emits messages through this package only. The public
+API is what `__all__` lists here; the submodules are how it is built.
 """
 
+from .audio import (
+    TARGET_RATE_HZ,
+    FloatAudio,
+    float32_to_pcm16,
+    message_audio_duration_s,
+    pcm16_duration_s,
+    pcm16_to_float32,
+    pcm16_wav_bytes,
+    read_wav,
+    resample,
+    to_mono_16k,
+    wav_bytes,
+    write_wav,
+)
 from .audio_payload import AudioData
 from .base import (
+    MAX_LANGUAGE_PAIRS,
+    MAX_LANGUAGES,
     MAX_UTTERANCE_INDEX,
     PROTOCOL_VERSION,
     SUPPORTED_PROTOCOL_MAJORS,
@@ -31,17 +49,24 @@ from .common import (
 from .errors import ErrorCode, ProtocolError
 from .frames import encode_frame, split_frame
 from .hub_manifest import (
+    HUB_ENGINES,
+    HUB_MODEL_KINDS,
+    HubEngine,
     HubErrorBody,
     HubFileEntry,
+    HubModel,
     HubModelInfo,
+    HubModelKind,
     HubModelList,
     HubModelVersion,
+    path_problem,
 )
 from .node_messages import (
     JobAck,
     JobAssign,
     JobCancel,
     JobResult,
+    NodeCommand,
     NodeControl,
     NodeError,
     NodeHeartbeat,
@@ -89,15 +114,13 @@ def error_message(
     field: str | None = None,
     session_id: str | None = None,
     utterance_index: int | None = None,
-    **details: object,
 ) -> Error:
-    """Build an `error` reply; `field` and extra keywords go into `details`."""
-    body: dict[str, object] = dict(details)
-    if field is not None:
-        body["field"] = field
+    """Build an `error` reply; `field` (the offending field's dotted path) goes into
+    `details.field`. Nothing else is passed through: every key an `error` carries is one the
+    protocol documents."""
     kwargs: dict[str, object] = {"code": code.value, "message": message or code.meaning}
-    if body:
-        kwargs["details"] = body
+    if field is not None:
+        kwargs["details"] = {"field": field}
     if session_id is not None:
         kwargs["session_id"] = session_id
     if utterance_index is not None:
@@ -106,9 +129,14 @@ def error_message(
 
 
 __all__ = [
+    "HUB_ENGINES",
+    "HUB_MODEL_KINDS",
+    "MAX_LANGUAGES",
+    "MAX_LANGUAGE_PAIRS",
     "MAX_UTTERANCE_INDEX",
     "PROTOCOL_VERSION",
     "SUPPORTED_PROTOCOL_MAJORS",
+    "TARGET_RATE_HZ",
     "AsrPartial",
     "AudioChunk",
     "AudioData",
@@ -119,11 +147,15 @@ __all__ = [
     "Error",
     "ErrorCode",
     "FeatureFlags",
+    "FloatAudio",
     "GpuInfo",
     "HardwareInfo",
+    "HubEngine",
     "HubErrorBody",
     "HubFileEntry",
+    "HubModel",
     "HubModelInfo",
+    "HubModelKind",
     "HubModelList",
     "HubModelVersion",
     "InstalledModel",
@@ -137,6 +169,7 @@ __all__ = [
     "LanguagePair",
     "Message",
     "MissingResult",
+    "NodeCommand",
     "NodeControl",
     "NodeError",
     "NodeHeartbeat",
@@ -171,10 +204,21 @@ __all__ = [
     "UtteranceIndex",
     "encode_frame",
     "error_message",
+    "float32_to_pcm16",
     "is_binary_frame",
+    "message_audio_duration_s",
     "parse_client_message",
     "parse_node_message",
     "parse_scheduler_message",
     "parse_server_message",
+    "path_problem",
+    "pcm16_duration_s",
+    "pcm16_to_float32",
+    "pcm16_wav_bytes",
+    "read_wav",
+    "resample",
     "split_frame",
+    "to_mono_16k",
+    "wav_bytes",
+    "write_wav",
 ]

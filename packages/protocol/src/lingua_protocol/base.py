@@ -98,9 +98,11 @@ UtteranceIndex = Annotated[int, Field(ge=0, le=MAX_UTTERANCE_INDEX)]
 
 
 class Model(BaseModel):
-    """Shared configuration: strict types, unknown fields from newer peers kept."""
+    """Shared configuration: strict types; a field this version does not declare (a newer
+    peer's) is accepted and dropped at parse, so no undeclared field is kept or travels on:
+    the models here are the whole contract."""
 
-    model_config = ConfigDict(extra="allow", strict=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", strict=True, populate_by_name=True)
 
 
 def _type_is_required(schema: dict[str, Any]) -> None:
@@ -116,6 +118,9 @@ class Message(Model):
 
     type: str
     AUDIO_FIELD: ClassVar[str | None] = None
+    PLANNED: ClassVar[str | None] = None
+    """Set on a message that is declared but not in use yet: what is missing, and what a
+    Lingua component does if it receives one meanwhile. `docs/protocol.md` marks it planned."""
 
     def to_dict(self, *, exclude: str | None = None) -> dict[str, Any]:
         """The message as JSON-ready data: fields that were never set (and `exclude`) left

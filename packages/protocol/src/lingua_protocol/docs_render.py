@@ -19,7 +19,8 @@ Every message is a JSON object with a `type`. Clients speak to the scheduler on 
 nodes on `/ws/node`. Fields not listed as required are optional; a v0.1 peer that omits the
 Lingua additions (`protocol_version`, `resume_token`, `attempt_id`, `tts_sample_rate`,
 `service_timings`, `preferred_lang`, `display_name`, `binary_audio`) keeps working. Unknown
-fields from newer peers are kept, not rejected.
+fields from newer peers are accepted and dropped: they are not rejected, and nothing that this
+document does not declare is kept or relayed.
 
 Parsing (`parse_client_message`, `parse_server_message`, `parse_node_message`,
 `parse_scheduler_message`) raises only `ProtocolError(code, message, field)`. The receiver
@@ -29,6 +30,9 @@ Every `utterance_index` is an integer from 0 to 2^53-1, the largest that every J
 browser's numbers are doubles) represents exactly; a larger one is INVALID_MESSAGE. A room
 listener never gets an `error` for another member's utterance: it gets a `room_error`, which
 names the speaker and is not a final answer to any of the listener's own indexes.
+
+A message marked **planned** below is declared (it parses, and its schema is fixed) but no
+Lingua component sends it yet; its entry says what a receiver does with one meanwhile.
 
 Flow control: `session_init_ack` states `max_in_flight_utterances` and `max_in_flight_bytes`
 (decoded audio of accepted utterances whose final message has not arrived). An utterance
@@ -70,11 +74,11 @@ JSON text.
 
 ## The reference examples
 
-`../shared/reference/*.md` holds 32 JSON blocks that are complete once `//` comments are
-removed: 31 messages, and the envelope illustration `{"type": "string", ...}` of
-`protocol-v0.1.md` section 1.1. (The brief counts 27.) All 31 messages parse into their models and
-re-emit equal JSON; their audio placeholders (`"base64-encoded-audio-data"`) are accepted only
-with `verify_audio=False` and rejected by default.
+`docs/reference/*.md` (the vendored reference documents) holds 32 JSON blocks that are
+complete once `//` comments are removed: 31 messages, and the envelope illustration
+`{"type": "string", ...}` of `protocol-v0.1.md` section 1.1. All 31 messages parse into their
+models and re-emit equal JSON; their audio placeholders (`"base64-encoded-audio-data"`) are
+accepted only with `verify_audio=False` and rejected by default.
 """
 
 
@@ -90,6 +94,8 @@ def _section(
         doc = (model.__doc__ or "").strip().splitlines()
         if doc and not doc[0].startswith(model.__name__ + "("):
             out.append(doc[0] + "\n")
+        if model.PLANNED:
+            out.append(f"**Planned, not in use yet:** {model.PLANNED}.\n")
         out.append("Required: " + (", ".join(f"`{k}`" for k in required) or "only `type`") + ".\n")
         example = by_type.get(name)
         if example is not None:

@@ -39,6 +39,8 @@ from .common import (
 )
 
 NodeStatus = Literal["registering", "ready", "degraded", "draining", "offline"]
+NodeCommand = Literal["drain", "resume", "shutdown", "reload_config"]
+"""An operator command for a node (`node_control.command`)."""
 
 # --- node -> scheduler ---------------------------------------------------------------------
 
@@ -125,7 +127,12 @@ class JobResult(Message):
 
 
 class NodeError(Message):
+    """A node reports a problem that belongs to no job (a job's failure is its `job_result`)."""
+
     type: Literal["node_error"] = "node_error"
+    PLANNED: ClassVar[str | None] = (
+        "no Lingua node sends it yet; the scheduler logs and counts one it receives"
+    )
     node_id: IdText | None = None
     code: IdText
     message: Text
@@ -185,7 +192,7 @@ class NodeControl(Message):
     the node the command is for."""
 
     type: Literal["node_control"] = "node_control"
-    command: Literal["drain", "resume", "shutdown", "reload_config"]
+    command: NodeCommand
     reason: Text | None = None
     node_id: IdText | None = None
 

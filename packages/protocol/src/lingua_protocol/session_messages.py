@@ -63,6 +63,10 @@ class AudioChunk(Message):
 
     type: Literal["audio_chunk"] = "audio_chunk"
     AUDIO_FIELD: ClassVar[str | None] = "payload"
+    PLANNED: ClassVar[str | None] = (
+        "no Lingua client sends it yet, and the scheduler answers it with UNSUPPORTED_FEATURE: "
+        "send each utterance whole as `utterance`"
+    )
     session_id: str
     utterance_index: UtteranceIndex
     seq: NonNegInt
@@ -159,6 +163,10 @@ class AsrPartial(Message):
     """An interim transcript; sent by nodes and relayed to clients."""
 
     type: Literal["asr_partial"] = "asr_partial"
+    PLANNED: ClassVar[str | None] = (
+        "no Lingua node sends it yet; the scheduler relays one it receives to the session "
+        "whose job it names"
+    )
     session_id: str
     utterance_index: UtteranceIndex
     text: str

@@ -13,6 +13,9 @@ import resource
 import signal
 import sys
 from pathlib import Path
+from typing import get_args
+
+from lingua_protocol import NodeCommand
 
 from .server import SchedulerServer
 from .settings import SchedulerSettings
@@ -26,7 +29,7 @@ def control(argv: list[str]) -> int:
 
     p = argparse.ArgumentParser(prog="lingua-scheduler control")
     p.add_argument("node_id")
-    p.add_argument("command", choices=["drain", "resume", "shutdown", "reload_config"])
+    p.add_argument("command", choices=get_args(NodeCommand))
     p.add_argument("--url", default="ws://127.0.0.1:5010")
     p.add_argument(
         "--token",

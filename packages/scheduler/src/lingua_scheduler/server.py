@@ -29,9 +29,7 @@ from lingua_protocol import (
     NodeControl,
     NodeHeartbeat,
     NodeRegister,
-    NodeRegisterAck,
     ProtocolError,
-    SessionInitAck,
     error_message,
     parse_client_message,
     parse_node_message,
@@ -43,9 +41,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from .core.actions import Action, Close, Send
+from .core.actions import CLOSE_POLICY, CLOSE_TOO_BIG, Action, Close, Send, SetAudioTransport
 from .core.credentials import CredentialStore
-from .core.engine import CLOSE_POLICY, CLOSE_TOO_BIG, SchedulerCore
+from .core.engine import SchedulerCore
 from .core.limit_log import LimitLog
 from .core.ratelimit import TokenBuckets
 from .core.summary import PublicClusterView, language_summary
@@ -70,7 +68,7 @@ class Peer:
     conn_id: str
     ws: ServerConnection
     kind: str
-    binary: bool = False
+    binary: bool = False  # set only by the core's SetAudioTransport
     outbox: asyncio.Queue[Outgoing] = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
     outbox_bytes: int = 0  # bytes of the frames waiting in `outbox`
     writer: asyncio.Task[None] | None = None
@@ -491,6 +489,8 @@ class SchedulerServer:
                 self._send(peer, action.message)
             elif isinstance(action, Close):
                 self._enqueue(peer, (action.code, action.reason))
+            elif isinstance(action, SetAudioTransport):
+                peer.binary = action.binary
         self._arm()
 
     def _arm(self) -> None:
@@ -520,8 +520,7 @@ class SchedulerServer:
         self._apply(actions)
 
     def _send(self, peer: Peer, message: Message) -> None:
-        if isinstance(message, SessionInitAck | NodeRegisterAck) and message.binary_audio:
-            peer.binary = True
+        """In the transport the core chose for this peer (`SetAudioTransport`)."""
         self._enqueue(peer, _wire(message, peer.binary))
 
     def _enqueue(self, peer: Peer, item: Outgoing) -> None:

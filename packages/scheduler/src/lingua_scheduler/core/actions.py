@@ -1,15 +1,22 @@
-"""What the core asks its I/O shell to do."""
+"""What the core asks its I/O shell to do. The shell carries these out and decides nothing."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lingua_protocol import Message
+from lingua_protocol import ErrorCode, Message, error_message
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+"""WebSocket close codes the core uses in `Close`."""
 
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Send `message` on connection `conn_id` (binary frame if the peer negotiated it)."""
+    """Send `message` on connection `conn_id`, in the audio transport the core last set for
+    that connection with `SetAudioTransport` (JSON until then)."""
 
     conn_id: str
     message: Message
@@ -24,4 +31,26 @@ class Close:
     reason: str
 
 
-Action = Send | Close
+@dataclass(frozen=True, slots=True)
+class SetAudioTransport:
+    """From now on, send messages whose audio is raw on `conn_id` as binary frames
+    (`binary=True`) or as JSON with base64 audio (`binary=False`). The core decides it once per
+    connection, when a session opens or resumes or a node registers, from what the peer
+    negotiated; it precedes the ack in the same action list."""
+
+    conn_id: str
+    binary: bool
+
+
+Action = Send | Close | SetAudioTransport
+
+
+def refuse_and_close(
+    conn_id: str, code: ErrorCode, text: str, field: str, reason: str
+) -> list[Action]:
+    """An `error` naming `field`, then a policy close: for a peer that may not go on at all
+    (wrong credentials, a protocol this scheduler does not speak, a connection taken over)."""
+    return [
+        Send(conn_id, error_message(code, text, field=field)),
+        Close(conn_id, CLOSE_POLICY, reason),
+    ]

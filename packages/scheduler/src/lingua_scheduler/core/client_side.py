@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 
 from lingua_protocol import (
     PROTOCOL_VERSION,
@@ -21,12 +22,20 @@ from lingua_protocol import (
     error_message,
 )
 
-from .actions import Action, Close, Send
+from .actions import CLOSE_POLICY, Action, Close, Send, SetAudioTransport
 from .audio_probe import duration_s
-from .jobs import Job
+from .delivery import Delivery
+from .errors import CoreError
+from .job_flow import JobFlow
+from .jobs import Job, log_job
 from .ordering import Acceptance, ResultSequencer
+from .room_side import RoomSide
 from .selection import JobNeeds
-from .state import CLOSE_POLICY, CoreState, Session, _version_ok, log
+from .sessions import Session
+from .tables import CoreTables
+from .versions import version_ok, version_refusal
+
+log = logging.getLogger("lingua.scheduler")
 
 
 @functools.cache
@@ -35,8 +44,23 @@ def _pipeline(use_asr: bool, use_nmt: bool, use_tts: bool) -> PipelineConfig:
     return PipelineConfig(use_asr=use_asr, use_nmt=use_nmt, use_tts=use_tts)
 
 
-class ClientSide(CoreState):
-    # ------------------------------------------------------------------ client side
+class ClientSide:
+    """Handles every message from a client connection; receives the tables it works on."""
+
+    def __init__(
+        self, tables: CoreTables, flow: JobFlow, delivery: Delivery, rooms: RoomSide
+    ) -> None:
+        self.s = tables.config
+        self.random = tables.random
+        self.stats = tables.stats
+        self.sessions = tables.sessions
+        self.jobs = tables.jobs
+        self.rooms = tables.rooms
+        self.pairing = tables.pairing
+        self.trust = tables.trust
+        self.flow = flow
+        self.delivery = delivery
+        self.room_side = rooms
 
     def client_message(self, conn_id: str, message: Message, now: float) -> list[Action]:
         if isinstance(message, SessionInit):
@@ -44,27 +68,17 @@ class ClientSide(CoreState):
         session = self.sessions.for_conn(conn_id)
         index = getattr(message, "utterance_index", None)
         if session is None:
-            return [
-                Send(
-                    conn_id,
-                    error_message(
-                        ErrorCode.INVALID_SESSION, "send session_init first", utterance_index=index
-                    ),
-                )
-            ]
+            raise CoreError(
+                ErrorCode.INVALID_SESSION, "send session_init first", utterance_index=index
+            )
         claimed = getattr(message, "session_id", None)
         if claimed is not None and claimed != session.session_id:
-            return [
-                Send(
-                    conn_id,
-                    error_message(
-                        ErrorCode.INVALID_SESSION,
-                        "session_id does not match this connection",
-                        field="session_id",
-                        utterance_index=index,
-                    ),
-                )
-            ]
+            raise CoreError(
+                ErrorCode.INVALID_SESSION,
+                "session_id does not match this connection",
+                field="session_id",
+                utterance_index=index,
+            )
         session.last_activity = now
         if isinstance(message, Utterance):
             return self._utterance(session, message, now)
@@ -77,88 +91,50 @@ class ClientSide(CoreState):
             ]
         if isinstance(message, SessionClose):
             session.closing = True
-            return self._deliver(session, [])
+            return self.delivery.deliver(session, [])
         if isinstance(message, RoomCreate | RoomJoin | RoomLeave):
-            return self._room_message(session, message, now)
-        return [
-            Send(
-                conn_id,
-                error_message(
-                    ErrorCode.UNSUPPORTED_FEATURE,
-                    f"{message.type} is not supported by this scheduler",
-                    field="type",
-                    utterance_index=index,
-                ),
-            )
-        ]
+            return self.room_side.room_message(session, message, now)
+        raise CoreError(
+            ErrorCode.UNSUPPORTED_FEATURE,
+            f"{message.type} is not supported by this scheduler",
+            field="type",
+            utterance_index=index,
+        )
 
     def _session_init(self, conn_id: str, m: SessionInit, now: float) -> list[Action]:
-        if not _version_ok(m.protocol_version):
-            return [
-                Send(
-                    conn_id,
-                    error_message(
-                        ErrorCode.UNSUPPORTED_PROTOCOL_VERSION,
-                        f"protocol {m.protocol_version} not supported; "
-                        f"this scheduler speaks {PROTOCOL_VERSION}",
-                        field="protocol_version",
-                    ),
-                ),
-                Close(conn_id, CLOSE_POLICY, "unsupported protocol version"),
-            ]
+        if not version_ok(m.protocol_version):
+            return version_refusal(conn_id, m.protocol_version)
         if self.sessions.for_conn(conn_id) is not None:
-            return [
-                Send(
-                    conn_id,
-                    error_message(
-                        ErrorCode.INVALID_SESSION, "this connection already has a session"
-                    ),
-                )
-            ]
+            raise CoreError(ErrorCode.INVALID_SESSION, "this connection already has a session")
         if m.resume_token:
             session = self.sessions.for_token(m.resume_token)
             if session is not None and not session.closing:
                 return self._resume(conn_id, session, m.last_received_index, now)
-            return [
-                Send(
-                    conn_id,
-                    error_message(
-                        ErrorCode.INVALID_SESSION,
-                        "resume token unknown or expired; start a new session",
-                        field="resume_token",
-                    ),
-                )
-            ]
+            raise CoreError(
+                ErrorCode.INVALID_SESSION,
+                "resume token unknown or expired; start a new session",
+                field="resume_token",
+            )
         paired = None
         if m.pairing_code:
             address = self.trust.address_of(conn_id)
             if not self.trust.guesses.may_guess(address, now):
-                return [
-                    Send(
-                        conn_id,
-                        error_message(
-                            ErrorCode.RATE_LIMITED,
-                            "too many wrong codes from this address; wait a minute",
-                            field="pairing_code",
-                        ),
-                    )
-                ]
+                raise CoreError(
+                    ErrorCode.RATE_LIMITED,
+                    "too many wrong codes from this address; wait a minute",
+                    field="pairing_code",
+                )
             paired = self.pairing.redeem(m.pairing_code, now, self.trust.credentials.digest)
             if paired is None:
                 self.trust.guesses.wrong(address, now)
-                return [
-                    Send(
-                        conn_id,
-                        error_message(
-                            ErrorCode.INVALID_PAIRING_CODE,
-                            "Pairing code not found or expired",
-                            field="pairing_code",
-                        ),
-                    )
-                ]
+                raise CoreError(
+                    ErrorCode.INVALID_PAIRING_CODE,
+                    "Pairing code not found or expired",
+                    field="pairing_code",
+                )
         session = Session(
-            session_id=f"sess-{self.token(12)}",
-            resume_token=self.token(24),
+            session_id=f"sess-{self.random.token(12)}",
+            resume_token=self.random.token(24),
             conn_id=conn_id,
             src_lang=m.src_lang,
             tgt_lang=m.tgt_lang,
@@ -178,7 +154,7 @@ class ClientSide(CoreState):
             tokens_at=now,
         )
         self.sessions.add(session)
-        self._count("sessions_created")
+        self.stats.count("sessions_created")
         log.info(
             "session=%s created %s->%s paired=%s",
             session.session_id,
@@ -186,21 +162,21 @@ class ClientSide(CoreState):
             m.tgt_lang,
             paired,
         )
-        return [
-            Send(
-                conn_id,
-                SessionInitAck(
-                    session_id=session.session_id,
-                    assigned_node_id=paired,
-                    message="session created",
-                    protocol_version=PROTOCOL_VERSION,
-                    resume_token=session.resume_token,
-                    binary_audio=bool(m.binary_audio),
-                    max_in_flight_utterances=self.s.max_in_flight_utterances,
-                    max_in_flight_bytes=self.s.max_in_flight_bytes,
-                ),
-            )
-        ]
+        ack = self._init_ack(session, "session created")
+        return [SetAudioTransport(conn_id, session.binary_audio), Send(conn_id, ack)]
+
+    def _init_ack(self, session: Session, text: str) -> SessionInitAck:
+        """The ack a new or resumed session gets: its ids, transport and flow-control window."""
+        return SessionInitAck(
+            session_id=session.session_id,
+            assigned_node_id=session.paired_node_id,
+            message=text,
+            protocol_version=PROTOCOL_VERSION,
+            resume_token=session.resume_token,
+            binary_audio=session.binary_audio,
+            max_in_flight_utterances=self.s.max_in_flight_utterances,
+            max_in_flight_bytes=self.s.max_in_flight_bytes,
+        )
 
     def _resume(
         self, conn_id: str, session: Session, last_received: int | None, now: float
@@ -210,29 +186,17 @@ class ClientSide(CoreState):
         if left is not None:
             actions.append(Close(left, CLOSE_POLICY, "session resumed elsewhere"))
         session.last_activity = now
-        self._count("sessions_resumed")
+        self.stats.count("sessions_resumed")
         log.info(
             "session=%s resumed, %d buffered message(s)", session.session_id, len(session.outbox)
         )
         seq = session.sequencer
         last = None if seq.next_index is None else seq.next_index - 1
-        actions.append(
-            Send(
-                conn_id,
-                SessionInitAck(
-                    session_id=session.session_id,
-                    assigned_node_id=session.paired_node_id,
-                    message="session resumed",
-                    protocol_version=PROTOCOL_VERSION,
-                    resume_token=session.resume_token,
-                    binary_audio=session.binary_audio,
-                    resumed=True,
-                    last_delivered_index=last,
-                    max_in_flight_utterances=self.s.max_in_flight_utterances,
-                    max_in_flight_bytes=self.s.max_in_flight_bytes,
-                ),
-            )
-        )
+        ack = self._init_ack(session, "session resumed")
+        ack.resumed = True  # set, so both are on the wire (a new session's ack has neither)
+        ack.last_delivered_index = last
+        actions.append(SetAudioTransport(conn_id, session.binary_audio))
+        actions.append(Send(conn_id, ack))
         # Messages sent on the old connection may have been lost with it: replay those the
         # client says it lacks, then what was produced while it was away.
         outbox, session.outbox, session.outbox_bytes = session.outbox, [], 0
@@ -261,9 +225,7 @@ class ClientSide(CoreState):
         assert conn is not None
         index = m.utterance_index
         seq = session.sequencer
-        refused = self._refuse_utterance(session, m, now)
-        if refused is not None:
-            return [Send(conn, refused)]
+        self._check_utterance(session, m)
         state = seq.classify(index)
         if state is Acceptance.IN_PROGRESS:
             return []  # a resend of an utterance already being worked on: its result will come
@@ -271,44 +233,29 @@ class ClientSide(CoreState):
             old = seq.replay(index)
             if old is not None:
                 return [Send(conn, old)]
-            return [
-                Send(
-                    conn,
-                    error_message(
-                        ErrorCode.INVALID_MESSAGE,
-                        f"utterance {index} was already answered",
-                        field="utterance_index",
-                        utterance_index=index,
-                    ),
-                )
-            ]
+            raise CoreError(
+                ErrorCode.INVALID_MESSAGE,
+                f"utterance {index} was already answered",
+                field="utterance_index",
+                utterance_index=index,
+            )
         try:
             duration = duration_s(m.audio, m.audio_format, m.sample_rate)
         except ValueError as exc:
-            return [
-                Send(
-                    conn,
-                    error_message(
-                        ErrorCode.AUDIO_DECODE_FAILED,
-                        f"utterance {index}: {exc}",
-                        field="audio",
-                        utterance_index=index,
-                    ),
-                )
-            ]
+            raise CoreError(
+                ErrorCode.AUDIO_DECODE_FAILED,
+                f"utterance {index}: {exc}",
+                field="audio",
+                utterance_index=index,
+            ) from exc
         if not self._take_token(session, now):
-            return [
-                Send(
-                    conn,
-                    error_message(
-                        ErrorCode.RATE_LIMITED,
-                        f"more than {self.s.utterances_per_s:g} utterances a second; slow down",
-                        utterance_index=index,
-                    ),
-                )
-            ]
+            raise CoreError(
+                ErrorCode.RATE_LIMITED,
+                f"more than {self.s.utterances_per_s:g} utterances a second; slow down",
+                utterance_index=index,
+            )
         seq.accept(index, len(m.audio))
-        self._count("utterances_accepted")
+        self.stats.count("utterances_accepted")
         try:
             return self._start_jobs(session, m, duration, now)
         except Exception:
@@ -318,29 +265,27 @@ class ClientSide(CoreState):
             for job_id in list(session.job_ids):
                 job = self.jobs.get(job_id)
                 if job is not None and job.utterance_index == index:
-                    self._end_job(job)
+                    self.jobs.end(job)
             error = error_message(
                 ErrorCode.INTERNAL_ERROR,
                 "internal error",
                 session_id=session.session_id,
                 utterance_index=index,
             )
-            return self._deliver(session, seq.finish(index, error, now))
+            return self.delivery.deliver(session, seq.finish(index, error, now))
 
-    def _refuse_utterance(self, session: Session, m: Utterance, now: float) -> Message | None:
-        """The error for an utterance this session may not send now, or None."""
+    def _check_utterance(self, session: Session, m: Utterance) -> None:
+        """Raise `CoreError` for an utterance this session may not send now."""
         index = m.utterance_index
         seq = session.sequencer
         if session.closing:
-            return error_message(
-                ErrorCode.SESSION_CLOSED, "session is closing", utterance_index=index
-            )
+            raise CoreError(ErrorCode.SESSION_CLOSED, "session is closing", utterance_index=index)
         if seq.classify(index) is not Acceptance.NEW:
-            return None
+            return
         window = self.s.utterance_index_window
         ahead = seq.ahead_of_head(index)
         if ahead >= window:
-            return error_message(
+            raise CoreError(
                 ErrorCode.INVALID_MESSAGE,
                 f"utterance_index {index} is {ahead} ahead of the next expected index "
                 f"{seq.next_index}; at most {window - 1} ahead is accepted",
@@ -352,15 +297,14 @@ class ClientSide(CoreState):
             seq.pending() >= self.s.max_in_flight_utterances
             or seq.in_flight_bytes + size > self.s.max_in_flight_bytes
         ):
-            self._count("utterances_flow_limited")
-            return error_message(
+            self.stats.count("utterances_flow_limited")
+            raise CoreError(
                 ErrorCode.RATE_LIMITED,
                 f"flow control: {seq.pending()} utterance(s) and {seq.in_flight_bytes} bytes "
                 f"unanswered; at most {self.s.max_in_flight_utterances} and "
                 f"{self.s.max_in_flight_bytes} bytes; wait for results",
                 utterance_index=index,
             )
-        return None
 
     def _start_jobs(
         self, session: Session, m: Utterance, duration: float | None, now: float
@@ -380,10 +324,9 @@ class ClientSide(CoreState):
             langs, primary_lang = [tgt], tgt
         actions: list[Action] = []
         for lang in langs:
-            self._job_seq += 1
             use_nmt = pipeline.use_nmt and lang != src
             job = Job(
-                job_id=f"job-{self._job_prefix}-{self._job_seq}",
+                job_id=self.jobs.new_id(),
                 session_id=session.session_id,
                 utterance_index=index,
                 src_lang=src,
@@ -411,10 +354,9 @@ class ClientSide(CoreState):
                 job.room_code = room.code
                 job.listeners = room.members_with(lang, exclude=session.session_id)
                 job.speaker_name = room.members[session.session_id].display_name
-            self.jobs[job.job_id] = job
-            session.job_ids.add(job.job_id)
-            self._job_log(job, "created", now, src=src, tgt=lang)
-            actions += self._dispatch(job, now)
+            self.jobs.add(job, session)
+            log_job(job, "created", now, src=src, tgt=lang)
+            actions += self.flow.dispatch(job, now)
         return actions
 
     def client_disconnected(self, conn_id: str, now: float) -> list[Action]:
@@ -422,17 +364,5 @@ class ClientSide(CoreState):
         if session is None:
             return []
         if session.closing:
-            return self._drop_session(session)
+            return self.delivery.drop_session(session)
         return []
-
-    def _drop_session(self, session: Session) -> list[Action]:
-        self.sessions.drop(session)
-        for job_id in list(session.job_ids):
-            job = self.jobs.get(job_id)
-            if job is None:
-                continue
-            job.primary = False
-            if not job.listeners:
-                self._end_job(job)
-        session.job_ids.clear()
-        return self._leave_room(session)

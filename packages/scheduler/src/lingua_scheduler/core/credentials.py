@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -82,16 +83,21 @@ class CredentialCheck:
 class NodeCredentials:
     """Checks a registering node's secret against its id's binding (validate first, bind after)."""
 
-    def __init__(self, store: CredentialStore, max_nodes: int) -> None:
+    def __init__(
+        self, store: CredentialStore, max_nodes: int, secret: Callable[[], str] = new_secret
+    ) -> None:
+        """`secret` makes the secret issued to a node that brings none (the core passes one
+        drawn from its `Randomness`)."""
         self.store = store
         self.max_nodes = max_nodes
+        self._secret = secret
 
     def check(self, node_id: str, presented: str | None) -> CredentialCheck:
         bound = self.store.lookup(node_id)
         if bound is None:
             if self.store.count() >= self.max_nodes:
                 return CredentialCheck(node_id, Verdict.FULL)
-            issued = None if presented is not None else new_secret()
+            issued = None if presented is not None else self._secret()
             secret = presented if presented is not None else issued
             assert secret is not None
             return CredentialCheck(node_id, Verdict.FIRST_USE, digest_of(secret), issued)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from typing import Literal
 
-Key = tuple[str, str]
+DeadlineKind = Literal["job", "gap", "slow"]
+Key = tuple[DeadlineKind, str]
 """(kind, id): ("job", job_id), ("gap", session_id), ("slow", "")."""
 
 

@@ -3,53 +3,86 @@ clock moving on), actions out (send this to that connection, close that one).
 
 No sockets and no sleeping: the caller passes `now` (monotonic seconds) into every call, so
 failover, ordering and expiry are tested in microseconds with a fake clock.
+
+`SchedulerCore` is a thin facade. The state lives in tables that own their invariants
+(`tables.CoreTables`); the rules live in handler classes that receive the tables they need
+(`node_side`, `client_side`, `room_side`, `job_flow`, `delivery`, `timers`). The settings are
+a plain value passed in, and every random draw comes from one `Randomness`, so a run replays
+from its events.
 """
 
 from __future__ import annotations
 
-from functools import partial
+import logging
 from typing import Any
 
-from lingua_protocol import (
-    ErrorCode,
-    JobCancel,
-    Message,
-    MissingResult,
-    RoomExpired,
-    error_message,
-)
+from lingua_protocol import ErrorCode, Message, NodeCommand, error_message
 
-from .actions import Action, Close, Send
+from ..settings import SchedulerSettings
+from .actions import Action, Send
 from .client_side import ClientSide
+from .credentials import CredentialStore
+from .delivery import Delivery
+from .errors import CoreError
 from .job_flow import JobFlow
-from .jobs import Job, JobState
 from .node_side import NodeSide
+from .randomness import Randomness
 from .room_side import RoomSide
-from .state import (  # noqa: F401  (re-exported for the server and tests)
-    CLOSE_GOING_AWAY,
-    CLOSE_NORMAL,
-    CLOSE_POLICY,
-    CLOSE_TOO_BIG,
-    CoreState,
-    Observer,
-    Session,
-    log,
-)
+from .tables import CoreTables, NullObserver, Observer
+from .timers import Timers
 
-SLOW_TICK_S = 1.0
-"""Node heartbeat checks, resume-grace and idle expiry, room expiry: once a second."""
+log = logging.getLogger("lingua.scheduler")
 
 
-class SchedulerCore(NodeSide, JobFlow, ClientSide, RoomSide, CoreState):
-    """All scheduler state and rules. Not thread-safe: one event loop drives it."""
+class SchedulerCore:
+    """All scheduler state and rules. Not thread-safe: one event loop drives it.
+
+    `settings` is read, never changed; `randomness` defaults to `Randomness.secure(seed)`
+    with the `seed` setting; `credentials` persists node credential bindings (in memory by
+    default)."""
+
+    def __init__(
+        self,
+        settings: SchedulerSettings,
+        *,
+        randomness: Randomness | None = None,
+        observer: Observer | None = None,
+        credentials: CredentialStore | None = None,
+    ) -> None:
+        tables = CoreTables.build(
+            settings,
+            randomness or Randomness.secure(settings.seed),
+            observer or NullObserver(),
+            credentials,
+        )
+        self.tables = tables
+        delivery = Delivery(tables)
+        flow = JobFlow(tables, delivery)
+        self._nodes = NodeSide(tables, flow, delivery)
+        self._clients = ClientSide(tables, flow, delivery, RoomSide(tables, delivery))
+        self._timers = Timers(tables, flow, delivery, self._nodes)
+        # The tables, for the shell's views and for tests.
+        self.s = settings
+        self.sessions = tables.sessions
+        self.jobs = tables.jobs
+        self.queue = tables.jobs.queue
+        self.registry = tables.registry
+        self.rooms = tables.rooms
+        self.pairing = tables.pairing
+        self.trust = tables.trust
+        self.counters = tables.stats.counters
+        self._deadlines = tables.deadlines
 
     # ------------------------------------------------------------------ events
 
     def client_message(self, conn_id: str, message: Message, now: float) -> list[Action]:
-        """A message from a client. Never raises: a bug inside becomes an `error` (with the
-        message's `utterance_index`, whose sequence the utterance path keeps consistent)."""
+        """A message from a client. Never raises: a refusal (`CoreError`) becomes its `error`,
+        a bug inside becomes INTERNAL_ERROR (with the message's `utterance_index`, whose
+        sequence the utterance path keeps consistent)."""
         try:
-            return super().client_message(conn_id, message, now)
+            return self._clients.client_message(conn_id, message, now)
+        except CoreError as exc:
+            return [Send(conn_id, exc.to_message())]
         except Exception:
             log.exception("core failed on %s from %s", message.type, conn_id)
             return [Send(conn_id, _internal_error(message))]
@@ -57,101 +90,48 @@ class SchedulerCore(NodeSide, JobFlow, ClientSide, RoomSide, CoreState):
     def node_message(self, conn_id: str, message: Message, now: float) -> list[Action]:
         """A message from a node. Never raises (see `client_message`)."""
         try:
-            return super().node_message(conn_id, message, now)
+            return self._nodes.node_message(conn_id, message, now)
+        except CoreError as exc:
+            return [Send(conn_id, exc.to_message())]
         except Exception:
             log.exception("core failed on %s from %s", message.type, conn_id)
             return [Send(conn_id, _internal_error(message))]
+
+    def client_disconnected(self, conn_id: str, now: float) -> list[Action]:
+        """A client connection is gone; its session waits `resume_grace_s` for a resume."""
+        return self._clients.client_disconnected(conn_id, now)
+
+    def node_disconnected(self, conn_id: str, now: float) -> list[Action]:
+        """A node connection is gone; its jobs move on to other nodes."""
+        return self._nodes.node_disconnected(conn_id, now)
+
+    def control_node(self, node_id: str, command: NodeCommand, now: float) -> list[Action]:
+        """Operator action (drain/resume/shutdown/reload_config) on a node; no actions when
+        the node is not connected."""
+        return self._nodes.control_node(node_id, command, now)
 
     # ------------------------------------------------------------------ time
 
     def next_deadline(self) -> float | None:
         """When `tick` next has something to do (possibly a deadline that has since moved,
         which costs one cheap wake-up). The shell sleeps until then."""
-        return self.deadlines.next()
+        return self._deadlines.next()
 
     def tick(self, now: float) -> list[Action]:
         """Fire every deadline that has passed: O(log n) per due entry, nothing when none is
         due; never a scan over every job or session."""
         actions: list[Action] = []
-        for kind, ident in self.deadlines.pop_due(now):
+        for kind, ident in self._deadlines.pop_due(now):
             try:
-                actions += self._fire(kind, ident, now)
+                actions += self._timers.fire(kind, ident, now)
             except Exception:  # one bad timer must not stop failover for everyone
                 log.exception("deadline %s %s failed", kind, ident)
-        return actions
-
-    def _fire(self, kind: str, ident: str, now: float) -> list[Action]:
-        if kind == "job":
-            job = self.jobs.get(ident)
-            if job is not None and job.deadline is not None and job.deadline <= now:
-                return self._job_deadline(job, now)
-            return []
-        if kind == "gap":
-            session = self.sessions.get(ident)
-            if session is None:
-                return []
-            session.gap_armed = None
-            due = session.sequencer.gap_deadline()
-            if due is None or due > now:
-                self._arm_gap(session)
-                return []
-            messages = session.sequencer.skip_gap(now, partial(_gap_missing, session.session_id))
-            return self._deliver(session, messages)
-        self.deadlines.push(now + SLOW_TICK_S, ("slow", ""))
-        return self._slow_tick(now)
-
-    def _job_deadline(self, job: Job, now: float) -> list[Action]:
-        if job.state is JobState.QUEUED:
-            return self._queue_deadline(job, now)
-        node = self.registry.nodes.get(job.node_id or "")
-        actions: list[Action] = []
-        acked = job.state is JobState.RUNNING
-        why = "job timeout" if acked else "ack timeout"
-        if node is not None and node.conn_id is not None:
-            actions.append(
-                Send(
-                    node.conn_id,
-                    JobCancel(job_id=job.job_id, attempt_id=job.attempt_id, reason=why),
-                )
-            )
-        self._count("job_timeouts" if acked else "ack_timeouts")
-        return actions + self._retry(job, ErrorCode.JOB_TIMEOUT.value, now)
-
-    def _slow_tick(self, now: float) -> list[Action]:
-        actions: list[Action] = []
-        limit = self.s.heartbeat_interval_s * self.s.missed_heartbeats_offline
-        for node in self.registry.connected():
-            if now - node.last_heartbeat > limit:
-                conn = node.conn_id
-                assert conn is not None
-                actions.append(Close(conn, CLOSE_GOING_AWAY, "missed heartbeats"))
-                actions += self._node_gone(
-                    node, f"missed {self.s.missed_heartbeats_offline} heartbeats", now
-                )
-        self.registry.forget_offline(now, self.s.offline_node_retention_s)
-        for node_id in [n for n in self.progress_at if n not in self.registry.nodes]:
-            del self.progress_at[node_id]
-        for session in list(self.sessions.values()):
-            if session.conn_id is None and session.disconnected_at is not None:
-                if now - session.disconnected_at >= self.s.resume_grace_s:
-                    log.info("session=%s resume grace over, dropped", session.session_id)
-                    actions += self._drop_session(session)
-            elif (
-                session.conn_id is not None
-                and now - session.last_activity >= self.s.session_idle_timeout_s
-            ):
-                actions.append(Close(session.conn_id, CLOSE_GOING_AWAY, "idle timeout"))
-                actions += self._drop_session(session)
-        for room in self.rooms.expire(now):
-            for sid in room.members:
-                actions += self._send_to_session(
-                    sid, RoomExpired(room_code=room.code, reason="idle")
-                )
         return actions
 
     # ------------------------------------------------------------------ views
 
     def cluster(self) -> dict[str, Any]:
+        """The operator's view of everything (ids included)."""
         nodes = [n.summary() for n in self.registry.nodes.values()]
         by_status: dict[str, int] = {}
         for n in self.registry.nodes.values():
@@ -200,7 +180,3 @@ def _internal_error(message: Message) -> Message:
         "internal error",
         utterance_index=index if isinstance(index, int) else None,
     )
-
-
-def _gap_missing(session_id: str, index: int) -> MissingResult:
-    return MissingResult(session_id=session_id, utterance_index=index, reason="result_gap_timeout")

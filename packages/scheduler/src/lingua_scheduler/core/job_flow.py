@@ -1,4 +1,4 @@
-"""Jobs: dispatch and queueing, acks, results, retries and failures.
+"""Jobs: dispatch and queueing, acks, results, retries, timeouts and failures.
 
 Each handler builds every message it will send before it changes any state (validate, then
 mutate): a failure while building leaves the job as it was, and the caller turns it into an
@@ -7,11 +7,14 @@ error for the job's utterance.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from typing import Any
 
 from lingua_protocol import (
     ErrorCode,
     JobAck,
+    JobCancel,
     JobResult,
     Message,
     RoomError,
@@ -20,33 +23,75 @@ from lingua_protocol import (
 )
 
 from .actions import Action, Send
-from .jobs import Job, JobState
+from .delivery import Delivery
+from .jobs import Job, JobState, log_job
 from .registry import NodeRecord
 from .selection import JobNeeds, pick_node
-from .state import CoreState, log
+from .sessions import Session
+from .tables import CoreTables, JobOutcome
+
+log = logging.getLogger("lingua.scheduler")
 
 
-def _code(code: str) -> ErrorCode:
+def error_code(code: str) -> ErrorCode:
+    """A node's error code as the protocol's enum (INTERNAL_ERROR for one it does not know)."""
     return ErrorCode(code) if code in ErrorCode.__members__ else ErrorCode.INTERNAL_ERROR
 
 
-class JobFlow(CoreState):
-    # ------------------------------------------------------------------ jobs
+class JobFlow:
+    """Moves jobs along `jobs.TRANSITIONS`; the only writer of job state besides the job
+    table's `end`."""
 
-    def _job_ack(self, node: NodeRecord, message: JobAck, now: float) -> list[Action]:
+    def __init__(self, tables: CoreTables, delivery: Delivery) -> None:
+        self.s = tables.config
+        self.rng = tables.random.choice_rng
+        self.stats = tables.stats
+        self.observer = tables.stats.observer
+        self.sessions = tables.sessions
+        self.registry = tables.registry
+        self.capable = tables.capable
+        self.jobs = tables.jobs
+        self.queue = tables.jobs.queue
+        self.deadlines = tables.deadlines
+        self.delivery = delivery
+
+    def set_deadline(self, job: Job, when: float | None) -> None:
+        job.deadline = when
+        if when is not None:
+            self.deadlines.push(when, ("job", job.job_id))
+
+    def deadline_passed(self, job: Job, now: float) -> list[Action]:
+        """A job's timer fired: a queued job's wait, or an attempt's ack or run timeout."""
+        if job.state is JobState.QUEUED:
+            return self.queue_deadline(job, now)
+        node = self.registry.nodes.get(job.node_id or "")
+        actions: list[Action] = []
+        acked = job.state is JobState.RUNNING
+        why = "job timeout" if acked else "ack timeout"
+        if node is not None and node.conn_id is not None:
+            actions.append(
+                Send(
+                    node.conn_id,
+                    JobCancel(job_id=job.job_id, attempt_id=job.attempt_id, reason=why),
+                )
+            )
+        self.stats.count("job_timeouts" if acked else "ack_timeouts")
+        return actions + self.retry(job, ErrorCode.JOB_TIMEOUT, now)
+
+    def job_ack(self, node: NodeRecord, message: JobAck, now: float) -> list[Action]:
         job = self.jobs.get(message.job_id)
         if job is None or job.node_id != node.node_id or job.state is not JobState.ASSIGNED:
             return []
         if message.attempt_id is not None and message.attempt_id != job.attempt_id:
             return []
         job.move(JobState.RUNNING)
-        self._set_deadline(
+        self.set_deadline(
             job, now + self.s.job_timeout_s + self.s.job_timeout_per_audio_s * job.audio_s
         )
-        self._job_log(job, "running", now)
+        log_job(job, "running", now)
         return []
 
-    def _job_result(self, node: NodeRecord, message: JobResult, now: float) -> list[Action]:
+    def job_result(self, node: NodeRecord, message: JobResult, now: float) -> list[Action]:
         job = self.jobs.get(message.job_id)
         stale = (
             job is None
@@ -55,36 +100,35 @@ class JobFlow(CoreState):
             or (message.attempt_id is not None and message.attempt_id != job.attempt_id)
         )
         if stale or job is None:
-            self._count("results_dropped_stale")
+            self.stats.count("results_dropped_stale")
             log.info("job=%s stale result from node=%s dropped", message.job_id, node.node_id)
             return []
         node.in_flight.discard(job.job_id)
-        self.progress_at[node.node_id] = now
+        self.jobs.progress_at[node.node_id] = now
         if message.success:
             node.jobs_done += 1
             try:
-                actions = self._succeed(job, message, now)
+                actions = self.succeed(job, message, now)
             except ValueError as exc:  # a result that cannot be relayed: the job fails
                 log.warning(
                     "job=%s result from node=%s not relayable: %s", job.job_id, node.node_id, exc
                 )
-                actions = self._fail(
+                actions = self.fail(
                     job,
-                    ErrorCode.INTERNAL_ERROR.value,
+                    ErrorCode.INTERNAL_ERROR,
                     "the node's result could not be relayed",
                     now,
                 )
-            return actions + self._dispatch_queue(now)
+            return actions + self.dispatch_queue(now)
         node.jobs_failed += 1
-        code = message.error.code if message.error else ErrorCode.INTERNAL_ERROR.value
+        code = error_code(message.error.code) if message.error else ErrorCode.INTERNAL_ERROR
         text = message.error.message if message.error else "job failed"
         job.last_error = code
-        retry = code in ErrorCode.__members__ and ErrorCode(code).retryable
-        if retry:
-            return self._retry(job, code, now) + self._dispatch_queue(now)
-        return self._fail(job, code, text, now) + self._dispatch_queue(now)
+        if code.retryable:
+            return self.retry(job, code, now) + self.dispatch_queue(now)
+        return self.fail(job, code, text, now) + self.dispatch_queue(now)
 
-    def _succeed(self, job: Job, r: JobResult, now: float) -> list[Action]:
+    def succeed(self, job: Job, r: JobResult, now: float) -> list[Action]:
         base: dict[str, Any] = {
             "utterance_index": job.utterance_index,
             "job_id": job.job_id,
@@ -116,23 +160,11 @@ class JobFlow(CoreState):
             if job.primary and session is not None
             else None
         )
-        self._end_job(job)
-        self.observer.job_outcome("success")
-        self._count("jobs_succeeded")
-        self._job_log(job, "succeeded", now)
         if session is not None and self.s.sticky_nodes and job.node_id:
             session.sticky_node_id = job.node_id
-        actions: list[Action] = []
-        for listener, copy in copies:
-            actions += self._send_to_session(listener, copy)
-        if own is not None and session is not None:
-            actions += self._deliver(
-                session, session.sequencer.finish(job.utterance_index, own, now)
-            )
-        return actions
+        return self._end(job, "success", copies, session, own, now)
 
-    def _fail(self, job: Job, code: str, text: str, now: float) -> list[Action]:
-        error_code = _code(code)
+    def fail(self, job: Job, code: ErrorCode, text: str, now: float) -> list[Action]:
         copies: list[tuple[str, Message]] = [
             (
                 listener,
@@ -142,7 +174,7 @@ class JobFlow(CoreState):
                     speaker_session_id=job.session_id,
                     speaker_display_name=job.speaker_name,
                     utterance_index=job.utterance_index,
-                    code=error_code.value,
+                    code=code.value,
                     message=text,
                     tgt_lang=job.tgt_lang,
                 ),
@@ -152,38 +184,53 @@ class JobFlow(CoreState):
         session = self.sessions.get(job.session_id)
         own = (
             error_message(
-                error_code, text, session_id=job.session_id, utterance_index=job.utterance_index
+                code, text, session_id=job.session_id, utterance_index=job.utterance_index
             )
             if job.primary and session is not None
             else None
         )
-        self._end_job(job)
-        self.observer.job_outcome("failed")
-        self._count("jobs_failed")
-        self._job_log(job, "failed", now, code=code)
+        return self._end(job, "failed", copies, session, own, now, code=code)
+
+    def _end(
+        self,
+        job: Job,
+        outcome: JobOutcome,
+        copies: Sequence[tuple[str, Message]],
+        session: Session | None,
+        own: Message | None,
+        now: float,
+        **log_extra: object,
+    ) -> list[Action]:
+        """A job's one final answer: the job ends, each listener gets its copy, and the
+        speaker's own answer goes through `session`'s sequencer (if the speaker's session is
+        still there). Every message was built before this is called."""
+        self.jobs.end(job)
+        self.observer.job_outcome(outcome)
+        self.stats.count("jobs_succeeded" if outcome == "success" else "jobs_failed")
+        log_job(job, "succeeded" if outcome == "success" else "failed", now, **log_extra)
         actions: list[Action] = []
         for listener, copy in copies:
-            actions += self._send_to_session(listener, copy)
+            actions += self.delivery.send_to_session(listener, copy)
         if own is not None and session is not None:
-            actions += self._deliver(
+            actions += self.delivery.deliver(
                 session, session.sequencer.finish(job.utterance_index, own, now)
             )
         return actions
 
-    def _retry(self, job: Job, code: str, now: float) -> list[Action]:
+    def retry(self, job: Job, code: ErrorCode, now: float) -> list[Action]:
         if job.node_id is not None:
             job.tried.add(job.node_id)
             node = self.registry.nodes.get(job.node_id)
             if node is not None:
                 node.in_flight.discard(job.job_id)
         job.last_error = code
-        self._job_log(job, "retrying", now, code=code)
-        self._count("jobs_retried")
+        log_job(job, "retrying", now, code=code)
+        self.stats.count("jobs_retried")
         if job.attempt >= self.s.max_attempts:
-            return self._fail(job, code, f"gave up after {job.attempt} attempt(s): {code}", now)
-        return self._dispatch(job, now, retry=True)
+            return self.fail(job, code, f"gave up after {job.attempt} attempt(s): {code}", now)
+        return self.dispatch(job, now, retry=True)
 
-    def _dispatch(self, job: Job, now: float, *, retry: bool = False) -> list[Action]:
+    def dispatch(self, job: Job, now: float, *, retry: bool = False) -> list[Action]:
         nodes = self.capable.nodes(job.needs)
         session = self.sessions.get(job.session_id)
         sticky = session.sticky_node_id if (session and self.s.sticky_nodes) else None
@@ -193,13 +240,13 @@ class JobFlow(CoreState):
             # Every capable node has been tried: allow them again rather than give up early.
             node = pick_node(nodes, self.rng, None, frozenset({job.node_id or ""}))
         if node is not None:
-            return self._assign(job, node, now)
+            return self.assign(job, node, now)
         if any(_serving(nodes)):
             if not self.queue.fits(job):
-                self._count("queue_full")
-                return self._fail(
+                self.stats.count("queue_full")
+                return self.fail(
                     job,
-                    ErrorCode.NODE_OVERLOADED.value,
+                    ErrorCode.NODE_OVERLOADED,
                     f"every node that can run {job.src_lang}->{job.tgt_lang} is busy and the "
                     f"scheduler's queue is full ({len(self.queue)} jobs, "
                     f"{self.queue.bytes} of {self.queue.max_bytes} bytes)",
@@ -209,34 +256,34 @@ class JobFlow(CoreState):
             job.move(JobState.QUEUED)
             job.node_id = None
             job.queued_at = job.queued_at or now
-            self._set_deadline(job, now + self.s.queue_timeout_s)
-            self._job_log(job, "queued", now)
+            self.set_deadline(job, now + self.s.queue_timeout_s)
+            log_job(job, "queued", now)
             return []
         if retry:
-            return self._fail(
+            return self.fail(
                 job, job.last_error, f"no other node can take the job after {job.last_error}", now
             )
-        return self._fail(job, ErrorCode.NO_AVAILABLE_NODE.value, _no_node(job), now)
+        return self.fail(job, ErrorCode.NO_AVAILABLE_NODE, _no_node(job), now)
 
-    def _queue_deadline(self, job: Job, now: float) -> list[Action]:
+    def queue_deadline(self, job: Job, now: float) -> list[Action]:
         """A queued job's wait ran out: it keeps waiting while a node that could run it is
         finishing jobs, and fails only when none is (or none is left)."""
         serving = _serving(self.capable.nodes(job.needs))
         if not serving:
-            return self._fail(job, ErrorCode.NO_AVAILABLE_NODE.value, _no_node(job), now)
-        last = max(self.progress_at.get(n.node_id, float("-inf")) for n in serving)
+            return self.fail(job, ErrorCode.NO_AVAILABLE_NODE, _no_node(job), now)
+        last = max(self.jobs.progress_at.get(n.node_id, float("-inf")) for n in serving)
         if last > now - self.s.queue_timeout_s:
-            self._set_deadline(job, last + self.s.queue_timeout_s)
+            self.set_deadline(job, last + self.s.queue_timeout_s)
             return []
-        return self._fail(
+        return self.fail(
             job,
-            ErrorCode.NODE_OVERLOADED.value,
+            ErrorCode.NODE_OVERLOADED,
             f"every node that can run {job.src_lang}->{job.tgt_lang} is busy and none "
             f"finished a job in {self.s.queue_timeout_s:.0f} s",
             now,
         )
 
-    def _assign(self, job: Job, node: NodeRecord, now: float) -> list[Action]:
+    def assign(self, job: Job, node: NodeRecord, now: float) -> list[Action]:
         assert node.conn_id is not None
         timeout_s = self.s.job_timeout_s + self.s.job_timeout_per_audio_s * job.audio_s
         self.queue.remove(job)
@@ -245,13 +292,13 @@ class JobFlow(CoreState):
         job.move(JobState.ASSIGNED)
         job.node_id = node.node_id
         job.assigned_at = now
-        self._set_deadline(job, now + self.s.ack_timeout_s)
+        self.set_deadline(job, now + self.s.ack_timeout_s)
         node.in_flight.add(job.job_id)
         self.observer.dispatch_latency(now - job.created_at)
-        self._job_log(job, "assigned", now)
+        log_job(job, "assigned", now)
         return [Send(node.conn_id, message)]
 
-    def _dispatch_queue(self, now: float) -> list[Action]:
+    def dispatch_queue(self, now: float) -> list[Action]:
         """Give waiting jobs to nodes with room, oldest first; stops as soon as no node has
         room, so a result costs O(nodes) here, not O(queue), while the cluster is full."""
         if not len(self.queue):
@@ -270,7 +317,7 @@ class JobFlow(CoreState):
                 continue  # a set lookup, not a node search, for each job of a full kind
             node = pick_node(self.capable.nodes(job.needs), self.rng, None, frozenset(job.tried))
             if node is not None:
-                actions += self._assign(job, node, now)
+                actions += self.assign(job, node, now)
                 free -= 1
             elif not job.tried:
                 blocked.add(job.needs)

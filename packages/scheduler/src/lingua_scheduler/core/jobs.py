@@ -7,13 +7,24 @@ event guard turns into an error for the job's utterance instead of a silently wr
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
-from lingua_protocol import AudioData, AudioFormat, FeatureFlags, JobAssign, PipelineConfig
+from lingua_protocol import (
+    AudioData,
+    AudioFormat,
+    ErrorCode,
+    FeatureFlags,
+    JobAssign,
+    PipelineConfig,
+)
 
 from .selection import JobNeeds
+
+log = logging.getLogger("lingua.scheduler")
 
 
 class JobState(Enum):
@@ -70,7 +81,7 @@ class Job:
     queued_at: float | None = None
     assigned_at: float | None = None
     tried: set[str] = field(default_factory=set)
-    last_error: str = "NODE_UNAVAILABLE"
+    last_error: ErrorCode = ErrorCode.NODE_UNAVAILABLE
 
     def move(self, to: JobState) -> None:
         if to not in TRANSITIONS[self.state]:
@@ -133,3 +144,21 @@ class JobQueue:
     def remove(self, job: Job) -> None:
         if self._jobs.pop(job.job_id, None) is not None:
             self.bytes -= job.audio_bytes
+
+
+def log_job(job: Job, state: str, now: float, **extra: Any) -> None:
+    """One line per job state change, with the ids an operator greps for."""
+    if not log.isEnabledFor(logging.INFO):
+        return  # four of these per utterance: skip the formatting when nobody reads them
+    tail = "".join(f" {k}={v}" for k, v in extra.items())
+    log.info(
+        "job=%s state=%s session=%s index=%d node=%s attempt=%d elapsed_ms=%.1f%s",
+        job.job_id,
+        state,
+        job.session_id,
+        job.utterance_index,
+        job.node_id or "-",
+        job.attempt,
+        (now - job.created_at) * 1000.0,
+        tail,
+    )

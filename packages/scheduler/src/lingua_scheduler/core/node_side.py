@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import hmac
-import secrets
-from typing import Literal
+import logging
 
 from lingua_protocol import (
     PROTOCOL_VERSION,
@@ -13,6 +12,7 @@ from lingua_protocol import (
     JobAck,
     JobResult,
     Message,
+    NodeCommand,
     NodeControl,
     NodeError,
     NodeHeartbeat,
@@ -20,53 +20,60 @@ from lingua_protocol import (
     NodeRegisterAck,
     PairingCode,
     PairingCodeRequest,
-    error_message,
 )
 
-from .actions import Action, Close, Send
+from .actions import Action, Send, SetAudioTransport, refuse_and_close
 from .credentials import CredentialCheck, Verdict
+from .delivery import Delivery
+from .errors import CoreError
+from .job_flow import JobFlow
 from .limit_log import LimitLog
 from .registry import NodeRecord
-from .state import CLOSE_POLICY, CoreState, _version_ok, log
+from .tables import CoreTables
+from .versions import version_ok, version_refusal
 
-ControlCommand = Literal["drain", "resume", "shutdown", "reload_config"]
+log = logging.getLogger("lingua.scheduler")
 
 
-class NodeSide(CoreState):
-    # ------------------------------------------------------------------ node side
+class NodeSide:
+    """Handles every message from a node connection; receives the tables it works on."""
+
+    def __init__(self, tables: CoreTables, flow: JobFlow, delivery: Delivery) -> None:
+        self.s = tables.config
+        self.random = tables.random
+        self.stats = tables.stats
+        self.registry = tables.registry
+        self.jobs = tables.jobs
+        self.pairing = tables.pairing
+        self.trust = tables.trust
+        self.flow = flow
+        self.delivery = delivery
 
     def node_message(self, conn_id: str, message: Message, now: float) -> list[Action]:
         if isinstance(message, NodeRegister):
             return self._node_register(conn_id, message, now)
         node = self.registry.for_conn(conn_id)
         if node is None:
-            return [
-                Send(
-                    conn_id,
-                    error_message(
-                        ErrorCode.INVALID_MESSAGE, "send node_register first", field="type"
-                    ),
-                )
-            ]
+            raise CoreError(ErrorCode.INVALID_MESSAGE, "send node_register first", field="type")
         if isinstance(message, NodeHeartbeat):
             return self._node_heartbeat(node, message, now)
         if isinstance(message, JobAck):
-            return self._job_ack(node, message, now)
+            return self.flow.job_ack(node, message, now)
         if isinstance(message, JobResult):
-            return self._job_result(node, message, now)
+            return self.flow.job_result(node, message, now)
         if isinstance(message, AsrPartial):
             job = self.jobs.get(message.job_id or "")
             if job is not None and job.node_id == node.node_id and job.primary:
-                return self._send_to_session(job.session_id, message)
+                return self.delivery.send_to_session(job.session_id, message)
             return []
         if isinstance(message, NodeError):
             detail = f"node={node.node_id} code={message.code} message={message.message}"
             self.trust.limits.hit("node_error", detail, now)  # a node may send them at will
-            self._count("node_errors")
+            self.stats.count("node_errors")
             return []
         if isinstance(message, PairingCodeRequest):
             if not self.trust.pairing_requests.take(node.node_id, now):
-                return [_rate_limited(conn_id, "pairing_code_request")]
+                raise _rate_limited("pairing_code_request")
             digest = self.trust.credentials.digest(node.node_id)
             code = self.pairing.issue(node.node_id, digest, now)
             return [
@@ -83,56 +90,28 @@ class NodeSide(CoreState):
         if self.s.node_token and not hmac.compare_digest(
             (message.auth_token or "").encode(), self.s.node_token.encode()
         ):
-            self._count("nodes_unauthorized")
-            return [
-                Send(
-                    conn_id,
-                    error_message(
-                        ErrorCode.UNAUTHORIZED, "wrong or missing node token", field="auth_token"
-                    ),
-                ),
-                Close(conn_id, CLOSE_POLICY, "unauthorized"),
-            ]
-        if not _version_ok(message.protocol_version):
-            return [
-                Send(
-                    conn_id,
-                    error_message(
-                        ErrorCode.UNSUPPORTED_PROTOCOL_VERSION,
-                        f"protocol {message.protocol_version} not supported; "
-                        f"this scheduler speaks {PROTOCOL_VERSION}",
-                        field="protocol_version",
-                    ),
-                ),
-                Close(conn_id, CLOSE_POLICY, "unsupported protocol version"),
-            ]
+            self.stats.count("nodes_unauthorized")
+            text = "wrong or missing node token"
+            return refuse_and_close(
+                conn_id, ErrorCode.UNAUTHORIZED, text, "auth_token", "unauthorized"
+            )
+        if not version_ok(message.protocol_version):
+            return version_refusal(conn_id, message.protocol_version)
         schema = message.capability_schema_version
         if schema is not None and schema.split(".")[0] not in ("1", "2"):
-            return [
-                Send(
-                    conn_id,
-                    error_message(
-                        ErrorCode.INVALID_CAPABILITY_SCHEMA,
-                        f"capability schema {schema} not supported",
-                        field="capability_schema_version",
-                    ),
-                )
-            ]
+            raise CoreError(
+                ErrorCode.INVALID_CAPABILITY_SCHEMA,
+                f"capability schema {schema} not supported",
+                field="capability_schema_version",
+            )
         current = self.registry.for_conn(conn_id)
         node_id = message.node_id or (
-            current.node_id if current else f"node-{secrets.token_hex(4)}"
+            current.node_id if current else f"node-{self.random.token_hex(4)}"
         )
         if current is not None and current.node_id != node_id:
-            return [
-                Send(
-                    conn_id,
-                    error_message(
-                        ErrorCode.NODE_ID_CONFLICT,
-                        "a connection registers one node id",
-                        field="node_id",
-                    ),
-                )
-            ]
+            raise CoreError(
+                ErrorCode.NODE_ID_CONFLICT, "a connection registers one node id", field="node_id"
+            )
         old = self.registry.nodes.get(node_id)
         live_elsewhere = old is not None and old.conn_id is not None and old.conn_id != conn_id
         check: CredentialCheck | None = None
@@ -143,7 +122,7 @@ class NodeSide(CoreState):
             ):
                 check = CredentialCheck(node_id, Verdict.FULL)  # this address made enough ids
             if not check.ok:
-                self._count("nodes_refused")
+                self.stats.count("nodes_refused")
                 return _credential_refusal(conn_id, check, live_elsewhere, self.trust.limits, now)
         actions: list[Action] = []
         issued = self.trust.credentials.accept(check) if check is not None else None
@@ -152,14 +131,18 @@ class NodeSide(CoreState):
             # The node's credential proved it: a restarted node whose old connection died
             # silently takes over, and the old connection's jobs move on (to it, if it fits).
             taken = "another connection with this node's credential took over this node id"
-            actions.append(
-                Send(old.conn_id, error_message(ErrorCode.NODE_ID_CONFLICT, taken, field="node_id"))
+            actions += refuse_and_close(
+                old.conn_id,
+                ErrorCode.NODE_ID_CONFLICT,
+                taken,
+                "node_id",
+                "replaced by a new connection",
             )
-            actions.append(Close(old.conn_id, CLOSE_POLICY, "replaced by a new connection"))
-            actions += self._node_gone(old, "replaced by a new connection", now)
+            actions += self.node_gone(old, "replaced by a new connection", now)
         if current is not None:
             node.in_flight = current.in_flight
         log.info("node=%s registered status=%s reason=%s", node_id, node.status, node.reason)
+        actions.append(SetAudioTransport(conn_id, node.binary_audio))
         actions.append(
             Send(
                 conn_id,
@@ -175,24 +158,23 @@ class NodeSide(CoreState):
                 ),
             )
         )
-        actions += self._dispatch_queue(now)
+        actions += self.flow.dispatch_queue(now)
         return actions
 
     def _node_heartbeat(self, node: NodeRecord, message: NodeHeartbeat, now: float) -> list[Action]:
         """O(1) unless the capabilities changed: a node cannot make the scheduler redo its
         capability work by heartbeating (heartbeats are also rate limited per node)."""
         if not self.trust.heartbeats.take(node.node_id, now):
-            assert node.conn_id is not None
-            return [_rate_limited(node.conn_id, "node_heartbeat")]
+            raise _rate_limited("node_heartbeat")
         before = node.status
         changed = self.registry.heartbeat(node, message, now)
         if node.status == before and not changed:
             return []
         if node.status != before:
             log.info("node=%s status %s -> %s (%s)", node.node_id, before, node.status, node.reason)
-        return self._dispatch_queue(now)
+        return self.flow.dispatch_queue(now)
 
-    def control_node(self, node_id: str, command: ControlCommand, now: float) -> list[Action]:
+    def control_node(self, node_id: str, command: NodeCommand, now: float) -> list[Action]:
         """Operator action (drain/resume/shutdown/reload_config) on a node."""
         node = self.registry.nodes.get(node_id)
         if node is None or node.conn_id is None:
@@ -208,9 +190,9 @@ class NodeSide(CoreState):
         node = self.registry.for_conn(conn_id)
         if node is None:
             return []
-        return self._node_gone(node, "disconnected", now)
+        return self.node_gone(node, "disconnected", now)
 
-    def _node_gone(self, node: NodeRecord, reason: str, now: float) -> list[Action]:
+    def node_gone(self, node: NodeRecord, reason: str, now: float) -> list[Action]:
         log.info(
             "node=%s offline (%s), reassigning %d job(s)", node.node_id, reason, len(node.in_flight)
         )
@@ -219,16 +201,13 @@ class NodeSide(CoreState):
         for job_id in sorted(node.in_flight):
             job = self.jobs.get(job_id)
             if job is not None:
-                actions += self._retry(job, ErrorCode.NODE_UNAVAILABLE.value, now)
+                actions += self.flow.retry(job, ErrorCode.NODE_UNAVAILABLE, now)
         node.in_flight.clear()
         return actions
 
 
-def _rate_limited(conn_id: str, what: str) -> Send:
-    return Send(
-        conn_id,
-        error_message(ErrorCode.RATE_LIMITED, f"too many {what} messages; slow down", field="type"),
-    )
+def _rate_limited(what: str) -> CoreError:
+    return CoreError(ErrorCode.RATE_LIMITED, f"too many {what} messages; slow down", field="type")
 
 
 def _credential_refusal(
@@ -244,7 +223,4 @@ def _credential_refusal(
         code, text = ErrorCode.UNAUTHORIZED, f"node_credential {check.verdict.value} for this id"
     limits.hit("node register refused", f"node={check.node_id[:64]}: {text}", now)
     field = "node_id" if code is ErrorCode.NODE_ID_CONFLICT else "node_credential"
-    return [
-        Send(conn_id, error_message(code, text, field=field)),
-        Close(conn_id, CLOSE_POLICY, code.value.lower()),
-    ]
+    return refuse_and_close(conn_id, code, text, field, code.value.lower())

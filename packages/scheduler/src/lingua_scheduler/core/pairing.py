@@ -1,9 +1,10 @@
 """Pairing codes: a node asks for a 6-digit code; a session presenting it is bound to that node.
 
-Codes come from `secrets`, are unique among live codes, single use, and expire after `ttl_s`.
-A node holds at most one live code (asking again replaces it), so live codes never outnumber
-connected nodes. Codes are indexed both ways and expire from a queue in issue order (every
-code lives `ttl_s`), so issuing or redeeming is O(1), not a scan of all live codes.
+Codes come from `secrets` (or the core's injected randomness), are unique among live codes,
+single use, and expire after `ttl_s`. A node holds at most one live code (asking again
+replaces it), so live codes never outnumber connected nodes. Codes are indexed both ways and
+expire from a queue in issue order (every code lives `ttl_s`), so issuing or redeeming is
+O(1), not a scan of all live codes.
 
 A code remembers the credential (its digest) of the node that asked for it: a session pairs
 with that credential, and a redeem fails if the node id is no longer bound to it. Guessing is
@@ -30,6 +31,8 @@ class Issued:
 @dataclass(slots=True)
 class PairingService:
     ttl_s: float = 300.0
+    randbelow: Callable[[int], int] = secrets.randbelow
+    """Where codes come from (`secrets` by default; the core passes its `Randomness`)."""
     codes: dict[str, Issued] = field(default_factory=dict)
     by_node: dict[str, str] = field(default_factory=dict)
     _expiry: deque[tuple[float, str]] = field(default_factory=deque)
@@ -41,7 +44,7 @@ class PairingService:
         if previous is not None:
             self.codes.pop(previous, None)
         while True:
-            code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+            code = f"{self.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
             if code not in self.codes:
                 break
         self.codes[code] = Issued(node_id, credential_digest, now + self.ttl_s)

@@ -6,6 +6,10 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from lingua_protocol import ErrorCode
+
+from .errors import CoreError
+
 
 @dataclass(slots=True)
 class Member:
@@ -34,12 +38,6 @@ class Room:
         ]
 
 
-class RoomError(Exception):
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
-
-
 @dataclass(slots=True)
 class RoomManager:
     max_members: int = 16
@@ -51,7 +49,7 @@ class RoomManager:
 
     def create(self, member: Member, now: float) -> Room:
         if member.session_id in self.by_session:
-            raise RoomError("ALREADY_IN_ROOM")
+            raise _refused(ErrorCode.ALREADY_IN_ROOM)
         while True:
             code = f"{self.randbelow(1_000_000):06d}"
             if code not in self.rooms:
@@ -63,14 +61,14 @@ class RoomManager:
 
     def join(self, code: str, member: Member, now: float) -> Room:
         if not (len(code) == 6 and code.isdigit()):
-            raise RoomError("INVALID_ROOM_CODE")
+            raise _refused(ErrorCode.INVALID_ROOM_CODE)
         room = self.rooms.get(code)
         if room is None:
-            raise RoomError("ROOM_NOT_FOUND")
+            raise _refused(ErrorCode.ROOM_NOT_FOUND)
         if member.session_id in self.by_session:
-            raise RoomError("ALREADY_IN_ROOM")
+            raise _refused(ErrorCode.ALREADY_IN_ROOM)
         if len(room.members) >= self.max_members:
-            raise RoomError("ROOM_FULL")
+            raise _refused(ErrorCode.ROOM_FULL)
         self._add(room, member)
         room.last_activity = now
         return room
@@ -101,3 +99,8 @@ class RoomManager:
     def _add(self, room: Room, member: Member) -> None:
         room.members[member.session_id] = member
         self.by_session[member.session_id] = room.code
+
+
+def _refused(code: ErrorCode) -> CoreError:
+    """A room request refused: the code's meaning, naming `room_code` as what to fix."""
+    return CoreError(code, field="room_code")

@@ -9,10 +9,11 @@ sweep the code space either. Heartbeats and pairing-code requests are limited pe
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..settings import SchedulerSettings
-from .credentials import CredentialStore, MemoryCredentialStore, NodeCredentials
+from .credentials import CredentialStore, MemoryCredentialStore, NodeCredentials, new_secret
 from .limit_log import LimitLog
 from .ratelimit import TokenBuckets
 
@@ -39,8 +40,15 @@ def _per_min(count: float, max_keys: int) -> TokenBuckets:
 
 
 class TrustState:
-    def __init__(self, s: SchedulerSettings, store: CredentialStore | None = None) -> None:
-        self.credentials = NodeCredentials(store or MemoryCredentialStore(), s.max_node_credentials)
+    def __init__(
+        self,
+        s: SchedulerSettings,
+        store: CredentialStore | None = None,
+        secret: Callable[[], str] = new_secret,
+    ) -> None:
+        self.credentials = NodeCredentials(
+            store or MemoryCredentialStore(), s.max_node_credentials, secret
+        )
         self.addresses: dict[str, str] = {}
         self.guesses = GuessGuard(
             _per_min(s.wrong_codes_per_min, s.rate_limit_max_keys),

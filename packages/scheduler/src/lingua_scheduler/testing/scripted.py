@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from lingua_protocol import (
@@ -27,6 +27,7 @@ from lingua_protocol import (
     NodeHeartbeat,
     NodeRegister,
     NodeRegisterAck,
+    PairingCodeRequest,
     ResourceUsage,
     SessionInit,
     Utterance,
@@ -76,6 +77,8 @@ class ScriptedNode:
         self.cancelled: list[str] = []
         self.job_event = asyncio.Event()
         self.held: list[JobAssign] = []
+        self.answered = 0  # results sent
+        self._changed = asyncio.Event()  # set on every message received and result sent
         self.ws: ClientConnection | None = None
         self.ack_message: Message | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -125,6 +128,37 @@ class ScriptedNode:
                 await self.job_event.wait()
         return self.jobs
 
+    async def wait_received(
+        self, predicate: Callable[[Message], bool], timeout_s: float = 5.0
+    ) -> Message:
+        """The first message received (so far or from now on) that satisfies `predicate`."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                found = next((m for m in self.received if predicate(m)), None)
+                if found is not None:
+                    return found
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def wait_answered(self, count: int, timeout_s: float = 5.0) -> None:
+        """Until this node has sent `count` results."""
+        async with asyncio.timeout(timeout_s):
+            while self.answered < count:
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def sync(self, timeout_s: float = 5.0) -> None:
+        """A round trip through the scheduler (a `pairing_code_request` and its answer): when
+        it returns, the scheduler has handled every message this node sent before it, since it
+        handles one connection's messages in order."""
+        assert self.ws is not None
+        before = len(self.received)
+        await self.ws.send(PairingCodeRequest(node_id=self.node_id).to_json())
+        async with asyncio.timeout(timeout_s):
+            while not any(m.type == "pairing_code" for m in self.received[before:]):
+                self._changed.clear()
+                await self._changed.wait()
+
     async def release(self, order: Iterable[JobAssign] | None = None) -> None:
         jobs = list(order) if order is not None else list(self.held)
         for job in jobs:
@@ -154,6 +188,8 @@ class ScriptedNode:
         body.update(overrides)
         result = JobResult.model_validate(body)
         await self.ws.send(result.to_frame() if self.binary else result.to_json())
+        self.answered += 1
+        self._changed.set()
 
     async def kill(self) -> None:
         """Vanish without a close handshake, like a crashed machine."""
@@ -174,6 +210,7 @@ class ScriptedNode:
             async for data in self.ws:
                 message = parse_scheduler_message(data, verify_audio=False)  # as a real node
                 self.received.append(message)
+                self._changed.set()
                 if isinstance(message, JobAssign):
                     await self._on_job(message)
                 elif isinstance(message, JobCancel):

@@ -1,24 +1,60 @@
-"""A driver for the pure core: fake clock, message builders, and views of the actions."""
+"""A driver for the pure core: fake clock, message builders, and views of the actions.
+
+For tests only: it feeds `SchedulerCore` parsed messages with a `now` it moves by hand, and
+records what the core asks the shell to do."""
 
 from __future__ import annotations
 
 import base64
-import random
+import json
+from collections.abc import Iterable
 from typing import Any
 
 from lingua_protocol import (
+    JobAssign,
     Message,
     parse_client_message,
     parse_node_message,
 )
-from lingua_scheduler.core.actions import Action, Close, Send
-from lingua_scheduler.core.engine import SchedulerCore
-from lingua_scheduler.settings import SchedulerSettings
+
+from ..core.actions import Action, Close, Send
+from ..core.engine import SchedulerCore
+from ..core.randomness import Randomness
+from ..settings import SchedulerSettings
 
 PCM_1S = base64.b64encode(b"\x00\x00" * 16000).decode()
+"""One second of silence, 16 kHz pcm16, as base64."""
+
+REFERENCE_REGISTER: dict[str, Any] = {
+    "type": "node_register",
+    "node_id": "test-node-python-1",
+    "version": "test-python-1.0",
+    "capability_schema_version": "2.0",
+    "platform": "windows",
+    "hardware": {"cpu_cores": 8, "memory_gb": 16, "gpus": [{"name": "Test GPU", "memory_gb": 8}]},
+    "installed_services": [
+        {"service_id": "whisper-asr", "type": "ASR", "device": "GPU", "status": "Running"},
+        {"service_id": "m2m100-nmt", "type": "NMT", "device": "GPU", "status": "Running"},
+        {"service_id": "piper-tts", "type": "TTS", "device": "CPU", "status": "Running"},
+    ],
+    "capability_by_type": [
+        {"type": "ASR", "ready": True},
+        {"type": "NMT", "ready": True},
+        {"type": "TTS", "ready": True},
+    ],
+    "language_capabilities": {
+        "supported_language_pairs": [{"src": "en", "tgt": "zh"}, {"src": "zh", "tgt": "en"}]
+    },
+}
+"""The reference node register from the protocol's examples (a Windows test node)."""
 
 
-def node_register(node_id: str, pairs=(("en", "zh"), ("zh", "en")), **kw: Any) -> dict[str, Any]:
+def node_register(
+    node_id: str,
+    pairs: Iterable[tuple[str, str]] = (("en", "zh"), ("zh", "en")),
+    **kw: Any,
+) -> dict[str, Any]:
+    """A `node_register` body for a node serving `pairs` with ASR, NMT and TTS ready."""
     body: dict[str, Any] = {
         "type": "node_register",
         "node_id": node_id,
@@ -38,9 +74,11 @@ def node_register(node_id: str, pairs=(("en", "zh"), ("zh", "en")), **kw: Any) -
 
 
 class Harness:
+    """Drives one `SchedulerCore` (seeded randomness, clock at 1000 s) and keeps what it sent."""
+
     def __init__(self, **settings: Any) -> None:
         self.now = 1000.0
-        self.core = SchedulerCore(SchedulerSettings(**settings), rng=random.Random(1))
+        self.core = SchedulerCore(SchedulerSettings(**settings), randomness=Randomness.seeded(1))
         self.sent: list[tuple[str, Message]] = []
         self.closed: list[tuple[str, int]] = []
 
@@ -93,23 +131,23 @@ class Harness:
         return self.client(conn, body)
 
     def result(self, conn: str, job: Message, success: bool = True, **kw: Any) -> list[Action]:
+        """The node on `conn` answers `job` (a `job_assign` it received)."""
+        assert isinstance(job, JobAssign), job
         body: dict[str, Any] = {
             "type": "job_result",
-            "job_id": job.job_id,  # type: ignore[attr-defined]
+            "job_id": job.job_id,
             "attempt_id": job.attempt_id,
-            "success": success,  # type: ignore[attr-defined]
-            "session_id": job.session_id,  # type: ignore[attr-defined]
+            "success": success,
+            "session_id": job.session_id,
             "utterance_index": job.utterance_index,
-        }  # type: ignore[attr-defined]
+        }
         if success:
             body.update(
                 {"text_asr": f"asr {job.utterance_index}", "text_translated": f"tr {job.tgt_lang}"}
-            )  # type: ignore[attr-defined]
+            )
         body.update(kw)
         return self.node(conn, body)
 
 
 def _dump(body: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(body)

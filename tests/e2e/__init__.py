@@ -1,0 +1,1 @@
+"""End-to-end tests: real processes (hub, scheduler, nodes, clients) and real models."""
