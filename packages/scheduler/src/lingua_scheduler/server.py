@@ -17,6 +17,7 @@ import http
 import ipaddress
 import logging
 import ssl
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ from .core.limit_log import LimitLog
 from .core.ratelimit import TokenBuckets
 from .core.summary import PublicClusterView, language_summary
 from .metrics import Metrics
+from .parse_budget import ParseBudget
 from .settings import SchedulerSettings
 from .sqlite_store import SqliteCredentialStore
 
@@ -74,6 +76,7 @@ class Peer:
     writer: asyncio.Task[None] | None = None
     sending: bool = False  # the writer task is inside ws.send(): later messages queue behind
     closing: bool = False  # closed for not reading: nothing more is queued for it
+    budget: ParseBudget | None = None  # event-loop time its messages may take to parse
 
 
 @dataclass(slots=True, frozen=True)
@@ -363,6 +366,9 @@ class SchedulerServer:
         # forward as it is. A node's audio (TTS) goes to clients and is checked here in full.
         parse = parse_node_message if kind == "node" else _parse_client_unverified
         peer = Peer(conn_id=f"{kind}-{uuid.uuid4().hex[:12]}", ws=ws, kind=kind)
+        budget = peer.budget = ParseBudget(
+            self.settings.peer_parse_ms_per_s, self.settings.peer_parse_burst_ms
+        )
         peer.writer = asyncio.create_task(self._write_loop(peer))
         self.peers[peer.conn_id] = peer
         self.core.trust.peer_connected(peer.conn_id, address)
@@ -373,6 +379,11 @@ class SchedulerServer:
             while True:
                 # Text frames stay bytes: the parser reads UTF-8 itself, and the audio in them
                 # is relayed as the bytes it arrived as (see lingua_protocol.splice).
+                if budget.tokens_ms < 0:
+                    # This peer's messages took more than its share of the loop to parse: it
+                    # waits, unread, while everyone else is served.
+                    self._limits.hit(f"/ws/{kind} parse budget")
+                    await asyncio.sleep(budget.wait_s(self._monotonic()))
                 if deadline is None:
                     data = await ws.recv(decode=False)
                 else:
@@ -393,11 +404,14 @@ class SchedulerServer:
                     )
                     self._enqueue(peer, (CLOSE_TOO_BIG, "message too large"))
                     break
+                started = time.perf_counter()
                 try:
                     message = parse(data)
                 except ProtocolError as exc:
                     self._send(peer, error_message(exc.code, exc.message, field=exc.field))
                     continue
+                finally:
+                    budget.spend(time.perf_counter() - started, self._monotonic())
                 if len(data) > kept_limit and isinstance(message, KEPT_MESSAGES):
                     # The scheduler keeps a node's register for as long as it knows the node:
                     # its size is bounded on its own, not by the limit for audio-carrying frames.

@@ -93,6 +93,11 @@ class SchedulerSettings(BaseSettings):
     """WebSocket connections at once from one client address; more get HTTP 429."""
     limit_log_interval_s: float = Field(default=60.0, gt=0)
     """A limit that is hit logs one line per this interval (with the count), not one per event."""
+    peer_parse_ms_per_s: float = Field(default=200.0, gt=0)
+    """Event-loop time one connection's messages may take to parse, per second; a connection
+    over it is not read until it is back under (`parse_budget.py`)."""
+    peer_parse_burst_ms: float = Field(default=1000.0, gt=0)
+    """How much parse time a connection may spend at once before the rate applies."""
 
     @classmethod
     def load(cls, config: Path | None = None, **overrides: Any) -> SchedulerSettings:
