@@ -31,7 +31,7 @@ def test_the_bucket_refills_to_its_burst_and_no_further() -> None:
     assert budget.tokens_ms == 10.0
 
 
-async def test_heartbeats_at_the_caps_are_read_at_the_budget_and_all_answered(
+async def test_heartbeats_at_the_caps_are_read_at_the_budget_and_none_is_dropped(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     codes = ["".join(c) for c in itertools.product(string.ascii_lowercase, repeat=3)][:64]
@@ -52,9 +52,11 @@ async def test_heartbeats_at_the_caps_are_read_at_the_budget_and_all_answered(
         assert json.loads(await ws.recv())["type"] == "node_register_ack"
         for _ in range(12):
             await ws.send(json.dumps(beat))
+        await ws.send(json.dumps({"type": "pairing_code_request", "node_id": "greedy"}))
         answers = []
-        async with asyncio.timeout(30):
-            while len(answers) < 2:  # beyond the heartbeat burst (10): RATE_LIMITED each
+        async with asyncio.timeout(30):  # messages are handled in order: the code comes last
+            while not answers or answers[-1]["type"] != "pairing_code":
                 answers.append(json.loads(await ws.recv()))
-    assert [a.get("code") for a in answers] == ["RATE_LIMITED", "RATE_LIMITED"]
+    # beyond the heartbeat burst, RATE_LIMITED (how many depends on how long reading took)
+    assert {a.get("code") for a in answers[:-1]} <= {"RATE_LIMITED"}
     assert any("/ws/node parse budget" in r.getMessage() for r in caplog.records)

@@ -60,6 +60,8 @@ OUTBOX_LIMIT = 1024
 WRITE_LIMIT = 2 * 1024 * 1024
 """Socket buffer per peer above which messages wait in its outbox for the peer to read."""
 WS_PATHS = ("/ws/session", "/ws/node", "/ws/admin")
+YIELD_AFTER_PARSE_S = 0.001
+"""A parse that took longer than this yields the loop before the same peer is read again."""
 ACCEPT_FAILED = "socket.accept() out of system resource"
 KEPT_MESSAGES = (NodeRegister, NodeHeartbeat)
 """Messages whose content the scheduler keeps (so their size is capped by max_register_bytes)."""
@@ -411,7 +413,12 @@ class SchedulerServer:
                     self._send(peer, error_message(exc.code, exc.message, field=exc.field))
                     continue
                 finally:
-                    budget.spend(time.perf_counter() - started, self._monotonic())
+                    cost = time.perf_counter() - started
+                    budget.spend(cost, self._monotonic())
+                if cost > YIELD_AFTER_PARSE_S:
+                    # recv() returns frames already buffered without yielding: after a costly
+                    # parse, let every other peer run before this one's next message.
+                    await asyncio.sleep(0)
                 if len(data) > kept_limit and isinstance(message, KEPT_MESSAGES):
                     # The scheduler keeps a node's register for as long as it knows the node:
                     # its size is bounded on its own, not by the limit for audio-carrying frames.

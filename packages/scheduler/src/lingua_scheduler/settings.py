@@ -96,7 +96,7 @@ class SchedulerSettings(BaseSettings):
     peer_parse_ms_per_s: float = Field(default=200.0, gt=0)
     """Event-loop time one connection's messages may take to parse, per second; a connection
     over it is not read until it is back under (`parse_budget.py`)."""
-    peer_parse_burst_ms: float = Field(default=1000.0, gt=0)
+    peer_parse_burst_ms: float = Field(default=100.0, gt=0)
     """How much parse time a connection may spend at once before the rate applies."""
 
     @classmethod
