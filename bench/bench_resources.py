@@ -396,7 +396,10 @@ async def stall(seconds: float) -> None:
         await attack(child.port, "hostile node", seconds, hostile_node, url)
         rss, peak = rss_mib(child.proc.pid)
         print(f"    scheduler RSS after it: {rss:.0f} MiB (peak {peak:.0f})")
-        print("    bounded by: the caps on register and heartbeat lists and their rate limits")
+        print(
+            "    bounded by: the caps on register and heartbeat lists, their rate limits, and "
+            "each connection's parse budget (peer_parse_ms_per_s 200, burst 100 ms)"
+        )
     finally:
         for task in tasks:
             task.cancel()
