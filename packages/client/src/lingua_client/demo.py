@@ -22,13 +22,14 @@ from rich.console import Console
 from .files import run_files
 from .local_cluster import LocalCluster
 
-SAMPLES = Path(__file__).resolve().parents[4] / "tests" / "data" / "speech"
+SAMPLES = Path("tests") / "data" / "speech"
+"""The committed sample speech, relative to the project root where `hatch run demo` runs."""
 
 
-def sample_files() -> list[Path]:
-    english = json.loads((SAMPLES / "sentences.json").read_text())
-    foreign = json.loads((SAMPLES / "foreign.json").read_text())
-    return [SAMPLES / i["file"] for i in english[:4]] + [SAMPLES / i["file"] for i in foreign]
+def sample_files(samples: Path) -> list[Path]:
+    english = json.loads((samples / "sentences.json").read_text())
+    foreign = json.loads((samples / "foreign.json").read_text())
+    return [samples / i["file"] for i in english[:4]] + [samples / i["file"] for i in foreign]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,27 +46,32 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(".lingua-demo"),
         help="logs and state of the demo processes",
     )
-    parser.add_argument("--models-dir", type=Path, help="default: the node's own models folder")
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=Path(".lingua-demo-models"),
+        help="the node's models (its embedded defaults are built there on the first run, "
+        "from Python packages: Whisper base, Piper en_US-joe-medium, Silero VAD)",
+    )
+    parser.add_argument(
+        "--samples", type=Path, default=SAMPLES, help="folder of the sample speech and its texts"
+    )
     args = parser.parse_args(argv)
     console = Console()
     started = time.perf_counter()
+    if not (args.samples / "sentences.json").is_file():
+        console.print(f"[red]no sample speech in {args.samples}:[/] run from the project root")
+        return 2
 
-    from lingua_node.embedded import ensure_embedded
-    from lingua_node.settings import NodeSettings
-
-    models = args.models_dir or NodeSettings().models_path
-    with console.status(f"building the node's default models in {models} (first run only) ..."):
-        t = time.perf_counter()
-        ensure_embedded(models)
-    console.print(
-        f"[green]✓[/] default models ready ({time.perf_counter() - t:.1f} s): "
-        "Whisper base (verified sha256), Piper en_US-joe-medium, Silero VAD, espeak-ng"
-    )
-
+    # The demo runs the scheduler, node and hub as processes (`python -m lingua_node`, ...):
+    # the client package imports none of them (they come with the `demo` extra).
     shutil.rmtree(args.work, ignore_errors=True)
-    cluster = LocalCluster(args.work, models_dir=models)
+    cluster = LocalCluster(args.work, models_dir=args.models_dir)
     try:
-        with console.status("starting hub, scheduler and node ..."):
+        with console.status(
+            "starting hub, scheduler and node (the node builds its default models on its "
+            "first run) ..."
+        ):
             cluster.start_hub()
             cluster.start_scheduler()
             node = cluster.start_node("node", max_jobs=1)
@@ -74,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             f"[green]✓[/] hub {cluster.hub_url}, scheduler {cluster.session_url}, "
             f"node {node_id} ready"
         )
-        files = sample_files()
+        files = sample_files(args.samples)
         console.print(f"sending {len(files)} utterances (English, and Spanish -> English) ...\n")
         out = io.StringIO()
         code = asyncio.run(
