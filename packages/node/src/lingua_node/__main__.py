@@ -30,7 +30,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models-dir", dest="models_dir")
     p.add_argument("--home", help="state folder (node_id, default models)")
     p.add_argument("--max-jobs", dest="max_jobs", type=int)
-    p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto")
     p.add_argument("--token", help="node token, if the scheduler requires one")
     p.add_argument("--private", action="store_true", help="serve only paired sessions")
     p.add_argument("--heartbeat", dest="heartbeat_interval_s", type=float)
@@ -146,7 +146,7 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
     from . import capabilities
     from .agent import FatalNodeError, NodeAgent
     from .identity import credential, node_id, store_credential
-    from .loader import StoreWatcher, load_backends
+    from .loader import StoreWatcher, load_backends, node_device
     from .pipeline import Pipeline
     from .status import render
 
@@ -154,6 +154,8 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
     console = Console(stderr=True)
     me = node_id(settings.home)
     console.print(f"lingua node {me}: loading models from {settings.models_path} ...")
+    device = node_device(settings)
+    console.print(f"device: {device} (asked for {settings.device}; every model is self-tested)")
     backends = load_backends(settings)
     pipeline = Pipeline(backends, me)
 
@@ -161,7 +163,7 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
         return capabilities.register_message(
             backends,
             me,
-            device=settings.device,
+            device=device,
             max_jobs=settings.max_jobs,
             accept_public=settings.accept_public_jobs,
             token=settings.token,
@@ -190,6 +192,7 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
         refresh=StoreWatcher(settings, backends),
         credential=credential(settings.home),
         on_credential=lambda value: store_credential(settings.home, value),
+        withdrawals=backends.health.take_withdrawals,
     )
     langs = capabilities.language_capabilities(backends)
     console.print(

@@ -1,61 +1,174 @@
-"""Load every model the node has, once: the embedded defaults plus what the store installed."""
+"""Load every model the node has, once: the embedded defaults plus what the store installed.
+
+Every model is self-tested as it is loaded (`selftest.py`), on the node's device. One that
+fails on CUDA is loaded again on the CPU, with one log line naming the cause and the fix
+(`device.cuda_failure_line`); one that fails on the CPU too is withheld: loaded nothing,
+advertised nothing, and listed in `Backends.withheld` (the register shows it with
+`enabled: false`). A model taken out at run time (`health.py`) stays out until the node
+restarts, also across store reloads.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from .asr_choice import AsrOption, ASRRouter, asr_models
 from .backends.interfaces import Recognizer, Translator, Voice
 from .backends.nmt import MANIFEST, read_manifest
 from .backends.registry import engine_class
 from .backends.tts import TTSRouter
+from .device import compute_type, cuda_failure_line, preload_cuda_libraries, resolve_device
 from .embedded import ensure_embedded, piper_voice_path
+from .health import BackendHealth
 from .pipeline import Backends
+from .selftest import check_recognizer, check_translator, check_voice
 from .settings import NodeSettings
 from .store import ModelStore
 
 log = logging.getLogger("lingua.node.loader")
 
+B = TypeVar("B")
+Withheld = dict[tuple[str, str], str]
 
-def load_translators(store: ModelStore, device: str) -> list[Translator]:
+
+def load_checked(
+    kind: str,
+    model_id: str,
+    make: Callable[[str], B],
+    check: Callable[[B], None] | None,
+    device: str,
+    withheld: Withheld,
+) -> B | None:
+    """`make(device)` then `check` it; on a GPU failure, the same on the CPU. None (and an
+    entry in `withheld`) when it works nowhere. `check` None skips the self-test."""
+    try:
+        return _made_and_checked(make, check, device)
+    except Exception as exc:  # whatever a model raises, the node serves the others
+        failure: Exception = exc
+    if device == "cpu":
+        why = f"failed its self-test on the CPU ({type(failure).__name__}: {failure})"
+        log.error("%s model %s %s; not serving it", kind, model_id, why)
+        withheld[(kind, model_id)] = why
+        return None
+    try:
+        backend = _made_and_checked(make, check, "cpu")
+    except Exception as exc:  # as above: logged and withheld, never fatal
+        log.error(cuda_failure_line(kind, model_id, failure, fallback=False, cpu_failure=exc))
+        withheld[(kind, model_id)] = (
+            f"failed its self-test on {device} ({failure}) and on the CPU "
+            f"({type(exc).__name__}: {exc})"
+        )
+        return None
+    log.warning(cuda_failure_line(kind, model_id, failure, fallback=True))
+    return backend
+
+
+def _made_and_checked(
+    make: Callable[[str], B], check: Callable[[B], None] | None, device: str
+) -> B:
+    backend = make(device)
+    if check is not None:
+        check(backend)
+    return backend
+
+
+def node_device(settings: NodeSettings) -> str:
+    """The device models are tried on first: `auto` resolved, and on CUDA the NVIDIA
+    runtime wheels preloaded (once per process; loading a library twice is a no-op)."""
+    device = resolve_device(settings.device)
+    if device == "cuda":
+        preload_cuda_libraries()
+    return device
+
+
+def load_translators(
+    store: ModelStore,
+    device: str,
+    withheld: Withheld | None = None,
+    health: BackendHealth | None = None,
+    self_test: bool = True,
+) -> list[Translator]:
     out: list[Translator] = []
     for entry in store.installed(kind="nmt"):
         folder = Path(entry["path"])
+        model_id = str(entry.get("model_id"))
+        if health is not None and health.is_withdrawn("nmt", model_id):
+            continue
         engine = str(read_manifest(folder).get("engine", "transformers"))
-        try:
-            out.append(engine_class("nmt", engine)(folder, device=device))
-        except Exception as exc:  # one broken model must not keep the node from serving
-            log.error("cannot load NMT model %s: %s", entry.get("model_id"), exc)
+        make = functools.partial(_translator, engine_class("nmt", engine), folder)
+        translator = load_checked(
+            "nmt",
+            model_id,
+            make,
+            check_translator if self_test else None,
+            device,
+            {} if withheld is None else withheld,
+        )
+        if translator is not None:
+            out.append(translator)
     return out
 
 
-def load_voices(store: ModelStore, default_voice: Path | None, espeak: bool) -> list[Voice]:
-    voices: list[Voice] = []
-    for entry in store.installed(kind="tts"):
-        onnx = next(Path(entry["path"]).glob("*.onnx"), None)
-        if onnx is not None:
-            try:
-                voices.append(engine_class("tts", "piper")(onnx))
-            except Exception as exc:  # one broken voice must not keep the node from serving
-                log.error("cannot load voice %s: %s", entry.get("model_id"), exc)
+def _translator(cls: Callable[..., Translator], folder: Path, device: str) -> Translator:
+    return cls(folder, device=device)
+
+
+def load_voices(
+    store: ModelStore,
+    default_voice: Path | None,
+    espeak: bool,
+    withheld: Withheld | None = None,
+    health: BackendHealth | None = None,
+    self_test: bool = True,
+) -> list[Voice]:
+    """Hub voices first, then the embedded Piper voice, then espeak-ng; all on the CPU."""
+    withheld = {} if withheld is None else withheld
+    check = check_voice if self_test else None
+    piper = engine_class("tts", "piper")
+    onnx_files = [
+        onnx
+        for entry in store.installed(kind="tts")
+        if (onnx := next(Path(entry["path"]).glob("*.onnx"), None)) is not None
+    ]
     if default_voice is not None:
-        voices.append(engine_class("tts", "piper")(default_voice))
-    if espeak:
+        onnx_files.append(default_voice)
+    voices: list[Voice] = []
+    for onnx in onnx_files:
+        if health is not None and health.is_withdrawn("tts", onnx.stem):
+            continue
+        make = _ignoring_device(functools.partial(piper, onnx))
+        voice = load_checked("tts", onnx.stem, make, check, "cpu", withheld)
+        if voice is not None:
+            voices.append(voice)
+    if espeak and not (health is not None and health.is_withdrawn("tts", "espeak-ng")):
         try:
-            voices.append(engine_class("tts", "espeak-ng")())
+            espeak_ng = engine_class("tts", "espeak-ng")()
         except (FileNotFoundError, OSError) as exc:
             log.warning("espeak-ng unavailable, TTS limited to Piper voices: %s", exc)
+        else:
+            make = _ignoring_device(lambda: espeak_ng)
+            voice = load_checked("tts", "espeak-ng", make, check, "cpu", withheld)
+            if voice is not None:
+                voices.append(voice)
     return voices
 
 
-def _whisper(settings: NodeSettings, folder: Path, model_id: str) -> Recognizer:
+def _ignoring_device(factory: Callable[[], B]) -> Callable[[str], B]:
+    """A maker for a backend that always runs on the CPU (voices)."""
+    return lambda _device: factory()
+
+
+def _whisper(settings: NodeSettings, folder: Path, model_id: str, device: str) -> Recognizer:
     return engine_class("asr", settings.asr_engine)(
         folder,
         model_id=model_id,
-        device=settings.device,
-        compute_type="int8_float16" if settings.device == "cuda" else "int8",
+        device=device,
+        compute_type=compute_type(device),
         cpu_threads=settings.cpu_threads,
         workers=settings.max_jobs,
         beam_size=settings.asr_beam_size,
@@ -67,37 +180,77 @@ def _folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+def load_recognizer(
+    settings: NodeSettings,
+    folder: Path,
+    model_id: str,
+    device: str,
+    withheld: Withheld,
+    published: list[str] | None = None,
+    version: str | None = None,
+) -> AsrOption | None:
+    """One faster-whisper model, self-tested (CPU fallback), as an option for the router."""
+    recognizer = load_checked(
+        "asr",
+        model_id,
+        lambda d: _whisper(settings, folder, model_id, d),
+        check_recognizer if settings.self_test else None,
+        device,
+        withheld,
+    )
+    if recognizer is None:
+        return None
+    languages = set(recognizer.languages)
+    return AsrOption(
+        recognizer,
+        frozenset(languages & set(published) if published else languages),
+        _folder_size(folder),
+        version,
+    )
+
+
 def load_recognizers(
-    settings: NodeSettings, store: ModelStore, embedded: AsrOption, loaded: list[AsrOption]
+    settings: NodeSettings,
+    store: ModelStore,
+    base: list[AsrOption],
+    loaded: list[AsrOption],
+    withheld: Withheld | None = None,
+    health: BackendHealth | None = None,
 ) -> ASRRouter:
-    """The embedded recogniser plus every faster-whisper model the store installed; a model
-    already in `loaded` (same id and version) is reused, not loaded again."""
-    options = [embedded]
+    """`base` (the embedded recogniser, when it works) plus every faster-whisper model the
+    store installed; a model already in `loaded` (same id and version) is reused, not loaded
+    (or tested) again."""
+    withheld = {} if withheld is None else withheld
+    device = node_device(settings)
+    options = list(base)
     reuse = {(o.recognizer.model_id, o.version): o for o in loaded}
     for entry in store.installed(kind="asr"):
         if entry.get("engine") != "faster-whisper":
             continue
-        key = (entry["model_id"], entry.get("version"))
+        model_id = str(entry["model_id"])
+        if health is not None and health.is_withdrawn("asr", model_id):
+            continue
+        key = (model_id, entry.get("version"))
         if key in reuse:
             options.append(reuse[key])
             continue
         folder = Path(entry["path"])
         try:
-            recognizer = _whisper(settings, folder, entry["model_id"])
             meta = json.loads((folder / MANIFEST).read_text())
-        except Exception as exc:  # one broken model must not keep the node from serving
-            log.error("cannot load ASR model %s: %s", entry.get("model_id"), exc)
+        except (OSError, ValueError) as exc:
+            log.error("cannot read ASR model %s: %s", model_id, exc)
             continue
-        published = [str(x) for x in meta.get("languages") or []]
-        languages = set(recognizer.languages)
-        options.append(
-            AsrOption(
-                recognizer,
-                frozenset(languages & set(published) if published else languages),
-                _folder_size(folder),
-                entry.get("version"),
-            )
+        option = load_recognizer(
+            settings,
+            folder,
+            model_id,
+            device,
+            withheld,
+            [str(x) for x in meta.get("languages") or []],
+            entry.get("version"),
         )
+        if option is not None:
+            options.append(option)
     return ASRRouter(options, pinned=settings.asr_model)
 
 
@@ -105,14 +258,22 @@ def load_backends(settings: NodeSettings) -> Backends:
     models = settings.models_path
     embedded = ensure_embedded(models)
     store = ModelStore(models)
-    whisper = _whisper(settings, embedded.whisper_dir, "whisper-base")
-    default = AsrOption(whisper, frozenset(whisper.languages), _folder_size(embedded.whisper_dir))
-    voices = load_voices(store, embedded.piper_voice, espeak=True) if settings.tts else []
+    device = node_device(settings)
+    withheld: Withheld = {}
+    health = BackendHealth(settings.backend_failure_limit)
+    default = load_recognizer(settings, embedded.whisper_dir, "whisper-base", device, withheld)
+    voices = (
+        load_voices(store, embedded.piper_voice, True, withheld, self_test=settings.self_test)
+        if settings.tts
+        else []
+    )
     return Backends(
         vad=engine_class("vad", settings.vad_engine)(),
-        asr=load_recognizers(settings, store, default, []),
+        asr=load_recognizers(settings, store, [default] if default else [], [], withheld),
         tts=TTSRouter(voices),
-        translators=load_translators(store, settings.device),
+        translators=load_translators(store, device, withheld, self_test=settings.self_test),
+        withheld=withheld,
+        health=health,
     )
 
 
@@ -120,7 +281,7 @@ class StoreWatcher:
     """Reloads the hub-installed models when the store's manifest changes, so a model
     installed with `hatch run node models install` is served without a restart (NMT, ASR and
     TTS voices; an ASR model already loaded is kept, a removed model is freed once its running
-    jobs end)."""
+    jobs end). Newly loaded models are self-tested like those loaded at start."""
 
     def __init__(self, settings: NodeSettings, backends: Backends) -> None:
         self.settings = settings
@@ -141,9 +302,22 @@ class StoreWatcher:
             return False
         self._stamp = stamp
         log.info("model store changed: reloading installed models")
-        self.backends.translators = load_translators(self.store, self.settings.device)
-        current = asr_models(self.backends.asr)
-        self.backends.asr = load_recognizers(self.settings, self.store, current[0], current[1:])
+        b = self.backends
+        hub_ids = {str(e.get("model_id")) for e in self.store.installed()}
+        # A hub model's self-test result is redone below; what else was withheld (an embedded
+        # model, a model withdrawn at run time) stays withheld.
+        withheld = {
+            k: v for k, v in b.withheld.items() if k[1] not in hub_ids or b.health.is_withdrawn(*k)
+        }
+        device = node_device(self.settings)
+        test = self.settings.self_test
+        b.translators = load_translators(self.store, device, withheld, b.health, test)
+        current = asr_models(b.asr)
+        local = [o for o in current if o.version is None]  # the embedded model: no hub version
+        hub = [o for o in current if o.version is not None]
+        b.asr = load_recognizers(self.settings, self.store, local, hub, withheld, b.health)
         if self.settings.tts:
-            self.backends.tts = TTSRouter(load_voices(self.store, piper_voice_path(), espeak=True))
+            voices = load_voices(self.store, piper_voice_path(), True, withheld, b.health, test)
+            b.tts = TTSRouter(voices)
+        b.withheld = withheld
         return True

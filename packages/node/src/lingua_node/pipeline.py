@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from lingua_protocol import (
     AudioData,
@@ -24,9 +25,19 @@ from lingua_protocol import (
 )
 from lingua_protocol.audio import FloatAudio
 
+from .asr_choice import ASRRouter, asr_models, pick_recognizer
 from .audio_decode import decode_audio
-from .backends.interfaces import Recognizer, Transcript, Translator, VoiceActivity
+from .backends.interfaces import (
+    Recognizer,
+    Speech,
+    Transcript,
+    Translator,
+    Voice,
+    VoiceActivity,
+)
 from .backends.tts import TTSRouter
+from .health import BackendHealth, Withdrawal
+from .jobs import StageGate
 
 log = logging.getLogger("lingua.node.pipeline")
 
@@ -36,10 +47,19 @@ CHARACTER_LANGUAGES = {"zh", "ja", "yue", "ko"}  # rate counted in characters, n
 
 @dataclass
 class Backends:
+    """The loaded models a job runs on. Fields are replaced whole, never mutated, when the
+    store changes or a model is withdrawn, so a running job keeps what it started with.
+
+    `withheld`: models loaded but not served, (kind, model id) -> why (failed the self-test
+    on every device, or withdrawn after failing at run time), reported in the register as
+    `enabled: false`. `health`: the run-time failure counts (`health.py`)."""
+
     vad: VoiceActivity
     asr: Recognizer
     tts: TTSRouter
     translators: list[Translator] = field(default_factory=list)
+    withheld: dict[tuple[str, str], str] = field(default_factory=dict)
+    health: BackendHealth = field(default_factory=BackendHealth)
 
     def translator_for(self, src: str, tgt: str) -> Translator | None:
         return next((t for t in self.translators if (src, tgt) in t.pairs), None)
@@ -47,11 +67,37 @@ class Backends:
     def speech_translation_targets(self) -> list[str]:
         return [SPEECH_TO_ENGLISH] if self.asr.multilingual else []
 
+    def withdraw(self, w: Withdrawal) -> None:
+        """Stop serving a model that keeps failing: rebuild what holds it without it."""
+        self.withheld[(w.kind, w.model_id)] = (
+            f"withdrawn after {w.failures} failures in a row: {w.cause}"
+        )
+        if w.kind == "asr":
+            router = self.asr if isinstance(self.asr, ASRRouter) else None
+            keep = [o for o in asr_models(self.asr) if o.recognizer.model_id != w.model_id]
+            self.asr = ASRRouter(keep, pinned=router.pinned if router else None)
+        elif w.kind == "nmt":
+            self.translators = [t for t in self.translators if t.model_id != w.model_id]
+        elif w.kind == "tts":
+            self.tts = TTSRouter([v for v in self.tts.voices if v.model_id != w.model_id])
+
 
 class Failure(Exception):
     def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class BackendFailed(Exception):
+    """A model raised while serving a job: counted against it in `BackendHealth`."""
+
+    def __init__(self, kind: str, model_id: str, cause: Exception) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.kind = kind
+        self.model_id = model_id
+
+
+T = TypeVar("T")
 
 
 def speech_rate(transcript: Transcript, lang: str) -> float | None:
@@ -77,17 +123,33 @@ class Pipeline:
         self.node_id = node_id
         self.clock = clock
 
-    def run(self, job: JobAssign) -> JobResult:
+    def run(self, job: JobAssign, gate: StageGate | None = None) -> JobResult:
+        """The job's result; never raises. `gate` is asked before each stage whether the job
+        was cancelled or is past its `timeout_ms` (JOB_TIMEOUT)."""
         started = self.clock()
         timings: dict[str, float] = {}
         try:
-            return self._run(job, started, timings)
+            return self._run(job, started, timings, gate or StageGate())
         except Failure as exc:
             return self._failure(job, exc.code, str(exc), started, timings)
         except ProtocolError as exc:
             return self._failure(job, exc.code, exc.message, started, timings)
-        except Exception as exc:  # a backend bug must still end in an answer for this job
-            log.exception("job %s failed in a backend", job.job_id)
+        except BackendFailed as exc:
+            log.warning("job=%s %s model %s failed: %s", job.job_id, exc.kind, exc.model_id, exc)
+            withdrawal = self.b.health.failed(exc.kind, exc.model_id, str(exc))
+            if withdrawal is not None:
+                log.error(
+                    "%s model %s failed %d jobs in a row (%s): no longer advertised",
+                    withdrawal.kind,
+                    withdrawal.model_id,
+                    withdrawal.failures,
+                    withdrawal.cause,
+                )
+                self.b.withdraw(withdrawal)
+            message = f"{exc.kind} model {exc.model_id} failed: {exc}"
+            return self._failure(job, ErrorCode.INFERENCE_BACKEND_ERROR, message, started, timings)
+        except Exception as exc:  # a bug must still end in an answer for this job
+            log.exception("job %s failed", job.job_id)
             return self._failure(
                 job,
                 ErrorCode.INFERENCE_BACKEND_ERROR,
@@ -99,13 +161,46 @@ class Pipeline:
     def _timed(self, timings: dict[str, float], stage: str, started: float) -> None:
         timings[stage] = round((self.clock() - started) * 1000, 2)
 
-    def _run(self, job: JobAssign, started: float, timings: dict[str, float]) -> JobResult:
+    def _call(self, kind: str, model_id: str, work: Callable[[], T]) -> T:
+        """Run one backend call, counting its success or failure against the model."""
+        try:
+            out = work()
+        except (Failure, ProtocolError):
+            raise
+        except Exception as exc:  # any exception from a model counts against that model
+            raise BackendFailed(kind, model_id, exc) from exc
+        self.b.health.succeeded(kind, model_id)
+        return out
+
+    @staticmethod
+    def _boundary(job: JobAssign, gate: StageGate, stage: str) -> None:
+        reason = gate.stop_reason()
+        if reason == "timeout":
+            raise Failure(
+                ErrorCode.JOB_TIMEOUT,
+                f"job {job.job_id} passed its timeout of {job.timeout_ms} ms; "
+                f"stopped before {stage}",
+            )
+        if reason == "cancelled":
+            raise Failure(ErrorCode.NODE_UNAVAILABLE, f"job cancelled; stopped before {stage}")
+
+    def _recognizer(self, language: str | None, task: str = "transcribe") -> Recognizer:
+        try:
+            return pick_recognizer(self.b.asr, language, task)
+        except LookupError as exc:
+            raise Failure(ErrorCode.MODEL_NOT_AVAILABLE, str(exc)) from None
+
+    def _run(
+        self, job: JobAssign, started: float, timings: dict[str, float], gate: StageGate
+    ) -> JobResult:
         pipe = job.pipeline or PipelineConfig()
+        self._boundary(job, gate, "decoding")
         try:
             raw = job.audio.to_bytes()
         except ValueError as exc:  # the scheduler relays audio without checking its base64
             raise Failure(ErrorCode.AUDIO_DECODE_FAILED, f"cannot decode audio: {exc}") from None
         audio = decode_audio(raw, job.audio_format, job.sample_rate)
+        self._boundary(job, gate, "vad")
         t = self.clock()
         speech = self.b.vad.speech(audio)
         self._timed(timings, "vad", t)
@@ -121,27 +216,36 @@ class Pipeline:
         transcript: Transcript | None = None
         lang = src
         text_asr = ""
+        self._boundary(job, gate, "asr")
         t = self.clock()
         if pipe.use_asr:
-            transcript = self.b.asr.transcribe(speech, src)
-            lang = src or transcript.language
-            text_asr = transcript.text
+            recognizer = self._recognizer(src)
+            heard = self._call(
+                "asr", recognizer.model_id, lambda: recognizer.transcribe(speech, src)
+            )
+            transcript = heard
+            lang = src or heard.language
+            text_asr = heard.text
         self._timed(timings, "asr", t)
         if pipe.use_asr and not text_asr:
             return self._empty(job, started, timings, detected=lang)
 
+        self._boundary(job, gate, "translation")
         t = self.clock()
         text_out = self._translate(speech, text_asr, lang, tgt, pipe)
         self._timed(timings, "nmt", t)
 
         tts_audio: bytes | None = None
         tts_rate: int | None = None
+        if pipe.use_tts and text_out:
+            self._boundary(job, gate, "tts")
         t = self.clock()
         if pipe.use_tts and text_out:
             speak_lang = tgt if pipe.use_nmt else (lang or tgt)
-            if self.b.tts.voice_for(speak_lang) is None:
+            voice = self.b.tts.voice_for(speak_lang)
+            if voice is None:
                 raise Failure(ErrorCode.MODEL_NOT_AVAILABLE, f"no TTS voice for {speak_lang}")
-            said, _voice = self.b.tts.speak(text_out, speak_lang)
+            said = self._speak(voice, text_out, speak_lang)
             tts_audio, tts_rate = said.pcm16, said.sample_rate
         self._timed(timings, "tts", t)
 
@@ -179,6 +283,9 @@ class Pipeline:
             updates["extra"] = extra
         return result.model_copy(update=updates) if updates else result
 
+    def _speak(self, voice: Voice, text: str, lang: str) -> Speech:
+        return self._call("tts", voice.model_id, lambda: voice.speak(text, lang))
+
     def _can_translate(self, src: str, tgt: str) -> bool:
         return (
             src == tgt
@@ -196,9 +303,16 @@ class Pipeline:
         if lang is not None and text:
             translator = self.b.translator_for(lang, tgt)
             if translator is not None:
-                return translator.translate(text, lang, tgt)
+                return self._call(
+                    "nmt", translator.model_id, lambda: translator.translate(text, lang, tgt)
+                )
         if tgt == SPEECH_TO_ENGLISH and self.b.asr.multilingual:
-            return self.b.asr.transcribe(speech, lang, task="translate").text
+            recognizer = self._recognizer(lang, "translate")
+            return self._call(
+                "asr",
+                recognizer.model_id,
+                lambda: recognizer.transcribe(speech, lang, task="translate").text,
+            )
         raise Failure(ErrorCode.MODEL_NOT_AVAILABLE, f"no translation path {lang or 'auto'}->{tgt}")
 
     def _empty(

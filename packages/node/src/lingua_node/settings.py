@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,7 +23,9 @@ class NodeSettings(BaseSettings):
     home: Path = Field(default_factory=default_home)
     models_dir: Path | None = None
     max_jobs: int = Field(default=2, ge=1)
-    device: str = "cpu"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """`auto`: CUDA when CTranslate2 sees a GPU, else the CPU; every model is self-tested on
+    it and falls back to the CPU alone when it fails there (`device.py`, `loader.py`)."""
     token: str | None = Field(default=None, validation_alias="LINGUA_NODE_TOKEN")
     accept_public_jobs: bool = True
     heartbeat_interval_s: float = 15.0
@@ -38,6 +41,10 @@ class NodeSettings(BaseSettings):
     cpu_threads: int = 0
     binary_audio: bool = True
     tts: bool = True
+    self_test: bool = True
+    """Run every model once on a built-in clip when it is loaded; only what passes is served."""
+    backend_failure_limit: int = Field(default=3, ge=1)
+    """Failures in a row after which a model is withdrawn at run time (`health.py`)."""
 
     @property
     def models_path(self) -> Path:
