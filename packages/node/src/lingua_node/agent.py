@@ -88,12 +88,14 @@ class NodeAgent:
         credential: str | None = None,
         on_credential: Callable[[str], None] | None = None,
         withdrawals: Callable[[], list[Withdrawal]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`credential`: the node's secret (see `identity.credential`), presented in every
         register; a credential the scheduler hands back (to a node that had none) replaces
         it and goes to `on_credential` to be kept. `run_job` gets the job and the gate it
         asks between stages (cancelled? past `timeout_ms`?). `withdrawals`: models taken out
-        after failing jobs (`BackendHealth.take_withdrawals`), asked after every job."""
+        after failing jobs (`BackendHealth.take_withdrawals`), asked after every job. `clock`:
+        what job deadlines are measured on (seconds, monotonic)."""
         self.register = register
         self.run_job = run_job
         self.url = url
@@ -107,6 +109,7 @@ class NodeAgent:
         )
         self.on_credential = on_credential
         self.withdrawals = withdrawals or (lambda: [])
+        self.clock = clock
         self.stats = NodeStats()
         self.heartbeat_s = heartbeat_interval_s
         self.backoff = (reconnect_min_s, reconnect_max_s)
@@ -244,8 +247,8 @@ class NodeAgent:
         scheduler's own timeout, from assignment, is a little earlier)."""
         deadline = None
         if job.timeout_ms:
-            deadline = time.monotonic() + job.timeout_ms / 1000
-        return StageGate(deadline, lambda: not self.session.may_start(job), time.monotonic)
+            deadline = self.clock() + job.timeout_ms / 1000
+        return StageGate(deadline, lambda: not self.session.may_start(job), self.clock)
 
     async def _execute(self, job: JobAssign, gate: StageGate) -> None:
         loop = asyncio.get_running_loop()
