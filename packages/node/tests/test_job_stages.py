@@ -118,7 +118,7 @@ def test_a_job_past_its_timeout_stops_before_the_next_stage_with_job_timeout() -
 
 
 def test_a_cancelled_job_does_not_start_its_next_stage() -> None:
-    pipeline, clock, asr, nmt, voice = setup()
+    pipeline, _clock, asr, nmt, voice = setup()
     cancelled = threading.Event()
     asr_was_entered = asr.entered
     gate = StageGate(cancelled=lambda: cancelled.is_set() and asr_was_entered.is_set())
