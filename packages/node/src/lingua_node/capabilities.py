@@ -40,10 +40,14 @@ def hardware(device: str) -> HardwareInfo:
     )
 
 
-def features() -> FeatureFlags:
-    # speech rate comes from Whisper's word timestamps; emotion and voice style have no model
+def features(b: Backends | None = None) -> FeatureFlags:
+    """Speech rate comes from Whisper's word timestamps and every voice can follow it (Piper
+    and espeak-ng); emotion and voice style have no model."""
     return FeatureFlags(
-        speech_rate_detection=True, emotion_detection=False, voice_style_detection=False
+        speech_rate_detection=True,
+        emotion_detection=False,
+        voice_style_detection=False,
+        speech_rate_control=bool(b.tts.voices) if b is not None else False,
     )
 
 
@@ -188,7 +192,7 @@ def register_message(
         platform=f"{platform.system()}-{platform.machine()}",
         hardware=hardware(device),
         installed_models=models,
-        features_supported=features(),
+        features_supported=features(b),
         accept_public_jobs=accept_public,
         capability_schema_version="2.0",
         installed_services=services,

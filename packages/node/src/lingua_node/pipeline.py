@@ -15,6 +15,7 @@ from typing import TypeVar
 from lingua_protocol import (
     AudioData,
     ErrorCode,
+    FeatureFlags,
     JobAssign,
     JobError,
     JobResult,
@@ -38,11 +39,11 @@ from .backends.interfaces import (
 from .backends.tts import TTSRouter
 from .health import BackendHealth, Withdrawal
 from .jobs import StageGate
+from .speech_pace import CHARACTER_LANGUAGES, pace_factor
 
 log = logging.getLogger("lingua.node.pipeline")
 
 SPEECH_TO_ENGLISH = "en"
-CHARACTER_LANGUAGES = {"zh", "ja", "yue", "ko"}  # rate counted in characters, not words
 
 
 @dataclass
@@ -100,7 +101,7 @@ class BackendFailed(Exception):
 T = TypeVar("T")
 
 
-def speech_rate(transcript: Transcript, lang: str) -> float | None:
+def speech_rate(transcript: Transcript, lang: str | None) -> float | None:
     """Words (or characters, for languages written without spaces) per second of speech."""
     words = transcript.words
     if not words:
@@ -237,6 +238,8 @@ class Pipeline:
 
         tts_audio: bytes | None = None
         tts_rate: int | None = None
+        features = job.features or FeatureFlags()
+        pace: float | None = None  # the pace factor, when the session asked to follow the speaker
         if pipe.use_tts and text_out:
             self._boundary(job, gate, "tts")
         t = self.clock()
@@ -245,14 +248,18 @@ class Pipeline:
             voice = self.b.tts.voice_for(speak_lang)
             if voice is None:
                 raise Failure(ErrorCode.MODEL_NOT_AVAILABLE, f"no TTS voice for {speak_lang}")
-            said = self._speak(voice, text_out, speak_lang)
+            if features.speech_rate_control:
+                pace = pace_factor(speech_rate(transcript, lang) if transcript else None, lang)
+            said = self._speak(voice, text_out, speak_lang, pace)
             tts_audio, tts_rate = said.pcm16, said.sample_rate
         self._timed(timings, "tts", t)
 
         extra = ResultExtra(detected_lang=lang) if job.src_lang == "auto" else None
-        if job.features and job.features.speech_rate_detection and transcript is not None:
+        if features.speech_rate_detection and transcript is not None:
             rate = speech_rate(transcript, lang or "")
             extra = (extra or ResultExtra()).model_copy(update={"speech_rate": rate})
+        if pace is not None:
+            extra = (extra or ResultExtra()).model_copy(update={"tts_rate": pace})
         total = round((self.clock() - started) * 1000, 2)
         result = JobResult(
             job_id=job.job_id,
@@ -283,8 +290,10 @@ class Pipeline:
             updates["extra"] = extra
         return result.model_copy(update=updates) if updates else result
 
-    def _speak(self, voice: Voice, text: str, lang: str) -> Speech:
-        return self._call("tts", voice.model_id, lambda: voice.speak(text, lang))
+    def _speak(self, voice: Voice, text: str, lang: str, pace: float | None) -> Speech:
+        if pace is None:
+            return self._call("tts", voice.model_id, lambda: voice.speak(text, lang))
+        return self._call("tts", voice.model_id, lambda: voice.speak(text, lang, rate=pace))
 
     def _can_translate(self, src: str, tgt: str) -> bool:
         return (
