@@ -39,6 +39,7 @@ from .backends.interfaces import (
 from .backends.tts import TTSRouter
 from .health import BackendHealth, Withdrawal
 from .jobs import StageGate
+from .script_check import foreign_letters
 from .speech_pace import CHARACTER_LANGUAGES, pace_factor
 
 log = logging.getLogger("lingua.node.pipeline")
@@ -317,11 +318,19 @@ class Pipeline:
                 )
         if tgt == SPEECH_TO_ENGLISH and self.b.asr.multilingual:
             recognizer = self._recognizer(lang, "translate")
-            return self._call(
+            english = self._call(
                 "asr",
                 recognizer.model_id,
                 lambda: recognizer.transcribe(speech, lang, task="translate").text,
             )
+            stray = foreign_letters(english)
+            if stray:  # never a half-translated line as a success
+                raise Failure(
+                    ErrorCode.INFERENCE_BACKEND_ERROR,
+                    f"speech translation into English kept letters of another script "
+                    f"({stray[:20]!r}) after a stricter second decode",
+                )
+            return english
         raise Failure(ErrorCode.MODEL_NOT_AVAILABLE, f"no translation path {lang or 'auto'}->{tgt}")
 
     def _empty(

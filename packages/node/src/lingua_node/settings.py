@@ -35,7 +35,8 @@ class NodeSettings(BaseSettings):
     """Recognizer engine by registry name (`lingua_node.backends.registry`)."""
     vad_engine: str = "silero-onnx"
     """Voice-activity engine by registry name."""
-    asr_beam_size: int = 1
+    asr_beam_size: int = Field(default=5, ge=1, le=10)
+    """Beam search width; 5 is chosen from measurements (docs/node.md, backends/asr.py)."""
     asr_short_context: bool = True
     asr_model: str | None = None  # pin: this installed ASR model id serves its languages
     cpu_threads: int = 0
