@@ -29,7 +29,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hub", help="model hub URL (http://host:5000)")
     p.add_argument("--models-dir", dest="models_dir")
     p.add_argument("--home", help="state folder (node_id, default models)")
-    p.add_argument("--max-jobs", dest="max_jobs", type=int)
+    p.add_argument("--max-jobs", dest="max_jobs", type=int, help="default: measured")
+    p.add_argument("--cpu-threads", dest="cpu_threads", type=int, help="per job; default: sized")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto")
     p.add_argument("--token", help="node token, if the scheduler requires one")
     p.add_argument("--private", action="store_true", help="serve only paired sessions")
@@ -47,6 +48,7 @@ def settings_from(args: argparse.Namespace) -> NodeSettings:
             "models_dir",
             "home",
             "max_jobs",
+            "cpu_threads",
             "device",
             "token",
             "heartbeat_interval_s",
@@ -158,13 +160,14 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
     console.print(f"device: {device} (asked for {settings.device}; every model is self-tested)")
     backends = load_backends(settings)
     pipeline = Pipeline(backends, me)
+    console.print(f"max concurrent jobs: {backends.max_jobs} ({backends.sizing})")
 
     def register() -> Any:
         return capabilities.register_message(
             backends,
             me,
             device=device,
-            max_jobs=settings.max_jobs,
+            max_jobs=backends.max_jobs,
             accept_public=settings.accept_public_jobs,
             token=settings.token,
             binary_audio=settings.binary_audio,
@@ -182,7 +185,7 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
         pipeline.run,
         url=settings.scheduler,
         node_id=me,
-        max_jobs=settings.max_jobs,
+        max_jobs=backends.max_jobs,
         heartbeat_interval_s=settings.heartbeat_interval_s,
         reconnect_min_s=settings.reconnect_min_s,
         reconnect_max_s=settings.reconnect_max_s,

@@ -17,16 +17,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import psutil
+
 from .asr_choice import AsrOption, ASRRouter, asr_models
 from .backends.interfaces import Recognizer, Translator, Voice
 from .backends.nmt import MANIFEST, read_manifest
 from .backends.registry import engine_class
 from .backends.tts import TTSRouter
+from .concurrency import WorkerPlan, calibrated_max_jobs, plan_workers
 from .device import compute_type, cuda_failure_line, preload_cuda_libraries, resolve_device
 from .embedded import ensure_embedded, piper_voice_path
+from .gpu import gpu_inventory
 from .health import BackendHealth
 from .pipeline import Backends
-from .selftest import check_recognizer, check_translator, check_voice
+from .selftest import (
+    check_recognizer,
+    check_translator,
+    check_voice,
+    clip_seconds,
+    full_load_seconds,
+)
 from .settings import NodeSettings
 from .store import ModelStore
 
@@ -163,14 +173,33 @@ def _ignoring_device(factory: Callable[[], B]) -> Callable[[str], B]:
     return lambda _device: factory()
 
 
+def worker_plan(settings: NodeSettings, device: str) -> WorkerPlan:
+    """Jobs at once and threads per job for this machine (`concurrency.plan_workers`)."""
+    gpu_gib = None
+    if device == "cuda":
+        gpus = gpu_inventory() or []
+        gpu_gib = min((g.memory_gb for g in gpus if g.memory_gb), default=None)
+    return plan_workers(
+        device,
+        psutil.cpu_count(logical=True) or 1,
+        gpu_gib,
+        settings.max_jobs,
+        settings.cpu_threads,
+    )
+
+
 def _whisper(settings: NodeSettings, folder: Path, model_id: str, device: str) -> Recognizer:
+    # sized for the node's device even when this model fell back to the CPU: the jobs the
+    # node takes are the same, and a CPU job then gets the cores divided among them
+    plan = worker_plan(settings, resolve_device(settings.device))
+    threads = plan.cpu_threads or max(1, (psutil.cpu_count(logical=True) or 1) // plan.workers)
     return engine_class("asr", settings.asr_engine)(
         folder,
         model_id=model_id,
         device=device,
         compute_type=compute_type(device),
-        cpu_threads=settings.cpu_threads,
-        workers=settings.max_jobs,
+        cpu_threads=threads if device == "cpu" else plan.cpu_threads,
+        workers=plan.workers,
         beam_size=settings.asr_beam_size,
         short_context=settings.asr_short_context,
     )
@@ -267,6 +296,17 @@ def load_backends(settings: NodeSettings) -> Backends:
         if settings.tts
         else []
     )
+    plan = worker_plan(settings, device)
+    max_jobs, sizing = plan.workers, "set by the operator" if plan.operator_set else "planned"
+    if default is not None and settings.self_test and not plan.operator_set:
+        full_load_s = full_load_seconds(default.recognizer, plan.workers)
+        max_jobs = calibrated_max_jobs(plan, clip_seconds(), full_load_s)
+        sizing = (
+            f"{plan.workers} planned ({plan.cpu_threads or 'library'} threads each on {device}), "
+            f"{max_jobs} kept: {plan.workers} at once took {full_load_s:.2f} s each for the "
+            f"{clip_seconds():.1f} s clip"
+        )
+    log.info("max concurrent jobs %d (%s)", max_jobs, sizing)
     return Backends(
         vad=engine_class("vad", settings.vad_engine)(),
         asr=load_recognizers(settings, store, [default] if default else [], [], withheld),
@@ -274,6 +314,8 @@ def load_backends(settings: NodeSettings) -> Backends:
         translators=load_translators(store, device, withheld, self_test=settings.self_test),
         withheld=withheld,
         health=health,
+        max_jobs=max_jobs,
+        sizing=sizing,
     )
 
 

@@ -62,6 +62,9 @@ class Backends:
     translators: list[Translator] = field(default_factory=list)
     withheld: dict[tuple[str, str], str] = field(default_factory=dict)
     health: BackendHealth = field(default_factory=BackendHealth)
+    max_jobs: int = 1
+    """The `max_concurrent_jobs` to advertise (`concurrency.py`); `sizing` says how it came."""
+    sizing: str = ""
 
     def translator_for(self, src: str, tgt: str) -> Translator | None:
         return next((t for t in self.translators if (src, tgt) in t.pairs), None)

@@ -15,6 +15,8 @@ withhold the model).
 from __future__ import annotations
 
 import functools
+import time
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 
 from lingua_protocol.audio import FloatAudio
@@ -61,3 +63,20 @@ def check_voice(voice: Voice) -> None:
 
 def check_vad(vad: VoiceActivity) -> None:
     vad.speech(builtin_clip())
+
+
+def clip_seconds() -> float:
+    return builtin_clip().size / 16000
+
+
+def full_load_seconds(recognizer: Recognizer, jobs: int) -> float:
+    """The slowest of `jobs` simultaneous transcriptions of the clip, in seconds: what one
+    job takes on a node running `jobs` at once (`concurrency.calibrated_max_jobs`)."""
+
+    def one(_: int) -> float:
+        started = time.perf_counter()
+        check_recognizer(recognizer)
+        return time.perf_counter() - started
+
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="lingua-calibrate") as pool:
+        return max(pool.map(one, range(jobs)))

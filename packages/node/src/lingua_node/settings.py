@@ -22,7 +22,8 @@ class NodeSettings(BaseSettings):
     hub: str = "http://127.0.0.1:5000"
     home: Path = Field(default_factory=default_home)
     models_dir: Path | None = None
-    max_jobs: int = Field(default=2, ge=1)
+    max_jobs: int | None = Field(default=None, ge=1)
+    """Jobs at once; None: sized to the cores or GPU memory and calibrated (`concurrency.py`)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """`auto`: CUDA when CTranslate2 sees a GPU, else the CPU; every model is self-tested on
     it and falls back to the CPU alone when it fails there (`device.py`, `loader.py`)."""
@@ -39,7 +40,8 @@ class NodeSettings(BaseSettings):
     """Beam search width; 5 is chosen from measurements (docs/node.md, backends/asr.py)."""
     asr_short_context: bool = True
     asr_model: str | None = None  # pin: this installed ASR model id serves its languages
-    cpu_threads: int = 0
+    cpu_threads: int = Field(default=0, ge=0)
+    """Threads per job on the CPU; 0: the cores divided among the jobs (`concurrency.py`)."""
     binary_audio: bool = True
     tts: bool = True
     self_test: bool = True
