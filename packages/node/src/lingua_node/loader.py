@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psutil
 
@@ -29,6 +29,7 @@ from .device import compute_type, cuda_failure_line, preload_cuda_libraries, res
 from .embedded import ensure_embedded, piper_voice_path
 from .gpu import gpu_inventory
 from .health import BackendHealth
+from .memory_budget import MB, MemoryBudget
 from .pipeline import Backends
 from .selftest import (
     check_recognizer,
@@ -87,6 +88,11 @@ def _made_and_checked(
     return backend
 
 
+def memory_budget(settings: NodeSettings) -> MemoryBudget:
+    mb = settings.model_memory_budget_mb
+    return MemoryBudget(mb * MB if mb is not None else None)
+
+
 def node_device(settings: NodeSettings) -> str:
     """The device models are tried on first: `auto` resolved, and on CUDA the NVIDIA
     runtime wheels preloaded (once per process; loading a library twice is a no-op)."""
@@ -102,12 +108,16 @@ def load_translators(
     withheld: Withheld | None = None,
     health: BackendHealth | None = None,
     self_test: bool = True,
+    budget: MemoryBudget | None = None,
 ) -> list[Translator]:
+    withheld = {} if withheld is None else withheld
     out: list[Translator] = []
-    for entry in store.installed(kind="nmt"):
+    for entry in _smallest_first(store.installed(kind="nmt")):
         folder = Path(entry["path"])
         model_id = str(entry.get("model_id"))
         if health is not None and health.is_withdrawn("nmt", model_id):
+            continue
+        if not _fits(budget, "nmt", model_id, _folder_size(folder), withheld):
             continue
         engine = str(read_manifest(folder).get("engine", "transformers"))
         make = functools.partial(_translator, engine_class("nmt", engine), folder)
@@ -117,11 +127,25 @@ def load_translators(
             make,
             check_translator if self_test else None,
             device,
-            {} if withheld is None else withheld,
+            withheld,
         )
         if translator is not None:
             out.append(translator)
     return out
+
+
+def _smallest_first(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Store entries by the size of their folder, so a budget skips the larger models."""
+    return sorted(entries, key=lambda e: _folder_size(Path(e["path"])))
+
+
+def _fits(
+    budget: MemoryBudget | None, kind: str, model_id: str, size: int, withheld: Withheld
+) -> bool:
+    why = budget.admit(kind, model_id, size) if budget is not None else None
+    if why is not None:
+        withheld[(kind, model_id)] = why
+    return why is None
 
 
 def _translator(cls: Callable[..., Translator], folder: Path, device: str) -> Translator:
@@ -135,15 +159,19 @@ def load_voices(
     withheld: Withheld | None = None,
     health: BackendHealth | None = None,
     self_test: bool = True,
+    budget: MemoryBudget | None = None,
 ) -> list[Voice]:
     """Hub voices first, then the embedded Piper voice, then espeak-ng; all on the CPU."""
     withheld = {} if withheld is None else withheld
     check = check_voice if self_test else None
     piper = engine_class("tts", "piper")
+    if budget is not None and default_voice is not None:
+        budget.count(default_voice.stat().st_size)
     onnx_files = [
         onnx
-        for entry in store.installed(kind="tts")
+        for entry in _smallest_first(store.installed(kind="tts"))
         if (onnx := next(Path(entry["path"]).glob("*.onnx"), None)) is not None
+        and _fits(budget, "tts", onnx.stem, onnx.stat().st_size, withheld)
     ]
     if default_voice is not None:
         onnx_files.append(default_voice)
@@ -245,25 +273,30 @@ def load_recognizers(
     loaded: list[AsrOption],
     withheld: Withheld | None = None,
     health: BackendHealth | None = None,
+    budget: MemoryBudget | None = None,
 ) -> ASRRouter:
     """`base` (the embedded recogniser, when it works) plus every faster-whisper model the
     store installed; a model already in `loaded` (same id and version) is reused, not loaded
-    (or tested) again."""
+    (or tested) again. `base` is the caller's to count in `budget`."""
     withheld = {} if withheld is None else withheld
     device = node_device(settings)
     options = list(base)
     reuse = {(o.recognizer.model_id, o.version): o for o in loaded}
-    for entry in store.installed(kind="asr"):
+    for entry in _smallest_first(store.installed(kind="asr")):
         if entry.get("engine") != "faster-whisper":
             continue
         model_id = str(entry["model_id"])
         if health is not None and health.is_withdrawn("asr", model_id):
             continue
         key = (model_id, entry.get("version"))
-        if key in reuse:
+        if key in reuse:  # loaded already: it stays, and counts first
             options.append(reuse[key])
+            if budget is not None:
+                budget.count(reuse[key].size_bytes)
             continue
         folder = Path(entry["path"])
+        if not _fits(budget, "asr", model_id, _folder_size(folder), withheld):
+            continue
         try:
             meta = json.loads((folder / MANIFEST).read_text())
         except (OSError, ValueError) as exc:
@@ -290,9 +323,15 @@ def load_backends(settings: NodeSettings) -> Backends:
     device = node_device(settings)
     withheld: Withheld = {}
     health = BackendHealth(settings.backend_failure_limit)
+    budget = memory_budget(settings)
     default = load_recognizer(settings, embedded.whisper_dir, "whisper-base", device, withheld)
+    base = [default] if default is not None else []
+    for option in base:
+        budget.count(option.size_bytes)
+    test = settings.self_test
+    asr = load_recognizers(settings, store, base, [], withheld, None, budget)
     voices = (
-        load_voices(store, embedded.piper_voice, True, withheld, self_test=settings.self_test)
+        load_voices(store, embedded.piper_voice, True, withheld, None, test, budget)
         if settings.tts
         else []
     )
@@ -309,9 +348,9 @@ def load_backends(settings: NodeSettings) -> Backends:
     log.info("max concurrent jobs %d (%s)", max_jobs, sizing)
     return Backends(
         vad=engine_class("vad", settings.vad_engine)(),
-        asr=load_recognizers(settings, store, [default] if default else [], [], withheld),
+        asr=asr,
         tts=TTSRouter(voices),
-        translators=load_translators(store, device, withheld, self_test=settings.self_test),
+        translators=load_translators(store, device, withheld, None, test, budget),
         withheld=withheld,
         health=health,
         max_jobs=max_jobs,
@@ -353,13 +392,18 @@ class StoreWatcher:
         }
         device = node_device(self.settings)
         test = self.settings.self_test
-        b.translators = load_translators(self.store, device, withheld, b.health, test)
+        budget = memory_budget(self.settings)
         current = asr_models(b.asr)
         local = [o for o in current if o.version is None]  # the embedded model: no hub version
         hub = [o for o in current if o.version is not None]
-        b.asr = load_recognizers(self.settings, self.store, local, hub, withheld, b.health)
+        for option in local:
+            budget.count(option.size_bytes)
+        b.asr = load_recognizers(self.settings, self.store, local, hub, withheld, b.health, budget)
         if self.settings.tts:
-            voices = load_voices(self.store, piper_voice_path(), True, withheld, b.health, test)
+            voices = load_voices(
+                self.store, piper_voice_path(), True, withheld, b.health, test, budget
+            )
             b.tts = TTSRouter(voices)
+        b.translators = load_translators(self.store, device, withheld, b.health, test, budget)
         b.withheld = withheld
         return True

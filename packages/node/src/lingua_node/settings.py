@@ -46,6 +46,9 @@ class NodeSettings(BaseSettings):
     tts: bool = True
     self_test: bool = True
     """Run every model once on a built-in clip when it is loaded; only what passes is served."""
+    model_memory_budget_mb: int | None = Field(default=None, ge=1)
+    """Most memory (MB, 10^6 bytes, counted as model file sizes) loaded models may take;
+    larger hub models are skipped when over it (`memory_budget.py`). None: no budget."""
     backend_failure_limit: int = Field(default=3, ge=1)
     """Failures in a row after which a model is withdrawn at run time (`health.py`)."""
 
