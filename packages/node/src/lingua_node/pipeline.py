@@ -219,12 +219,14 @@ class Pipeline:
         if pipe.use_nmt and src is not None and not self._can_translate(src, tgt):
             raise Failure(ErrorCode.MODEL_NOT_AVAILABLE, f"no translation path {src}->{tgt}")
         transcript: Transcript | None = None
+        heard_by: str | None = None
         lang = src
         text_asr = ""
         self._boundary(job, gate, "asr")
         t = self.clock()
         if pipe.use_asr:
             recognizer = self._recognizer(src)
+            heard_by = recognizer.model_id
             heard = self._call(
                 "asr", recognizer.model_id, lambda: recognizer.transcribe(speech, src)
             )
@@ -264,6 +266,8 @@ class Pipeline:
             extra = (extra or ResultExtra()).model_copy(update={"speech_rate": rate})
         if pace is not None:
             extra = (extra or ResultExtra()).model_copy(update={"tts_rate": pace})
+        if heard_by is not None and len(asr_models(self.b.asr)) > 1:
+            extra = (extra or ResultExtra()).model_copy(update={"asr_model": heard_by})
         total = round((self.clock() - started) * 1000, 2)
         result = JobResult(
             job_id=job.job_id,

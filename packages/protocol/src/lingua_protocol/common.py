@@ -139,6 +139,8 @@ class ResultExtra(Model):
     voice_style: IdText | None = None
     reason: Text | None = None
     detected_lang: IdText | None = None
+    asr_model: IdText | None = None
+    """The speech recogniser (model id) that heard the utterance, when a node has several."""
     tts_rate: float | None = None
     """The pace factor the speech was synthesised at when `speech_rate_control` was asked
     (1.0 the voice's own pace, above 1 faster)."""
