@@ -130,7 +130,12 @@ def test_a_model_failing_jobs_in_a_row_is_withdrawn_and_reported(
 ) -> None:
     withheld: dict[tuple[str, str], str] = {}
     ok = load_recognizer(
-        settings(tmp_path, "test-cublas-missing", "cpu"), tmp_path, "en-asr", "cpu", withheld
+        settings(tmp_path, "test-cublas-missing", "cpu"),
+        tmp_path,
+        "en-asr",
+        "cpu",
+        withheld,
+        ["en"],
     )
     flaky = load_recognizer(
         settings(tmp_path, "test-fails-later", "cpu"), tmp_path, "es-asr", "cpu", withheld

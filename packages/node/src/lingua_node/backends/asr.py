@@ -29,17 +29,18 @@ def to_simplified(text: str) -> str:
 
 WINDOW_FRAMES = 3000  # Whisper's 30 s window, in 10 ms mel frames
 CONTEXT_MARGIN_FRAMES = 200
-MIN_CONTEXT_FRAMES = 800
+MIN_CONTEXT_FRAMES = 1000
 DEFAULT_BEAM_SIZE = 5
-"""Beam 5, a 2 s margin and an 8 s minimum window: chosen from measurements on the committed
-English speech (docs/node.md has the table). Beam 1 or a 5 s window split "tonight" into "to
-night" and lost 2 of 71 words; beam 5 with an 8 s window matches faster-whisper's own
-defaults (1 of 71 words, 1.4%) at under half their latency."""
+"""Beam 5, a 2 s margin and a 10 s minimum window: chosen from measurements of the node's
+pipeline on the committed English speech (docs/node.md has the table). The old beam 1 with
+a 5 s window lost 6 of 71 words; beam 5 with a window of at least 10 s loses 1 (1.4%), as
+faster-whisper's own defaults do, at under half their latency; an 8 s window still split
+"tonight" into "to night"."""
 
 
 def context_frames(samples: int) -> int | None:
-    """Encoder frames for a short utterance: its length plus 2 s, at least 8 s, rounded up to
-    a second. None when the audio needs Whisper's full window."""
+    """Encoder frames for a short utterance: its length plus 2 s, at least 10 s, rounded up
+    to a second. None when the audio needs Whisper's full window."""
     frames = samples // 160
     if frames + CONTEXT_MARGIN_FRAMES >= WINDOW_FRAMES:
         return None
@@ -54,7 +55,7 @@ class ShortContextWhisper(WhisperModel):
     of the cost of a short utterance (1.6 s of 2.2 s for 5 s of speech with Whisper base on 2
     cores). CTranslate2 accepts a shorter input, like whisper.cpp's `audio_ctx`. Too short a
     window costs accuracy (Whisper was trained on 30 s windows): with 2 s of margin and at
-    least 8 s the committed test speech comes out as with the full window.
+    least 10 s the committed test speech comes out as with the full window.
     """
 
     _local = threading.local()
