@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from lingua_node import capabilities
@@ -27,13 +29,31 @@ from lingua_protocol import JobAssign, JobResult, PipelineConfig
 from lingua_scheduler import SchedulerServer, SchedulerSettings
 from lingua_scheduler.testing import ScriptedClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packages" / "node" / "tests"))
-from backend_doubles import (
-    CUBLAS_MISSING,
-    BrokenEverywhereRecognizer,
-    FailsAfterSelfTestRecognizer,
-    PassThroughVAD,
-    SpeechTranslatingRecognizer,
+DOUBLES_FILE = (
+    Path(__file__).resolve().parents[1] / "packages" / "node" / "tests" / "backend_doubles.py"
+)
+DOUBLES = "lingua_node_test_backend_doubles"  # the engine registry imports engines by name
+
+
+def _load_doubles() -> ModuleType:
+    """The node's test-double engines, loaded from their file (they are no installed module)
+    and registered under a name the engine registry can import."""
+    if DOUBLES not in sys.modules:
+        spec = importlib.util.spec_from_file_location(DOUBLES, DOUBLES_FILE)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[DOUBLES] = module
+        spec.loader.exec_module(module)
+    return sys.modules[DOUBLES]
+
+
+doubles_module = _load_doubles()
+CUBLAS_MISSING: str = doubles_module.CUBLAS_MISSING
+PassThroughVAD = doubles_module.PassThroughVAD
+ENGINE_DOUBLES = (
+    doubles_module.SpeechTranslatingRecognizer,
+    doubles_module.BrokenEverywhereRecognizer,
+    doubles_module.FailsAfterSelfTestRecognizer,
 )
 
 TEXT_ONLY = PipelineConfig(use_asr=True, use_nmt=False, use_tts=False)
@@ -181,9 +201,5 @@ async def test_a_model_failing_at_run_time_is_withdrawn_and_gets_no_more_jobs(
 
 @pytest.fixture
 def doubles(monkeypatch: pytest.MonkeyPatch) -> None:
-    for cls in (
-        SpeechTranslatingRecognizer,
-        BrokenEverywhereRecognizer,
-        FailsAfterSelfTestRecognizer,
-    ):
-        monkeypatch.setitem(ENGINES["asr"], cls.engine, f"backend_doubles:{cls.__name__}")
+    for cls in ENGINE_DOUBLES:
+        monkeypatch.setitem(ENGINES["asr"], cls.engine, f"{DOUBLES}:{cls.__name__}")
