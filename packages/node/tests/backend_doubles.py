@@ -7,6 +7,7 @@ They are registered in the engine registry by the tests that use them (as "test-
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -85,3 +86,22 @@ class PassThroughVAD:
 
     def speech(self, audio: FloatAudio) -> FloatAudio:
         return np.asarray(audio, dtype=np.float32)
+
+
+def install_fake_asr(models: Path, model_id: str, size_bytes: int, version: str = "1") -> None:
+    """A faster-whisper model folder and its store entry, as `ModelStore.install` leaves them
+    (test data for loader tests that use these doubles as the engine, not a hub)."""
+    folder = models / f"{model_id}@{version}"
+    folder.mkdir(parents=True)
+    (folder / "model.bin").write_bytes(b"\0" * size_bytes)
+    (folder / "lingua_model.json").write_text(json.dumps({"kind": "asr", "languages": ["en"]}))
+    index_file = models / "installed.json"
+    index = json.loads(index_file.read_text()) if index_file.is_file() else {}
+    index[model_id] = {
+        "model_id": model_id,
+        "version": version,
+        "kind": "asr",
+        "engine": "faster-whisper",
+        "dir": folder.name,
+    }
+    index_file.write_text(json.dumps(index))

@@ -179,3 +179,36 @@ def test_a_success_resets_the_count(doubles: None) -> None:
         assert health.failed("asr", "m", "x") is None
     assert health.failed("asr", "m", "x") is not None
     assert health.failed("asr", "m", "x") is None  # reported once
+
+
+def test_a_withdrawn_model_stays_out_when_the_store_changes(
+    doubles: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backend_doubles import install_fake_asr
+    from lingua_node.health import Withdrawal
+    from lingua_node.loader import StoreWatcher
+
+    monkeypatch.setitem(ENGINES["asr"], "faster-whisper", "backend_doubles:CublasMissingRecognizer")
+    models = tmp_path / "models"
+    install_fake_asr(models, "hub-asr", 1000)
+    s = NodeSettings(home=tmp_path, models_dir=models, device="cpu", tts=False)
+    backends = Backends(vad=PassThroughVAD(), asr=ASRRouter([]), tts=TTSRouter([]))
+    watcher = StoreWatcher(s, backends)
+    watcher._stamp = None  # the store "changed" since start: load what it holds
+    assert watcher() and [o.recognizer.model_id for o in asr_options(backends)] == ["hub-asr"]
+
+    for _ in range(backends.health.failure_limit):
+        withdrawal = backends.health.failed("asr", "hub-asr", "CUDA error")
+    assert isinstance(withdrawal, Withdrawal)
+    backends.withdraw(withdrawal)
+    assert asr_options(backends) == []
+    install_fake_asr(models, "other-asr", 1000)
+    assert watcher()
+    assert [o.recognizer.model_id for o in asr_options(backends)] == ["other-asr"]
+    assert "withdrawn after 3 failures" in backends.withheld[("asr", "hub-asr")]
+
+
+def asr_options(backends: Backends) -> list[AsrOption]:
+    from lingua_node.asr_choice import asr_models
+
+    return asr_models(backends.asr)

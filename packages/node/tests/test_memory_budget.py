@@ -3,12 +3,11 @@ that do not are skipped with one log line and reported as withheld; no budget lo
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import pytest
-from backend_doubles import CublasMissingRecognizer
+from backend_doubles import CublasMissingRecognizer, install_fake_asr
 from lingua_node.asr_choice import AsrOption
 from lingua_node.backends.registry import ENGINES
 from lingua_node.loader import load_recognizers, memory_budget
@@ -27,23 +26,6 @@ def test_a_model_over_the_budget_is_refused_with_the_reason() -> None:
     assert MemoryBudget(None).admit("asr", "any", 10**12) is None
 
 
-def install_fake(store: ModelStore, model_id: str, size: int) -> None:
-    """A model folder as the store leaves it after an install (test data, not a hub)."""
-    folder = store.root / f"{model_id}@1"
-    folder.mkdir()
-    (folder / "model.bin").write_bytes(b"\0" * size)
-    (folder / "lingua_model.json").write_text(json.dumps({"kind": "asr", "languages": ["en"]}))
-    index = json.loads((store.root / "installed.json").read_text()) if store.installed() else {}
-    index[model_id] = {
-        "model_id": model_id,
-        "version": "1",
-        "kind": "asr",
-        "engine": "faster-whisper",
-        "dir": folder.name,
-    }
-    (store.root / "installed.json").write_text(json.dumps(index))
-
-
 @pytest.mark.parametrize("budget_mb", [3, None])
 def test_the_larger_hub_models_are_skipped_when_over_the_budget(
     tmp_path: Path,
@@ -54,7 +36,7 @@ def test_the_larger_hub_models_are_skipped_when_over_the_budget(
     monkeypatch.setitem(ENGINES["asr"], "faster-whisper", "backend_doubles:CublasMissingRecognizer")
     store = ModelStore(tmp_path / "models")
     for model_id, size in (("large-asr", 3 * MB), ("small-asr", MB // 2)):
-        install_fake(store, model_id, size)
+        install_fake_asr(store.root, model_id, size)
     settings = NodeSettings(home=tmp_path, device="cpu", model_memory_budget_mb=budget_mb)
     budget = memory_budget(settings)
     embedded = AsrOption(CublasMissingRecognizer(model_id="embedded"), frozenset({"en"}), 2 * MB)

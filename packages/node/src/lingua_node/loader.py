@@ -98,8 +98,13 @@ def node_device(settings: NodeSettings) -> str:
     runtime wheels preloaded (once per process; loading a library twice is a no-op)."""
     device = resolve_device(settings.device)
     if device == "cuda":
-        preload_cuda_libraries()
+        _preload_once()
     return device
+
+
+@functools.cache
+def _preload_once() -> list[str]:
+    return preload_cuda_libraries()
 
 
 def load_translators(
