@@ -388,6 +388,11 @@ class StoreWatcher:
             return False
         self._stamp = stamp
         log.info("model store changed: reloading installed models")
+        with self.backends.replacing:
+            self._reload()
+        return True
+
+    def _reload(self) -> None:
         b = self.backends
         hub_ids = {str(e.get("model_id")) for e in self.store.installed()}
         # A hub model's self-test result is redone below; what else was withheld (an embedded
@@ -411,4 +416,3 @@ class StoreWatcher:
             b.tts = TTSRouter(voices)
         b.translators = load_translators(self.store, device, withheld, b.health, test, budget)
         b.withheld = withheld
-        return True

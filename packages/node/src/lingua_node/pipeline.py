@@ -7,6 +7,7 @@ small test doubles. `run()` returns a `JobResult` (success or failure); it never
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,9 @@ class Backends:
     max_jobs: int = 1
     """The `max_concurrent_jobs` to advertise (`concurrency.py`); `sizing` says how it came."""
     sizing: str = ""
+    replacing: threading.Lock = field(default_factory=threading.Lock)
+    """Held while the models are replaced (a withdrawal on a worker thread, a store reload on
+    another), so neither puts back what the other just took out."""
 
     def translator_for(self, src: str, tgt: str) -> Translator | None:
         return next((t for t in self.translators if (src, tgt) in t.pairs), None)
@@ -74,6 +78,10 @@ class Backends:
 
     def withdraw(self, w: Withdrawal) -> None:
         """Stop serving a model that keeps failing: rebuild what holds it without it."""
+        with self.replacing:
+            self._withdraw(w)
+
+    def _withdraw(self, w: Withdrawal) -> None:
         self.withheld[(w.kind, w.model_id)] = (
             f"withdrawn after {w.failures} failures in a row: {w.cause}"
         )
