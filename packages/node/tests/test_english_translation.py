@@ -120,3 +120,19 @@ def test_the_real_tokenizer_suppresses_chinese_and_keeps_english(backends) -> No
 
     assert all(i in suppressed for i in text_tokens("明天的酒店"))
     assert not any(i in suppressed for i in text_tokens(" the hotel, café"))
+
+
+def test_the_stricter_second_decode_runs_on_the_real_model(backends) -> None:  # type: ignore[no-untyped-def]
+    """faster-whisper takes the suppressed-token list (tens of thousands of ids) and still
+    translates: the retry path works on the real model, not only on the double."""
+    from pathlib import Path
+
+    from lingua_node.audio_decode import decode_audio
+
+    speech = Path(__file__).resolve().parents[3] / "tests" / "data" / "speech" / "es_table.wav"
+    whisper = backends.asr.choose("es", "translate")
+    audio = decode_audio(speech.read_bytes(), "wav", 16000)
+    out = whisper._decode(
+        audio, "es", "translate", temperature=0.0, suppress=whisper.non_latin_token_ids()
+    )
+    assert "good morning" in out.text.lower() and foreign_letters(out.text) == ""
