@@ -24,7 +24,7 @@ from .backends.interfaces import Recognizer, Translator, Voice
 from .backends.nmt import MANIFEST, read_manifest
 from .backends.registry import engine_class
 from .backends.tts import TTSRouter
-from .concurrency import WorkerPlan, calibrated_max_jobs, plan_workers
+from .concurrency import LATENCY_BUDGET_RTF, WorkerPlan, calibrated_max_jobs, plan_workers
 from .device import compute_type, cuda_failure_line, preload_cuda_libraries, resolve_device
 from .embedded import ensure_embedded, piper_voice_path
 from .gpu import gpu_inventory
@@ -345,12 +345,13 @@ def load_backends(settings: NodeSettings) -> Backends:
     if default is not None and settings.self_test and not plan.operator_set:
         full_load_s = full_load_seconds(default.recognizer, plan.workers)
         max_jobs = calibrated_max_jobs(plan, clip_seconds(), full_load_s)
+        threads = f"{plan.cpu_threads} threads" if plan.cpu_threads else "the library's threads"
         sizing = (
-            f"{plan.workers} planned ({plan.cpu_threads or 'library'} threads each on {device}), "
-            f"{max_jobs} kept: {plan.workers} at once took {full_load_s:.2f} s each for the "
-            f"{clip_seconds():.1f} s clip"
+            f"planned {plan.workers} on {device} with {threads} each; {plan.workers} at once "
+            f"took {full_load_s:.2f} s each for the {clip_seconds():.1f} s clip, "
+            f"budget {LATENCY_BUDGET_RTF * clip_seconds():.2f} s"
         )
-    log.info("max concurrent jobs %d (%s)", max_jobs, sizing)
+    log.debug("max concurrent jobs %d (%s)", max_jobs, sizing)
     return Backends(
         vad=engine_class("vad", settings.vad_engine)(),
         asr=asr,
