@@ -172,7 +172,7 @@ async def test_a_model_failing_at_run_time_is_withdrawn_and_gets_no_more_jobs(
 ) -> None:
     backends = node_backends(tmp_path, caplog)
     ran: list[str] = []
-    async with cluster(backends, ran) as (server, _agent):
+    async with cluster(backends, ran) as (server, agent):
         client = ScriptedClient(f"ws://127.0.0.1:{server.port}/ws/session", "fr", "fr")
         await client.start()
         try:
@@ -181,6 +181,7 @@ async def test_a_model_failing_at_run_time_is_withdrawn_and_gets_no_more_jobs(
                 await client.utter(index, pipeline=TEXT_ONLY)
             await until(lambda: "fr" not in server.core.registry.nodes["node-w"].caps.asr_languages)
             assert server.core.counters.get("node_errors") == 1
+            assert agent.stats.withdrawn == ["asr fr-flaky"]  # shown in the node's display
             assert sorted(ran) == [f"fr:{i}" for i in range(limit)]
             # each failed job was retried elsewhere; with no other node, it ends in an error
             failed = await client.recv_until(limit, ("error", "translation_result"))

@@ -63,6 +63,8 @@ class NodeStats:
     pairing_code: str | None = None
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20))
     heartbeats: list[float] = field(default_factory=list)
+    withdrawn: list[str] = field(default_factory=list)
+    """Models taken out after failing jobs in a row ("asr whisper-base"), for the display."""
 
 
 class FatalNodeError(Exception):
@@ -256,7 +258,9 @@ class NodeAgent:
         result = await loop.run_in_executor(self.pool, self._guarded, job, gate)
         self.stats.latencies_ms.append((time.perf_counter() - started) * 1000)
         actions = self.session.job_finished(job, result)
-        actions += self.session.backend_withdrawn(self.withdrawals())
+        withdrawals = self.withdrawals()
+        self.stats.withdrawn += [f"{w.kind} {w.model_id}" for w in withdrawals]
+        actions += self.session.backend_withdrawn(withdrawals)
         self.on_change()
         with contextlib.suppress(ConnectionClosed):
             await self._carry_out(self._ws, actions)
