@@ -135,9 +135,11 @@ def self_test(model: Path, device: str, jobs: int) -> Any:
     if option is None:
         print(f"  self-test FAILED on every device: {withheld}")
         return None
+    from lingua_node.device import compute_type
+
     ran_on = getattr(option.recognizer, "device", tried)
     verdict = "passed" if ran_on == tried else f"fell back to {ran_on}"
-    print(f"  self-test on {tried}: {verdict} (load + test {took:.2f} s)")
+    print(f"  self-test on {tried} ({compute_type(tried)}): {verdict} (load + test {took:.2f} s)")
     return option.recognizer
 
 

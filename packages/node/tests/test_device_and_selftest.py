@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes.util
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,21 @@ def test_auto_is_cuda_only_when_a_cuda_device_is_visible() -> None:
     assert resolve_device("cuda", lambda: 0) == "cuda"  # asked for: the self-test decides
     with pytest.raises(ValueError, match="unknown device"):
         resolve_device("gpu", lambda: 1)
+
+
+def test_the_gpu_compute_type_is_the_best_the_card_supports() -> None:
+    from lingua_node.device import compute_type
+
+    def card(*types: str) -> Callable[[str], frozenset[str]]:
+        return lambda _device: frozenset(types)
+
+    assert compute_type("cpu") == "int8"
+    assert compute_type("cuda", card("float32", "int8", "int8_float16", "float16")) == (
+        "int8_float16"
+    )
+    assert compute_type("cuda", card("float32", "int8_float32", "int8")) == "int8_float32"
+    assert compute_type("cuda", card("float32")) == "float32"
+    assert compute_type("cuda", card()) == "int8_float16"  # unknown: the usual best; self-tested
 
 
 def test_the_default_device_is_auto(monkeypatch: pytest.MonkeyPatch) -> None:

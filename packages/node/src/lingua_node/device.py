@@ -55,10 +55,32 @@ def resolve_device(requested: str, count: Callable[[], int] = cuda_device_count)
     return "cuda" if count() > 0 else "cpu"
 
 
-def compute_type(device: str) -> str:
-    """CTranslate2's compute type for Whisper on `device`: 8-bit weights on the CPU, 8-bit
-    weights with 16-bit activations on a GPU."""
-    return "int8_float16" if device == "cuda" else "int8"
+CUDA_COMPUTE_PREFERENCE = ("int8_float16", "float16", "int8_float32", "int8", "float32")
+
+
+def supported_compute_types(device: str) -> frozenset[str]:
+    """What CTranslate2 can run efficiently on `device` (empty when it cannot say)."""
+    try:
+        import ctranslate2
+
+        return frozenset(ctranslate2.get_supported_compute_types(device))
+    except Exception as exc:  # no CUDA driver, a CPU-only build: nothing to choose from
+        log.debug("cannot list compute types for %s: %s", device, exc)
+        return frozenset()
+
+
+def compute_type(
+    device: str, supported: Callable[[str], frozenset[str]] = supported_compute_types
+) -> str:
+    """CTranslate2's compute type for Whisper on `device`: 8-bit weights on the CPU; on a GPU
+    the first of `CUDA_COMPUTE_PREFERENCE` it supports (8-bit weights with 16-bit
+    activations on most; 16-bit floats, then 8-bit or 32-bit ones on older cards that lack
+    them, e.g. before compute capability 7.0), since asking for an unsupported type fails
+    the load."""
+    if device != "cuda":
+        return "int8"
+    available = supported(device)
+    return next((t for t in CUDA_COMPUTE_PREFERENCE if t in available), "int8_float16")
 
 
 def nvidia_library_dirs() -> list[Path]:
