@@ -118,47 +118,51 @@ def english_clips() -> list[tuple[str, str, object]]:
     return out
 
 
-def throughput(models: Path, rounds: int) -> dict[int, dict[str, float]]:
-    """ASR jobs (VAD + ASR, no translation or speech) through the pipeline, k at a time, on
-    models loaded for 4 jobs at once (threads: the cores divided among them)."""
+def throughput(models: Path, rounds: int) -> dict[str, dict[str, float]]:
+    """ASR jobs (VAD + ASR, no translation or speech) through the pipeline, k at a time: on
+    models loaded for one job (all cores for it), then for 4 jobs (the cores divided among
+    them), keyed "k of n"."""
     from concurrent.futures import ThreadPoolExecutor
 
     from lingua_node.loader import load_backends
     from lingua_node.pipeline import Pipeline
     from lingua_node.settings import NodeSettings
 
-    settings = NodeSettings(models_dir=models, home=models.parent, max_jobs=4, tts=False)
-    pipeline = Pipeline(load_backends(settings), "b")
     clips_en = english_clips() * rounds
     audio_s = sum(a.size for _f, _t, a in clips_en) / 16000  # type: ignore[attr-defined]
-
-    def one(item: tuple[str, str, object]) -> float:
-        _name, _text, audio = item
-        job = JobAssign(
-            job_id="j",
-            session_id="s",
-            utterance_index=0,
-            src_lang="en",
-            tgt_lang="en",
-            audio=AudioData.from_bytes(float32_to_pcm16(audio)),  # type: ignore[arg-type]
-            pipeline=PipelineConfig(use_nmt=False, use_tts=False),
+    out: dict[str, dict[str, float]] = {}
+    for loaded_for, concurrency in ((1, (1,)), (4, (1, 2, 4))):
+        settings = NodeSettings(
+            models_dir=models, home=models.parent, max_jobs=loaded_for, tts=False
         )
-        t0 = time.perf_counter()
-        assert pipeline.run(job).success
-        return time.perf_counter() - t0
+        pipeline = Pipeline(load_backends(settings), "b")
 
-    one(clips_en[0])  # warm up
-    out: dict[int, dict[str, float]] = {}
-    for k in (1, 2, 4):
-        with ThreadPoolExecutor(max_workers=k) as pool:
+        def one(item: tuple[str, str, object], pipeline: Pipeline = pipeline) -> float:
+            _name, _text, audio = item
+            job = JobAssign(
+                job_id="j",
+                session_id="s",
+                utterance_index=0,
+                src_lang="en",
+                tgt_lang="en",
+                audio=AudioData.from_bytes(float32_to_pcm16(audio)),  # type: ignore[arg-type]
+                pipeline=PipelineConfig(use_nmt=False, use_tts=False),
+            )
             t0 = time.perf_counter()
-            latencies = list(pool.map(one, clips_en))
-            wall = time.perf_counter() - t0
-        out[k] = {
-            "utt_per_s": len(clips_en) / wall,
-            "rtf": wall / audio_s,
-            "median_ms": statistics.median(latencies) * 1000,
-        }
+            assert pipeline.run(job).success
+            return time.perf_counter() - t0
+
+        one(clips_en[0])  # warm up
+        for k in concurrency:
+            with ThreadPoolExecutor(max_workers=k) as pool:
+                t0 = time.perf_counter()
+                latencies = list(pool.map(one, clips_en))
+                wall = time.perf_counter() - t0
+            out[f"{k} of {loaded_for}"] = {
+                "utt_per_s": len(clips_en) / wall,
+                "rtf": wall / audio_s,
+                "median_ms": statistics.median(latencies) * 1000,
+            }
     return out
 
 
@@ -237,11 +241,11 @@ def accuracy(models: Path, repeat: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def report_throughput(figures: dict[int, dict[str, float]]) -> None:
+def report_throughput(figures: dict[str, dict[str, float]]) -> None:
     print("throughput: English clips as ASR jobs through the pipeline, k at a time")
-    print(f"{'jobs':>4} {'utt/s':>7} {'RTF':>6} {'median job ms':>14}")
+    print(f"{'k of loaded for':>15} {'utt/s':>7} {'RTF':>6} {'median job ms':>14}")
     for k, f in figures.items():
-        print(f"{k:>4} {f['utt_per_s']:>7.2f} {f['rtf']:>6.3f} {f['median_ms']:>14.0f}")
+        print(f"{k:>15} {f['utt_per_s']:>7.2f} {f['rtf']:>6.3f} {f['median_ms']:>14.0f}")
 
 
 def report_accuracy(figures: dict[str, dict[str, float]]) -> None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from lingua_node.concurrency import WorkerPlan, calibrated_max_jobs, plan_workers
 
 
-def test_cpu_jobs_get_two_cores_each() -> None:
-    assert plan_workers("cpu", 2) == WorkerPlan(1, 2, False)
-    assert plan_workers("cpu", 8) == WorkerPlan(4, 2, False)
+def test_cpu_jobs_get_one_core_each_up_to_eight() -> None:
+    assert plan_workers("cpu", 2) == WorkerPlan(2, 1, False)
     assert plan_workers("cpu", 1) == WorkerPlan(1, 1, False)
-    assert plan_workers("cpu", 12, cpu_threads=1) == WorkerPlan(6, 1, False)
+    assert plan_workers("cpu", 32) == WorkerPlan(8, 4, False)
+    assert plan_workers("cpu", 4, cpu_threads=2) == WorkerPlan(4, 2, False)
 
 
 def test_gpu_jobs_follow_its_memory_within_bounds() -> None:
