@@ -52,3 +52,19 @@ def test_the_larger_hub_models_are_skipped_when_over_the_budget(
     assert "over the memory budget of 3 MB" in withheld[("asr", "large-asr")]
     lines = [r.getMessage() for r in caplog.records if "large-asr" in r.getMessage()]
     assert len(lines) == 1 and "LINGUA_NODE_MODEL_MEMORY_BUDGET_MB" in lines[0]
+
+
+def test_a_model_that_fails_to_load_gives_its_room_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(
+        ENGINES["asr"], "faster-whisper", "backend_doubles:BrokenEverywhereRecognizer"
+    )
+    store = ModelStore(tmp_path / "models")
+    install_fake_asr(store.root, "broken-asr", MB)
+    settings = NodeSettings(home=tmp_path, device="cpu", model_memory_budget_mb=10)
+    budget = memory_budget(settings)
+    withheld: dict[tuple[str, str], str] = {}
+    router = load_recognizers(settings, store, [], [], withheld, None, budget)
+    assert router.options == [] and ("asr", "broken-asr") in withheld
+    assert budget.used_bytes == 0

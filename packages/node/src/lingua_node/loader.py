@@ -122,10 +122,11 @@ def load_translators(
         model_id = str(entry.get("model_id"))
         if health is not None and health.is_withdrawn("nmt", model_id):
             continue
-        if not _fits(budget, "nmt", model_id, _folder_size(folder), withheld):
+        size = _folder_size(folder)
+        if not _fits(budget, "nmt", model_id, size, withheld):
             continue
         engine = str(read_manifest(folder).get("engine", "transformers"))
-        make = functools.partial(_translator, engine_class("nmt", engine), folder)
+        make = functools.partial(_translator, engine, folder)
         translator = load_checked(
             "nmt",
             model_id,
@@ -136,6 +137,8 @@ def load_translators(
         )
         if translator is not None:
             out.append(translator)
+        elif budget is not None:
+            budget.release(size)
     return out
 
 
@@ -153,8 +156,8 @@ def _fits(
     return why is None
 
 
-def _translator(cls: Callable[..., Translator], folder: Path, device: str) -> Translator:
-    return cls(folder, device=device)
+def _translator(engine: str, folder: Path, device: str) -> Translator:
+    return engine_class("nmt", engine)(folder, device=device)
 
 
 def load_voices(
@@ -188,6 +191,8 @@ def load_voices(
         voice = load_checked("tts", onnx.stem, make, check, "cpu", withheld)
         if voice is not None:
             voices.append(voice)
+        elif budget is not None and onnx != default_voice:
+            budget.release(onnx.stat().st_size)
     if espeak and not (health is not None and health.is_withdrawn("tts", "espeak-ng")):
         try:
             espeak_ng = engine_class("tts", "espeak-ng")()
@@ -287,25 +292,32 @@ def load_recognizers(
     device = node_device(settings)
     options = list(base)
     reuse = {(o.recognizer.model_id, o.version): o for o in loaded}
-    for entry in _smallest_first(store.installed(kind="asr")):
+    installed = _smallest_first(store.installed(kind="asr"))
+    if budget is not None:  # what stays loaded counts before anything new is admitted
+        for entry in installed:
+            kept = reuse.get((str(entry["model_id"]), entry.get("version")))
+            if kept is not None and not (
+                health and health.is_withdrawn("asr", kept.recognizer.model_id)
+            ):
+                budget.count(kept.size_bytes)
+    for entry in installed:
         if entry.get("engine") != "faster-whisper":
             continue
         model_id = str(entry["model_id"])
         if health is not None and health.is_withdrawn("asr", model_id):
             continue
         key = (model_id, entry.get("version"))
-        if key in reuse:  # loaded already: it stays, and counts first
+        if key in reuse:  # loaded already: it stays (and was counted first, below)
             options.append(reuse[key])
-            if budget is not None:
-                budget.count(reuse[key].size_bytes)
             continue
         folder = Path(entry["path"])
-        if not _fits(budget, "asr", model_id, _folder_size(folder), withheld):
-            continue
         try:
             meta = json.loads((folder / MANIFEST).read_text())
         except (OSError, ValueError) as exc:
             log.error("cannot read ASR model %s: %s", model_id, exc)
+            continue
+        size = _folder_size(folder)
+        if not _fits(budget, "asr", model_id, size, withheld):
             continue
         option = load_recognizer(
             settings,
@@ -318,6 +330,8 @@ def load_recognizers(
         )
         if option is not None:
             options.append(option)
+        elif budget is not None:
+            budget.release(size)
     return ASRRouter(options, pinned=settings.asr_model)
 
 

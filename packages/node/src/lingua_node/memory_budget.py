@@ -31,6 +31,11 @@ class MemoryBudget:
         with self._lock:
             self.used_bytes += size_bytes
 
+    def release(self, size_bytes: int) -> None:
+        """An admitted model that then failed to load: its room is free again."""
+        with self._lock:
+            self.used_bytes = max(0, self.used_bytes - size_bytes)
+
     def admit(self, kind: str, model_id: str, size_bytes: int) -> str | None:
         """None when the model fits (and is counted); else why it is skipped."""
         with self._lock:
