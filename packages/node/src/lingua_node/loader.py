@@ -62,7 +62,7 @@ def load_checked(
     except Exception as exc:  # whatever a model raises, the node serves the others
         failure: Exception = exc
     if device == "cpu":
-        why = f"failed its self-test on the CPU ({type(failure).__name__}: {failure})"
+        why = f"failed to load or in its self-test on the CPU ({type(failure).__name__}: {failure})"
         log.error("%s model %s %s; not serving it", kind, model_id, why)
         withheld[(kind, model_id)] = why
         return None
