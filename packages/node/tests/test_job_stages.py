@@ -165,3 +165,23 @@ async def _wait_thread_event(sched: ScriptedScheduler, event: threading.Event) -
     async with asyncio.timeout(10):
         while not event.is_set():
             await asyncio.sleep(0.01)
+
+
+def test_a_job_that_waited_past_its_timeout_for_a_worker_does_not_run() -> None:
+    from lingua_node.agent import NodeAgent
+    from lingua_protocol import NodeRegister
+
+    ran: list[str] = []
+
+    def run(j: JobAssign, _gate: StageGate) -> object:
+        ran.append(j.job_id)
+        raise AssertionError("must not run")
+
+    agent = NodeAgent(
+        lambda: NodeRegister(node_id="n"), run, url="ws://unused", node_id="n", max_jobs=1
+    )  # type: ignore[arg-type]
+    late = job(7, timeout_ms=1000)
+    assert agent.session.book.admit(("job-7", "a1")) is None
+    result = agent._guarded(late, StageGate(deadline=10.0, clock=lambda: 11.0))
+    assert not result.success and result.error is not None
+    assert result.error.code == "JOB_TIMEOUT" and ran == []
