@@ -87,6 +87,7 @@ def test_nvidia_wheel_libraries_are_preloaded_without_ld_library_path(tmp_path: 
     lib.mkdir(parents=True)
     shutil.copy(system, lib / "libcublas-standin.so.12")
     (lib / "libcudnn-broken.so.9").write_bytes(b"not an ELF file")
+    shutil.copy(system, lib / "libnvblas.so.12")  # never loaded: it would replace BLAS
     assert preload_cuda_libraries([lib]) == ["libcublas-standin.so.12"]
 
 

@@ -83,6 +83,11 @@ def compute_type(
     return next((t for t in CUDA_COMPUTE_PREFERENCE if t in available), "int8_float16")
 
 
+PRELOADED = ("libcublas", "libcudnn", "libcudart")
+"""What CTranslate2 needs from the NVIDIA wheels. Nothing else is loaded: `libnvblas`, for
+one, would replace the BLAS functions of every library in the process."""
+
+
 def nvidia_library_dirs() -> list[Path]:
     """`lib` folders of the installed NVIDIA runtime wheels (`nvidia.cublas`, `nvidia.cudnn`,
     and any other `nvidia.*` wheel), empty when none is installed."""
@@ -107,7 +112,7 @@ def preload_cuda_libraries(dirs: list[Path] | None = None) -> list[str]:
         p
         for d in (nvidia_library_dirs() if dirs is None else dirs)
         for p in sorted(d.glob("lib*.so*"))
-        if p.is_file()
+        if p.is_file() and p.name.startswith(PRELOADED)
     ]
     loaded: list[str] = []
     errors: dict[str, str] = {}
