@@ -1,11 +1,17 @@
 """Node figures: per-stage timings (VAD, ASR, translation, TTS) for the committed test speech,
-and the node's overhead over calling the same models directly in one process.
+the node's overhead over calling the same models directly in one process, throughput at 1, 2
+and 4 concurrent jobs, and the accuracy and latency of the node's decoding defaults against
+faster-whisper's own defaults.
 
 Measured in one run: (1) the models called directly (faster-whisper, Piper) on each clip;
 (2) the same clips as jobs through a real node process over a real scheduler, timed from
-sending the utterance to receiving its result. Overhead = (2) / (1) - 1.
+sending the utterance to receiving its result. Overhead = (2) / (1) - 1. (3) The English
+clips as ASR jobs through the node's pipeline, 1, 2 and 4 at a time: utterances per second
+and real-time factor (wall time / audio time; below 1 is faster than real time). (4) The
+English clips transcribed with the node's defaults and with faster-whisper's defaults on the
+same loaded model: words wrong and median ASR time.
 
-    python bench/bench_node.py [--repeat 3]
+    python bench/bench_node.py [--repeat 3] [--parts stages,throughput,accuracy]
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from lingua_protocol import AudioData, JobAssign, PipelineConfig
 from lingua_protocol.audio import float32_to_pcm16, read_wav
@@ -102,16 +109,174 @@ async def through_node(models: Path, repeat: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in out.items()}
 
 
+def english_clips() -> list[tuple[str, str, object]]:
+    """(file, reference text, 16 kHz float audio) of the committed English speech."""
+    out = []
+    for item in json.loads((SPEECH / "sentences.json").read_text()):
+        audio, _ = read_wav(SPEECH / item["file"])
+        out.append((item["file"], item["text"], audio))
+    return out
+
+
+def throughput(models: Path, rounds: int) -> dict[str, dict[str, float]]:
+    """ASR jobs (VAD + ASR, no translation or speech) through the pipeline, k at a time: on
+    models loaded for one job (all cores for it), then for 4 jobs (the cores divided among
+    them), keyed "k of n"."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lingua_node.loader import load_backends
+    from lingua_node.pipeline import Pipeline
+    from lingua_node.settings import NodeSettings
+
+    clips_en = english_clips() * rounds
+    audio_s = sum(a.size for _f, _t, a in clips_en) / 16000  # type: ignore[attr-defined]
+    out: dict[str, dict[str, float]] = {}
+    for loaded_for, concurrency in ((1, (1,)), (4, (1, 2, 4))):
+        settings = NodeSettings(
+            models_dir=models, home=models.parent, max_jobs=loaded_for, tts=False
+        )
+        pipeline = Pipeline(load_backends(settings), "b")
+
+        def one(item: tuple[str, str, object], pipeline: Pipeline = pipeline) -> float:
+            _name, _text, audio = item
+            job = JobAssign(
+                job_id="j",
+                session_id="s",
+                utterance_index=0,
+                src_lang="en",
+                tgt_lang="en",
+                audio=AudioData.from_bytes(float32_to_pcm16(audio)),  # type: ignore[arg-type]
+                pipeline=PipelineConfig(use_nmt=False, use_tts=False),
+            )
+            t0 = time.perf_counter()
+            assert pipeline.run(job).success
+            return time.perf_counter() - t0
+
+        one(clips_en[0])  # warm up
+        for k in concurrency:
+            with ThreadPoolExecutor(max_workers=k) as pool:
+                t0 = time.perf_counter()
+                latencies = list(pool.map(one, clips_en))
+                wall = time.perf_counter() - t0
+            out[f"{k} of {loaded_for}"] = {
+                "utt_per_s": len(clips_en) / wall,
+                "rtf": wall / audio_s,
+                "median_ms": statistics.median(latencies) * 1000,
+            }
+    return out
+
+
+def accuracy(models: Path, repeat: int) -> dict[str, dict[str, float]]:
+    """Words wrong and ASR time on the English clips: the node's pipeline with its defaults
+    (VAD, then Whisper with beam 5 and the short window) vs faster-whisper's own defaults on
+    the same model (beam 5, the full 30 s window, temperature fallback, previous-text
+    conditioning, no VAD). Times are of the transcription call alone."""
+    import sys
+
+    from lingua_node.loader import load_backends
+    from lingua_node.pipeline import Pipeline
+    from lingua_node.settings import NodeSettings
+
+    sys.path.insert(0, str(ROOT / "packages" / "node" / "tests"))
+    from wer import words
+
+    backends = load_backends(NodeSettings(models_dir=models, home=models.parent, tts=False))
+    pipeline = Pipeline(backends, "b")
+    asr: Any = backends.asr.choose("en")  # type: ignore[attr-defined]
+    heard_in: list[float] = []
+
+    def node_defaults(audio: object) -> str:
+        job = JobAssign(
+            job_id="j",
+            session_id="s",
+            utterance_index=0,
+            src_lang="en",
+            tgt_lang="en",
+            audio=AudioData.from_bytes(float32_to_pcm16(audio)),  # type: ignore[arg-type]
+            pipeline=PipelineConfig(use_nmt=False, use_tts=False),
+        )
+        result = pipeline.run(job)
+        assert result.service_timings is not None
+        heard_in.append((result.service_timings.asr_ms or 0) / 1000)
+        return result.text_asr or ""
+
+    def fw_defaults(audio: object) -> str:
+        segments, _info = asr.model.transcribe(audio, language="en")  # type: ignore[arg-type]
+        return "".join(s.text for s in segments)
+
+    def edits(ref: str, hyp: str) -> tuple[int, int]:
+        r, h = words(ref), words(hyp)
+        prev = list(range(len(h) + 1))
+        for i, a in enumerate(r, 1):
+            cur = [i] + [0] * len(h)
+            for j, b in enumerate(h, 1):
+                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a != b))
+            prev = cur
+        return prev[-1], len(r)
+
+    out: dict[str, dict[str, float]] = {}
+    for label, fn in (("node defaults", node_defaults), ("faster-whisper", fw_defaults)):
+        fn(english_clips()[0][2])  # warm up
+        heard_in.clear()
+        wrong = total = 0
+        times: list[float] = []
+        five: list[float] = []
+        for _name, text, audio in english_clips():
+            runs = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                hyp = fn(audio)
+                runs.append(heard_in.pop() if heard_in else time.perf_counter() - t0)
+            e, n = edits(text, hyp)
+            wrong, total = wrong + e, total + n
+            times.append(statistics.median(runs))
+            if 4.5 <= audio.size / 16000 <= 5.5:  # type: ignore[attr-defined]
+                five.append(statistics.median(runs))
+        out[label] = {
+            "wrong": wrong,
+            "words": total,
+            "median_ms": statistics.median(times) * 1000,
+            "five_s_ms": (five[0] if five else float("nan")) * 1000,
+        }
+    return out
+
+
+def report_throughput(figures: dict[str, dict[str, float]]) -> None:
+    print("throughput: English clips as ASR jobs through the pipeline, k at a time")
+    print(f"{'k of loaded for':>15} {'utt/s':>7} {'RTF':>6} {'median job ms':>14}")
+    for k, f in figures.items():
+        print(f"{k:>15} {f['utt_per_s']:>7.2f} {f['rtf']:>6.3f} {f['median_ms']:>14.0f}")
+
+
+def report_accuracy(figures: dict[str, dict[str, float]]) -> None:
+    print("accuracy: committed English speech, Whisper base int8")
+    print(f"{'decoding':<16} {'wrong':>9} {'WER':>6} {'median ms':>10} {'5 s clip ms':>12}")
+    for label, f in figures.items():
+        wer = f["wrong"] / max(1, f["words"])
+        print(
+            f"{label:<16} {int(f['wrong']):>4}/{int(f['words']):<4} {wer * 100:>5.1f}% "
+            f"{f['median_ms']:>10.0f} {f['five_s_ms']:>12.0f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--models-dir", type=Path)
+    parser.add_argument("--parts", default="stages,throughput,accuracy")
     args = parser.parse_args()
     from lingua_node.embedded import ensure_embedded
     from lingua_node.settings import NodeSettings
 
     models = args.models_dir or NodeSettings().models_path
     ensure_embedded(models)
+    parts = set(args.parts.split(","))
+    if "throughput" in parts:
+        report_throughput(throughput(models, max(1, args.repeat - 1)))
+    if "accuracy" in parts:
+        report_accuracy(accuracy(models, args.repeat))
+    if "stages" not in parts:
+        return
     durations = {name: dur for name, _l, _p, dur in clips()}
     floor = direct(models, args.repeat)
     node = asyncio.run(through_node(models, args.repeat))

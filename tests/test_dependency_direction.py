@@ -61,9 +61,7 @@ def test_a_package_imports_only_what_it_declares(folder: str, module: str) -> No
 
 
 @pytest.mark.parametrize(("folder", "module"), PACKAGES.items())
-def test_a_package_depends_on_no_lingua_package_but_the_protocol(
-    folder: str, module: str
-) -> None:
+def test_a_package_depends_on_no_lingua_package_but_the_protocol(folder: str, module: str) -> None:
     ours = {"lingua-" + f.replace("_", "-") for f in PACKAGES} - {"lingua-protocol"}
     assert not declared(folder) & ours
     others = set(PACKAGES.values()) - {module, "lingua_protocol"}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from lingua_node import capabilities
 from lingua_node.agent import NodeAgent
+from lingua_node.jobs import StageGate
 from lingua_node.pipeline import Pipeline
 from lingua_protocol import (
     AudioData,
@@ -22,6 +23,8 @@ from lingua_protocol import (
 )
 from scripted_scheduler import ScriptedScheduler
 from wer import wer
+
+Runner = Callable[[JobAssign, StageGate], JobResult]
 
 
 def job(n: int, audio: bytes = b"\x00\x00" * 1600, fmt: str = "pcm16") -> JobAssign:
@@ -44,7 +47,7 @@ def plain_register(max_jobs: int) -> Callable[[], NodeRegister]:
 
 @contextlib.asynccontextmanager
 async def running(
-    run_job: Callable[[JobAssign], JobResult],
+    run_job: Runner,
     backends: object = None,
     heartbeat_s: float = 0.25,
     max_jobs: int = 2,
@@ -117,13 +120,13 @@ async def test_register_heartbeat_job_result_with_real_models(
         assert beat.resource_usage is not None and beat.resource_usage.mem_percent
 
 
-def gated_runner() -> tuple[Callable[[JobAssign], JobResult], threading.Event, list[str]]:
+def gated_runner() -> tuple[Runner, threading.Event, list[str]]:
     """A test-double job runner that blocks until the test opens the gate. `ran` records the
     job id and the name of the thread it ran on."""
     gate = threading.Event()
     ran: list[str] = []
 
-    def run(j: JobAssign) -> JobResult:
+    def run(j: JobAssign, _gate: StageGate) -> JobResult:
         ran.append(f"{j.job_id}@{threading.current_thread().name}")
         gate.wait(10)
         return JobResult(

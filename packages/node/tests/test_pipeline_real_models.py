@@ -40,9 +40,11 @@ def pipeline(backends) -> Pipeline:  # type: ignore[no-untyped-def]
     return Pipeline(backends, "node-under-test")
 
 
-def test_transcripts_of_the_committed_speech_have_at_most_10_percent_wer(
+def test_transcripts_of_the_committed_speech_have_at_most_2_percent_wer(
     pipeline: Pipeline, speech_items: list[dict[str, str]]
 ) -> None:
+    """The decoding defaults (beam 5, a short window of at least 10 s) lose no accuracy
+    against faster-whisper's own (1 word of 71); beam 1 with a 5 s window lost 6."""
     errors, total = 0.0, 0
     for item in speech_items:
         audio = Path(item["path"]).read_bytes()
@@ -51,7 +53,7 @@ def test_transcripts_of_the_committed_speech_have_at_most_10_percent_wer(
         n = len(item["text"].split())
         errors += wer(item["text"], result.text_asr or "") * n
         total += n
-    assert errors / total <= 0.10, f"WER {errors / total:.3f}"
+    assert errors / total <= 0.02, f"WER {errors / total:.3f}"
 
 
 def test_a_full_job_returns_text_speech_and_timings(

@@ -395,3 +395,42 @@ def test_a_node_with_an_unsupported_protocol_version_is_refused_and_closed() -> 
     )
     assert h.closed == [("conn-a", 1008)]
     assert "a" not in h.core.registry.nodes
+
+
+def test_a_feature_no_node_has_is_served_not_refused() -> None:
+    # protocol v0.1 §2.3: an absent optional module leaves its field null; it is no reason to
+    # refuse the utterance with NO_AVAILABLE_NODE.
+    h = Harness()
+    h.node("conn-a", node_register("a", features_supported={"speech_rate_detection": True}))
+    sid = h.open_session("c1", features={"emotion_detection": True})
+    h.utter("c1", sid, 0)
+    h.utter("c1", sid, 1, features={"voice_style_detection": True, "emotion_detection": True})
+    assert len(h.to("conn-a", "job_assign")) == 2
+    assert h.to("c1", "error") == []
+
+
+def test_nodes_with_the_requested_feature_are_preferred_until_full() -> None:
+    h = Harness(sticky_nodes=False)
+    h.node("conn-plain", node_register("plain"))
+    h.node(
+        "conn-emo",
+        node_register("emo", max_concurrent_jobs=2, features_supported={"emotion_detection": True}),
+    )
+    sid = h.open_session("c1", features={"emotion_detection": True})
+    for i in range(3):
+        h.utter("c1", sid, i)
+    assert [j.utterance_index for j in h.to("conn-emo", "job_assign")] == [0, 1]
+    assert [j.utterance_index for j in h.to("conn-plain", "job_assign")] == [2]
+
+
+def test_sticky_node_without_the_feature_gives_way_to_one_with_it() -> None:
+    h = Harness()
+    h.node("conn-plain", node_register("plain"))
+    sid = h.open_session("c1")
+    h.utter("c1", sid, 0)
+    h.result("conn-plain", h.take("conn-plain", "job_assign")[0])
+    h.node("conn-emo", node_register("emo", features_supported={"emotion_detection": True}))
+    h.utter("c1", sid, 1, features={"emotion_detection": True})
+    h.utter("c1", sid, 2)
+    assert [j.utterance_index for j in h.to("conn-emo", "job_assign")] == [1]
+    assert [j.utterance_index for j in h.to("conn-plain", "job_assign")] == [2]

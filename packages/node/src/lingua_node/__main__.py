@@ -29,8 +29,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hub", help="model hub URL (http://host:5000)")
     p.add_argument("--models-dir", dest="models_dir")
     p.add_argument("--home", help="state folder (node_id, default models)")
-    p.add_argument("--max-jobs", dest="max_jobs", type=int)
-    p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument("--max-jobs", dest="max_jobs", type=int, help="default: measured")
+    p.add_argument("--cpu-threads", dest="cpu_threads", type=int, help="per job; default: sized")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto")
     p.add_argument("--token", help="node token, if the scheduler requires one")
     p.add_argument("--private", action="store_true", help="serve only paired sessions")
     p.add_argument("--heartbeat", dest="heartbeat_interval_s", type=float)
@@ -47,6 +48,7 @@ def settings_from(args: argparse.Namespace) -> NodeSettings:
             "models_dir",
             "home",
             "max_jobs",
+            "cpu_threads",
             "device",
             "token",
             "heartbeat_interval_s",
@@ -146,7 +148,7 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
     from . import capabilities
     from .agent import FatalNodeError, NodeAgent
     from .identity import credential, node_id, store_credential
-    from .loader import StoreWatcher, load_backends
+    from .loader import StoreWatcher, load_backends, node_device
     from .pipeline import Pipeline
     from .status import render
 
@@ -154,15 +156,18 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
     console = Console(stderr=True)
     me = node_id(settings.home)
     console.print(f"lingua node {me}: loading models from {settings.models_path} ...")
+    device = node_device(settings)
+    console.print(f"device: {device} (asked for {settings.device}; every model is self-tested)")
     backends = load_backends(settings)
     pipeline = Pipeline(backends, me)
+    console.print(f"max concurrent jobs: {backends.max_jobs} ({backends.sizing})")
 
     def register() -> Any:
         return capabilities.register_message(
             backends,
             me,
-            device=settings.device,
-            max_jobs=settings.max_jobs,
+            device=device,
+            max_jobs=backends.max_jobs,
             accept_public=settings.accept_public_jobs,
             token=settings.token,
             binary_audio=settings.binary_audio,
@@ -180,7 +185,7 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
         pipeline.run,
         url=settings.scheduler,
         node_id=me,
-        max_jobs=settings.max_jobs,
+        max_jobs=backends.max_jobs,
         heartbeat_interval_s=settings.heartbeat_interval_s,
         reconnect_min_s=settings.reconnect_min_s,
         reconnect_max_s=settings.reconnect_max_s,
@@ -190,6 +195,7 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
         refresh=StoreWatcher(settings, backends),
         credential=credential(settings.home),
         on_credential=lambda value: store_credential(settings.home, value),
+        withdrawals=backends.health.take_withdrawals,
     )
     langs = capabilities.language_capabilities(backends)
     console.print(

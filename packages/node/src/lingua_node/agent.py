@@ -34,7 +34,8 @@ from lingua_protocol import (
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from .jobs import JobBook
+from .health import Withdrawal
+from .jobs import JobBook, StageGate
 from .session import (
     Action,
     Beat,
@@ -62,6 +63,8 @@ class NodeStats:
     pairing_code: str | None = None
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20))
     heartbeats: list[float] = field(default_factory=list)
+    withdrawn: list[str] = field(default_factory=list)
+    """Models taken out after failing jobs in a row ("asr whisper-base"), for the display."""
 
 
 class FatalNodeError(Exception):
@@ -72,7 +75,7 @@ class NodeAgent:
     def __init__(
         self,
         register: Callable[[], NodeRegister],
-        run_job: Callable[[JobAssign], JobResult],
+        run_job: Callable[[JobAssign, StageGate], JobResult],
         *,
         url: str,
         node_id: str,
@@ -86,10 +89,15 @@ class NodeAgent:
         refresh: Callable[[], bool] | None = None,
         credential: str | None = None,
         on_credential: Callable[[str], None] | None = None,
+        withdrawals: Callable[[], list[Withdrawal]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`credential`: the node's secret (see `identity.credential`), presented in every
         register; a credential the scheduler hands back (to a node that had none) replaces
-        it and goes to `on_credential` to be kept."""
+        it and goes to `on_credential` to be kept. `run_job` gets the job and the gate it
+        asks between stages (cancelled? past `timeout_ms`?). `withdrawals`: models taken out
+        after failing jobs (`BackendHealth.take_withdrawals`), asked after every job. `clock`:
+        what job deadlines are measured on (seconds, monotonic)."""
         self.register = register
         self.run_job = run_job
         self.url = url
@@ -102,6 +110,8 @@ class NodeAgent:
             credential=credential,
         )
         self.on_credential = on_credential
+        self.withdrawals = withdrawals or (lambda: [])
+        self.clock = clock
         self.stats = NodeStats()
         self.heartbeat_s = heartbeat_interval_s
         self.backoff = (reconnect_min_s, reconnect_max_s)
@@ -217,7 +227,7 @@ class NodeAgent:
                     self.stats.heartbeats.append(time.monotonic())
                     del self.stats.heartbeats[:-50]
             elif isinstance(action, StartJob):
-                task = asyncio.create_task(self._execute(action.job))
+                task = asyncio.create_task(self._execute(action.job, self._gate(action.job)))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             elif isinstance(action, Reload):
@@ -234,20 +244,33 @@ class NodeAgent:
                 if action.fatal:
                     raise FatalNodeError(action.reason)
 
-    async def _execute(self, job: JobAssign) -> None:
+    def _gate(self, job: JobAssign) -> StageGate:
+        """The job's gate: its deadline counts from now, when the node received it (the
+        scheduler's own timeout, from assignment, is a little earlier)."""
+        deadline = None
+        if job.timeout_ms:
+            deadline = self.clock() + job.timeout_ms / 1000
+        return StageGate(deadline, lambda: not self.session.may_start(job), self.clock)
+
+    async def _execute(self, job: JobAssign, gate: StageGate) -> None:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        result = await loop.run_in_executor(self.pool, self._guarded, job)
+        result = await loop.run_in_executor(self.pool, self._guarded, job, gate)
         self.stats.latencies_ms.append((time.perf_counter() - started) * 1000)
         actions = self.session.job_finished(job, result)
+        withdrawals = self.withdrawals()
+        self.stats.withdrawn += [f"{w.kind} {w.model_id}" for w in withdrawals]
+        actions += self.session.backend_withdrawn(withdrawals)
         self.on_change()
         with contextlib.suppress(ConnectionClosed):
             await self._carry_out(self._ws, actions)
 
-    def _guarded(self, job: JobAssign) -> JobResult:
+    def _guarded(self, job: JobAssign, gate: StageGate) -> JobResult:
         if not self.session.may_start(job):  # cancelled while it waited for a worker
             return self.session.refusal(job, "NODE_UNAVAILABLE")
-        return self.run_job(job)
+        if gate.stop_reason() == "timeout":  # waited for a worker past its timeout
+            return self.session.refusal(job, "JOB_TIMEOUT")
+        return self.run_job(job, gate)
 
     async def drain_and_stop(self) -> None:
         """Local Ctrl-C: stop taking jobs, finish the running ones, then leave."""

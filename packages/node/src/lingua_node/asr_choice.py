@@ -67,12 +67,13 @@ class ASRRouter:
     started with, and a removed model is freed when its last job ends."""
 
     def __init__(self, options: Sequence[AsrOption], pinned: str | None = None) -> None:
-        if not options:
-            raise ValueError("a node needs at least one speech recogniser")
+        """With no options (every model failed its self-test or was withdrawn) the router
+        serves no language, and the node advertises ASR as not ready."""
         self.options = list(options)
         self.pinned = pinned
-        self.model_id = self.options[0].recognizer.model_id  # the default, for v0.1 peers
-        self.engine = self.options[0].recognizer.engine
+        first = self.options[0].recognizer if self.options else None
+        self.model_id = first.model_id if first else "none"  # the default, for v0.1 peers
+        self.engine = first.engine if first else "none"
         self.languages = sorted({lang for o in self.options for lang in o.published_for})
         self.multilingual = any(o.recognizer.multilingual for o in self.options)
 
@@ -86,6 +87,14 @@ class ASRRouter:
         self, audio: FloatAudio, language: str | None, *, task: str = "transcribe"
     ) -> Transcript:
         return self.choose(language, task).transcribe(audio, language, task=task)
+
+
+def pick_recognizer(recognizer: Recognizer, language: str | None, task: str) -> Recognizer:
+    """The model that serves `language` for `task` (raises LookupError when none does): the
+    router's choice, or `recognizer` itself when it is a single model."""
+    if isinstance(recognizer, ASRRouter):
+        return recognizer.choose(language, task)
+    return recognizer
 
 
 def asr_models(recognizer: Recognizer) -> list[AsrOption]:

@@ -40,10 +40,14 @@ def hardware(device: str) -> HardwareInfo:
     )
 
 
-def features() -> FeatureFlags:
-    # speech rate comes from Whisper's word timestamps; emotion and voice style have no model
+def features(b: Backends | None = None) -> FeatureFlags:
+    """Speech rate comes from Whisper's word timestamps and every voice can follow it (Piper
+    and espeak-ng); emotion and voice style have no model."""
     return FeatureFlags(
-        speech_rate_detection=True, emotion_detection=False, voice_style_detection=False
+        speech_rate_detection=True,
+        emotion_detection=False,
+        voice_style_detection=False,
+        speech_rate_control=bool(b.tts.voices) if b is not None else False,
     )
 
 
@@ -100,12 +104,20 @@ def installed(b: Backends, device: str) -> tuple[list[InstalledModel], list[Inst
                 enabled=True,
             )
         )
+    # the device the default recogniser really runs on (CPU after a CUDA fallback)
+    asr_device = next(
+        (str(getattr(o.recognizer, "device", device)) for o in asr_models(b.asr)), device
+    )
     services = [
         InstalledService(
             service_id="vad", type="VAD", device="cpu", status="ready", model_id="silero-vad"
         ),
         InstalledService(
-            service_id="asr", type="ASR", device=device, status="ready", model_id=b.asr.model_id
+            service_id="asr",
+            type="ASR",
+            device=asr_device,
+            status="ready" if b.asr.languages else "failed",
+            model_id=b.asr.model_id,
         ),
         InstalledService(
             service_id="tts",
@@ -120,14 +132,30 @@ def installed(b: Backends, device: str) -> tuple[list[InstalledModel], list[Inst
             status="ready" if (b.translators or b.asr.multilingual) else "not_installed",
         ),
     ]
+    for kind, model_id in sorted(b.withheld):
+        models.append(InstalledModel(model_id=model_id, kind=kind, enabled=False))
+        services.append(
+            InstalledService(
+                service_id=f"{kind}:{model_id}"[:128],
+                type=kind.upper(),
+                status="failed",
+                model_id=model_id,
+            )
+        )
     return models, services
 
 
 def by_type(b: Backends) -> list[CapabilityByType]:
     can_translate = bool(b.translators) or b.asr.multilingual
+    can_hear = bool(b.asr.languages)
+    withheld = "; ".join(f"{k} {m}: {why}" for (k, m), why in sorted(b.withheld.items()))
     return [
         CapabilityByType(type="VAD", ready=True),
-        CapabilityByType(type="ASR", ready=True),
+        CapabilityByType(
+            type="ASR",
+            ready=can_hear,
+            reason=None if can_hear else _reason("no working speech recogniser", withheld),
+        ),
         CapabilityByType(
             type="NMT",
             ready=can_translate,
@@ -136,9 +164,15 @@ def by_type(b: Backends) -> list[CapabilityByType]:
         CapabilityByType(
             type="TTS",
             ready=bool(b.tts.voices),
-            reason=None if b.tts.voices else "no TTS voice installed",
+            reason=None if b.tts.voices else _reason("no TTS voice installed", withheld),
         ),
     ]
+
+
+def _reason(what: str, withheld: str) -> str:
+    """A capability's reason, with what was withheld and why, capped at the protocol's 1024
+    characters for reasons."""
+    return (f"{what} (withheld: {withheld})" if withheld else what)[:1024]
 
 
 def register_message(
@@ -158,7 +192,7 @@ def register_message(
         platform=f"{platform.system()}-{platform.machine()}",
         hardware=hardware(device),
         installed_models=models,
-        features_supported=features(),
+        features_supported=features(b),
         accept_public_jobs=accept_public,
         capability_schema_version="2.0",
         installed_services=services,

@@ -8,6 +8,8 @@ discarded if it has.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 Key = tuple[str, str | None]
@@ -60,3 +62,26 @@ class JobBook:
     @property
     def idle(self) -> bool:
         return not self.running
+
+
+@dataclass(frozen=True, slots=True)
+class StageGate:
+    """What a running job asks between its stages (decode, VAD, ASR, translation, TTS): may
+    it go on? A stage that has started always finishes (inference cannot be interrupted
+    safely), so a cancelled or late job stops at the next boundary, not at once.
+
+    `deadline` is on the `clock`'s scale (the node's monotonic clock): when the job arrived
+    plus its `job_assign.timeout_ms`, or None when the scheduler set none. `cancelled` is
+    read from a worker thread: a set membership test on the job book, safe under the GIL."""
+
+    deadline: float | None = None
+    cancelled: Callable[[], bool] = lambda: False
+    clock: Callable[[], float] = time.monotonic
+
+    def stop_reason(self) -> str | None:
+        """None to go on; else "cancelled" or "timeout"."""
+        if self.cancelled():
+            return "cancelled"
+        if self.deadline is not None and self.clock() > self.deadline:
+            return "timeout"
+        return None

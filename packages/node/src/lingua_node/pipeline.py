@@ -7,13 +7,16 @@ small test doubles. `run()` returns a `JobResult` (success or failure); it never
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from lingua_protocol import (
     AudioData,
     ErrorCode,
+    FeatureFlags,
     JobAssign,
     JobError,
     JobResult,
@@ -24,28 +27,72 @@ from lingua_protocol import (
 )
 from lingua_protocol.audio import FloatAudio
 
+from .asr_choice import ASRRouter, asr_models, pick_recognizer
 from .audio_decode import decode_audio
-from .backends.interfaces import Recognizer, Transcript, Translator, VoiceActivity
+from .backends.interfaces import (
+    Recognizer,
+    Speech,
+    Transcript,
+    Translator,
+    Voice,
+    VoiceActivity,
+)
 from .backends.tts import TTSRouter
+from .health import BackendHealth, Withdrawal
+from .jobs import StageGate
+from .script_check import foreign_letters
+from .speech_pace import CHARACTER_LANGUAGES, pace_factor
 
 log = logging.getLogger("lingua.node.pipeline")
 
 SPEECH_TO_ENGLISH = "en"
-CHARACTER_LANGUAGES = {"zh", "ja", "yue", "ko"}  # rate counted in characters, not words
 
 
 @dataclass
 class Backends:
+    """The loaded models a job runs on. Fields are replaced whole, never mutated, when the
+    store changes or a model is withdrawn, so a running job keeps what it started with.
+
+    `withheld`: models loaded but not served, (kind, model id) -> why (failed the self-test
+    on every device, or withdrawn after failing at run time), reported in the register as
+    `enabled: false`. `health`: the run-time failure counts (`health.py`)."""
+
     vad: VoiceActivity
     asr: Recognizer
     tts: TTSRouter
     translators: list[Translator] = field(default_factory=list)
+    withheld: dict[tuple[str, str], str] = field(default_factory=dict)
+    health: BackendHealth = field(default_factory=BackendHealth)
+    max_jobs: int = 1
+    """The `max_concurrent_jobs` to advertise (`concurrency.py`); `sizing` says how it came."""
+    sizing: str = ""
+    replacing: threading.Lock = field(default_factory=threading.Lock)
+    """Held while the models are replaced (a withdrawal on a worker thread, a store reload on
+    another), so neither puts back what the other just took out."""
 
     def translator_for(self, src: str, tgt: str) -> Translator | None:
         return next((t for t in self.translators if (src, tgt) in t.pairs), None)
 
     def speech_translation_targets(self) -> list[str]:
         return [SPEECH_TO_ENGLISH] if self.asr.multilingual else []
+
+    def withdraw(self, w: Withdrawal) -> None:
+        """Stop serving a model that keeps failing: rebuild what holds it without it."""
+        with self.replacing:
+            self._withdraw(w)
+
+    def _withdraw(self, w: Withdrawal) -> None:
+        self.withheld[(w.kind, w.model_id)] = (
+            f"withdrawn after {w.failures} failures in a row: {w.cause}"
+        )
+        if w.kind == "asr":
+            router = self.asr if isinstance(self.asr, ASRRouter) else None
+            keep = [o for o in asr_models(self.asr) if o.recognizer.model_id != w.model_id]
+            self.asr = ASRRouter(keep, pinned=router.pinned if router else None)
+        elif w.kind == "nmt":
+            self.translators = [t for t in self.translators if t.model_id != w.model_id]
+        elif w.kind == "tts":
+            self.tts = TTSRouter([v for v in self.tts.voices if v.model_id != w.model_id])
 
 
 class Failure(Exception):
@@ -54,7 +101,19 @@ class Failure(Exception):
         self.code = code
 
 
-def speech_rate(transcript: Transcript, lang: str) -> float | None:
+class BackendFailed(Exception):
+    """A model raised while serving a job: counted against it in `BackendHealth`."""
+
+    def __init__(self, kind: str, model_id: str, cause: Exception) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.kind = kind
+        self.model_id = model_id
+
+
+T = TypeVar("T")
+
+
+def speech_rate(transcript: Transcript, lang: str | None) -> float | None:
     """Words (or characters, for languages written without spaces) per second of speech."""
     words = transcript.words
     if not words:
@@ -77,17 +136,33 @@ class Pipeline:
         self.node_id = node_id
         self.clock = clock
 
-    def run(self, job: JobAssign) -> JobResult:
+    def run(self, job: JobAssign, gate: StageGate | None = None) -> JobResult:
+        """The job's result; never raises. `gate` is asked before each stage whether the job
+        was cancelled or is past its `timeout_ms` (JOB_TIMEOUT)."""
         started = self.clock()
         timings: dict[str, float] = {}
         try:
-            return self._run(job, started, timings)
+            return self._run(job, started, timings, gate or StageGate())
         except Failure as exc:
             return self._failure(job, exc.code, str(exc), started, timings)
         except ProtocolError as exc:
             return self._failure(job, exc.code, exc.message, started, timings)
-        except Exception as exc:  # a backend bug must still end in an answer for this job
-            log.exception("job %s failed in a backend", job.job_id)
+        except BackendFailed as exc:
+            log.warning("job=%s %s model %s failed: %s", job.job_id, exc.kind, exc.model_id, exc)
+            withdrawal = self.b.health.failed(exc.kind, exc.model_id, str(exc))
+            if withdrawal is not None:
+                log.error(
+                    "%s model %s failed %d jobs in a row (%s): no longer advertised",
+                    withdrawal.kind,
+                    withdrawal.model_id,
+                    withdrawal.failures,
+                    withdrawal.cause,
+                )
+                self.b.withdraw(withdrawal)
+            message = f"{exc.kind} model {exc.model_id} failed: {exc}"
+            return self._failure(job, ErrorCode.INFERENCE_BACKEND_ERROR, message, started, timings)
+        except Exception as exc:  # a bug must still end in an answer for this job
+            log.exception("job %s failed", job.job_id)
             return self._failure(
                 job,
                 ErrorCode.INFERENCE_BACKEND_ERROR,
@@ -99,13 +174,46 @@ class Pipeline:
     def _timed(self, timings: dict[str, float], stage: str, started: float) -> None:
         timings[stage] = round((self.clock() - started) * 1000, 2)
 
-    def _run(self, job: JobAssign, started: float, timings: dict[str, float]) -> JobResult:
+    def _call(self, kind: str, model_id: str, work: Callable[[], T]) -> T:
+        """Run one backend call, counting its success or failure against the model."""
+        try:
+            out = work()
+        except (Failure, ProtocolError):
+            raise
+        except Exception as exc:  # any exception from a model counts against that model
+            raise BackendFailed(kind, model_id, exc) from exc
+        self.b.health.succeeded(kind, model_id)
+        return out
+
+    @staticmethod
+    def _boundary(job: JobAssign, gate: StageGate, stage: str) -> None:
+        reason = gate.stop_reason()
+        if reason == "timeout":
+            raise Failure(
+                ErrorCode.JOB_TIMEOUT,
+                f"job {job.job_id} passed its timeout of {job.timeout_ms} ms; "
+                f"stopped before {stage}",
+            )
+        if reason == "cancelled":
+            raise Failure(ErrorCode.NODE_UNAVAILABLE, f"job cancelled; stopped before {stage}")
+
+    def _recognizer(self, language: str | None, task: str = "transcribe") -> Recognizer:
+        try:
+            return pick_recognizer(self.b.asr, language, task)
+        except LookupError as exc:
+            raise Failure(ErrorCode.MODEL_NOT_AVAILABLE, str(exc)) from None
+
+    def _run(
+        self, job: JobAssign, started: float, timings: dict[str, float], gate: StageGate
+    ) -> JobResult:
         pipe = job.pipeline or PipelineConfig()
+        self._boundary(job, gate, "decoding")
         try:
             raw = job.audio.to_bytes()
         except ValueError as exc:  # the scheduler relays audio without checking its base64
             raise Failure(ErrorCode.AUDIO_DECODE_FAILED, f"cannot decode audio: {exc}") from None
         audio = decode_audio(raw, job.audio_format, job.sample_rate)
+        self._boundary(job, gate, "vad")
         t = self.clock()
         speech = self.b.vad.speech(audio)
         self._timed(timings, "vad", t)
@@ -119,36 +227,55 @@ class Pipeline:
         if pipe.use_nmt and src is not None and not self._can_translate(src, tgt):
             raise Failure(ErrorCode.MODEL_NOT_AVAILABLE, f"no translation path {src}->{tgt}")
         transcript: Transcript | None = None
+        heard_by: str | None = None
         lang = src
         text_asr = ""
+        self._boundary(job, gate, "asr")
         t = self.clock()
         if pipe.use_asr:
-            transcript = self.b.asr.transcribe(speech, src)
-            lang = src or transcript.language
-            text_asr = transcript.text
+            recognizer = self._recognizer(src)
+            heard_by = recognizer.model_id
+            heard = self._call(
+                "asr", recognizer.model_id, lambda: recognizer.transcribe(speech, src)
+            )
+            transcript = heard
+            lang = src or heard.language
+            text_asr = heard.text
         self._timed(timings, "asr", t)
         if pipe.use_asr and not text_asr:
             return self._empty(job, started, timings, detected=lang)
 
+        self._boundary(job, gate, "translation")
         t = self.clock()
         text_out = self._translate(speech, text_asr, lang, tgt, pipe)
         self._timed(timings, "nmt", t)
 
         tts_audio: bytes | None = None
         tts_rate: int | None = None
+        features = job.features or FeatureFlags()
+        pace: float | None = None  # the pace factor, when the session asked to follow the speaker
+        if pipe.use_tts and text_out:
+            self._boundary(job, gate, "tts")
         t = self.clock()
         if pipe.use_tts and text_out:
             speak_lang = tgt if pipe.use_nmt else (lang or tgt)
-            if self.b.tts.voice_for(speak_lang) is None:
+            voice = self.b.tts.voice_for(speak_lang)
+            if voice is None:
                 raise Failure(ErrorCode.MODEL_NOT_AVAILABLE, f"no TTS voice for {speak_lang}")
-            said, _voice = self.b.tts.speak(text_out, speak_lang)
+            if features.speech_rate_control:
+                pace = pace_factor(speech_rate(transcript, lang) if transcript else None, lang)
+            said = self._speak(voice, text_out, speak_lang, pace)
             tts_audio, tts_rate = said.pcm16, said.sample_rate
         self._timed(timings, "tts", t)
 
         extra = ResultExtra(detected_lang=lang) if job.src_lang == "auto" else None
-        if job.features and job.features.speech_rate_detection and transcript is not None:
+        if features.speech_rate_detection and transcript is not None:
             rate = speech_rate(transcript, lang or "")
             extra = (extra or ResultExtra()).model_copy(update={"speech_rate": rate})
+        if pace is not None:
+            extra = (extra or ResultExtra()).model_copy(update={"tts_rate": pace})
+        if heard_by is not None and len(asr_models(self.b.asr)) > 1:
+            extra = (extra or ResultExtra()).model_copy(update={"asr_model": heard_by})
         total = round((self.clock() - started) * 1000, 2)
         result = JobResult(
             job_id=job.job_id,
@@ -179,6 +306,11 @@ class Pipeline:
             updates["extra"] = extra
         return result.model_copy(update=updates) if updates else result
 
+    def _speak(self, voice: Voice, text: str, lang: str, pace: float | None) -> Speech:
+        if pace is None:
+            return self._call("tts", voice.model_id, lambda: voice.speak(text, lang))
+        return self._call("tts", voice.model_id, lambda: voice.speak(text, lang, rate=pace))
+
     def _can_translate(self, src: str, tgt: str) -> bool:
         return (
             src == tgt
@@ -196,9 +328,24 @@ class Pipeline:
         if lang is not None and text:
             translator = self.b.translator_for(lang, tgt)
             if translator is not None:
-                return translator.translate(text, lang, tgt)
+                return self._call(
+                    "nmt", translator.model_id, lambda: translator.translate(text, lang, tgt)
+                )
         if tgt == SPEECH_TO_ENGLISH and self.b.asr.multilingual:
-            return self.b.asr.transcribe(speech, lang, task="translate").text
+            recognizer = self._recognizer(lang, "translate")
+            english = self._call(
+                "asr",
+                recognizer.model_id,
+                lambda: recognizer.transcribe(speech, lang, task="translate").text,
+            )
+            stray = foreign_letters(english)
+            if stray:  # never a half-translated line as a success
+                raise Failure(
+                    ErrorCode.INFERENCE_BACKEND_ERROR,
+                    f"speech translation into English kept letters of another script "
+                    f"({stray[:20]!r}) after a stricter second decode",
+                )
+            return english
         raise Failure(ErrorCode.MODEL_NOT_AVAILABLE, f"no translation path {lang or 'auto'}->{tgt}")
 
     def _empty(

@@ -31,6 +31,7 @@ from lingua_protocol import (
     JobResult,
     Message,
     NodeControl,
+    NodeError,
     NodeHeartbeat,
     NodeRegister,
     NodeRegisterAck,
@@ -39,6 +40,7 @@ from lingua_protocol import (
     ResourceUsage,
 )
 
+from .health import Withdrawal
 from .jobs import JobBook, Key
 
 FATAL_CODES = frozenset({ErrorCode.UNAUTHORIZED, ErrorCode.NODE_ID_CONFLICT})
@@ -244,6 +246,32 @@ class NodeSession:
             success=False,
             error=JobError(code=code, message=f"node {self.node_id} did not run the job: {code}"),
         )
+
+    def backend_withdrawn(self, withdrawals: list[Withdrawal]) -> list[Action]:
+        """Models the pipeline took out after failing jobs in a row: tell the scheduler why
+        (`node_error`, INFERENCE_BACKEND_ERROR) and send the reduced capabilities at once, so
+        it stops sending such jobs here before the next regular heartbeat."""
+        if not withdrawals:
+            return []
+        self.capabilities_changed = True
+        if self.phase is not Phase.REGISTERED:
+            return []  # the next register carries the reduced capabilities
+        actions: list[Action] = [
+            Send(
+                NodeError(
+                    node_id=self.node_id,
+                    code=ErrorCode.INFERENCE_BACKEND_ERROR.value,
+                    message=(
+                        f"{w.kind} model {w.model_id} failed {w.failures} jobs in a row and is "
+                        f"no longer advertised: {w.cause}"
+                    )[:1024],
+                    details={"kind": w.kind, "model_id": w.model_id, "failures": w.failures},
+                )
+            )
+            for w in withdrawals
+        ]
+        actions.append(Beat())
+        return actions
 
     # --- heartbeats and local stop ------------------------------------------------------------
 

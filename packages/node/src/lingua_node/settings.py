@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,8 +22,11 @@ class NodeSettings(BaseSettings):
     hub: str = "http://127.0.0.1:5000"
     home: Path = Field(default_factory=default_home)
     models_dir: Path | None = None
-    max_jobs: int = Field(default=2, ge=1)
-    device: str = "cpu"
+    max_jobs: int | None = Field(default=None, ge=1)
+    """Jobs at once; None: sized to the cores or GPU memory and calibrated (`concurrency.py`)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """`auto`: CUDA when CTranslate2 sees a GPU, else the CPU; every model is self-tested on
+    it and falls back to the CPU alone when it fails there (`device.py`, `loader.py`)."""
     token: str | None = Field(default=None, validation_alias="LINGUA_NODE_TOKEN")
     accept_public_jobs: bool = True
     heartbeat_interval_s: float = 15.0
@@ -32,12 +36,21 @@ class NodeSettings(BaseSettings):
     """Recognizer engine by registry name (`lingua_node.backends.registry`)."""
     vad_engine: str = "silero-onnx"
     """Voice-activity engine by registry name."""
-    asr_beam_size: int = 1
+    asr_beam_size: int = Field(default=5, ge=1, le=10)
+    """Beam search width; 5 is chosen from measurements (docs/node.md, backends/asr.py)."""
     asr_short_context: bool = True
     asr_model: str | None = None  # pin: this installed ASR model id serves its languages
-    cpu_threads: int = 0
+    cpu_threads: int = Field(default=0, ge=0)
+    """Threads per job on the CPU; 0: the cores divided among the jobs (`concurrency.py`)."""
     binary_audio: bool = True
     tts: bool = True
+    self_test: bool = True
+    """Run every model once on a built-in clip when it is loaded; only what passes is served."""
+    model_memory_budget_mb: int | None = Field(default=None, ge=1)
+    """Most memory (MB, 10^6 bytes, counted as model file sizes) loaded models may take;
+    larger hub models are skipped when over it (`memory_budget.py`). None: no budget."""
+    backend_failure_limit: int = Field(default=3, ge=1)
+    """Failures in a row after which a model is withdrawn at run time (`health.py`)."""
 
     @property
     def models_path(self) -> Path:

@@ -29,6 +29,8 @@ def render(agent: NodeAgent, scheduler: str) -> Table:
         table.add_row("latency", f"last {last[-1]:.0f} ms  median {statistics.median(last):.0f} ms")
     if s.pairing_code:
         table.add_row("pairing code", f"[bold cyan]{s.pairing_code}[/] (valid 5 min, single use)")
+    if s.withdrawn:
+        table.add_row("withdrawn", f"[red]{', '.join(s.withdrawn)}[/] (failing; restart to retry)")
     if s.last_error:
         table.add_row("last error", f"[red]{s.last_error}[/]")
     return table

@@ -25,6 +25,9 @@ class FeatureFlags(Model):
     emotion_detection: bool | None = None
     voice_style_detection: bool | None = None
     speech_rate_detection: bool | None = None
+    speech_rate_control: bool | None = None
+    """Speech synthesis follows the speaker's measured rate (within 0.7x to 1.4x of the
+    voice's own pace); the factor used comes back in `extra.tts_rate`."""
 
     def requested(self) -> set[str]:
         """Names of the features switched on."""
@@ -136,6 +139,11 @@ class ResultExtra(Model):
     voice_style: IdText | None = None
     reason: Text | None = None
     detected_lang: IdText | None = None
+    asr_model: IdText | None = None
+    """The speech recogniser (model id) that heard the utterance, when a node has several."""
+    tts_rate: float | None = None
+    """The pace factor the speech was synthesised at when `speech_rate_control` was asked
+    (1.0 the voice's own pace, above 1 faster)."""
 
 
 class JobError(Model):

@@ -17,6 +17,7 @@ from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import _LANGUAGE_CODES
 from lingua_protocol.audio import FloatAudio
 
+from ..script_check import foreign_letters
 from .interfaces import Transcript, Word
 
 
@@ -27,13 +28,19 @@ def to_simplified(text: str) -> str:
 
 
 WINDOW_FRAMES = 3000  # Whisper's 30 s window, in 10 ms mel frames
-CONTEXT_MARGIN_FRAMES = 100
-MIN_CONTEXT_FRAMES = 500
+CONTEXT_MARGIN_FRAMES = 200
+MIN_CONTEXT_FRAMES = 1000
+DEFAULT_BEAM_SIZE = 5
+"""Beam 5, a 2 s margin and a 10 s minimum window: chosen from measurements of the node's
+pipeline on the committed English speech (docs/node.md has the table). The old beam 1 with
+a 5 s window lost 6 of 71 words; beam 5 with a window of at least 10 s loses 1 (1.4%), as
+faster-whisper's own defaults do, at under half their latency; an 8 s window still split
+"tonight" into "to night"."""
 
 
 def context_frames(samples: int) -> int | None:
-    """Encoder frames for a short utterance: its length plus 1 s, at least 5 s, rounded up to
-    a second. None when the audio needs Whisper's full window."""
+    """Encoder frames for a short utterance: its length plus 2 s, at least 10 s, rounded up
+    to a second. None when the audio needs Whisper's full window."""
     frames = samples // 160
     if frames + CONTEXT_MARGIN_FRAMES >= WINDOW_FRAMES:
         return None
@@ -46,8 +53,9 @@ class ShortContextWhisper(WhisperModel):
 
     faster-whisper always pads to 30 s, and on a CPU the encoder pass over that padding is most
     of the cost of a short utterance (1.6 s of 2.2 s for 5 s of speech with Whisper base on 2
-    cores). CTranslate2 accepts a shorter input, like whisper.cpp's `audio_ctx`; a second of
-    margin after the speech keeps the transcripts of the committed test speech unchanged.
+    cores). CTranslate2 accepts a shorter input, like whisper.cpp's `audio_ctx`. Too short a
+    window costs accuracy (Whisper was trained on 30 s windows): with 2 s of margin and at
+    least 10 s the committed test speech comes out as with the full window.
     """
 
     _local = threading.local()
@@ -71,7 +79,7 @@ class WhisperASR:
         compute_type: str = "int8",
         cpu_threads: int = 0,
         workers: int = 1,
-        beam_size: int = 1,
+        beam_size: int = DEFAULT_BEAM_SIZE,
         short_context: bool = True,
     ) -> None:
         self.model_id = model_id
@@ -87,6 +95,7 @@ class WhisperASR:
             local_files_only=True,
         )
         self.multilingual = bool(self.model.model.is_multilingual)
+        self._non_latin: list[int] | None = None
         self.languages = sorted(_LANGUAGE_CODES) if self.multilingual else ["en"]
 
     def transcribe(
@@ -100,6 +109,37 @@ class WhisperASR:
             local.frames = None
 
     def _transcribe(self, audio: FloatAudio, language: str | None, task: str) -> Transcript:
+        transcript = self._decode(audio, language, task)
+        if task == "translate" and foreign_letters(transcript.text):
+            # Whisper left part of the line in the source script: decode again at temperature
+            # 0 (no sampling fallback), with every token outside the Latin script suppressed.
+            transcript = self._decode(
+                audio, language, task, temperature=0.0, suppress=self.non_latin_token_ids()
+            )
+        return transcript
+
+    def non_latin_token_ids(self) -> list[int]:
+        """Ids of the text tokens that write letters outside the Latin script (or partial
+        UTF-8 bytes, which only non-Latin characters need); worked out once per model."""
+        if self._non_latin is None:
+            tokenizer = self.model.hf_tokenizer
+            eot = tokenizer.token_to_id("<|endoftext|>")
+            self._non_latin = [i for i in range(eot) if foreign_letters(tokenizer.decode([i]))]
+        return self._non_latin
+
+    def _decode(
+        self,
+        audio: FloatAudio,
+        language: str | None,
+        task: str,
+        temperature: float | None = None,
+        suppress: list[int] | None = None,
+    ) -> Transcript:
+        options: dict[str, Any] = {}
+        if temperature is not None:
+            options["temperature"] = temperature
+        if suppress:
+            options["suppress_tokens"] = [-1, *suppress]
         segments, info = self.model.transcribe(
             audio,
             language=language,
@@ -109,6 +149,7 @@ class WhisperASR:
             condition_on_previous_text=False,
             vad_filter=False,  # the node's own VAD already cut the silence
             without_timestamps=task != "transcribe",
+            **options,
         )
         words: list[Word] = []
         parts: list[str] = []

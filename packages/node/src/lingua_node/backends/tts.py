@@ -34,9 +34,15 @@ class PiperTTS:
     def languages(self) -> list[str]:
         return [self.language]
 
-    def speak(self, text: str, lang: str) -> Speech:
+    def speak(self, text: str, lang: str, *, rate: float = 1.0) -> Speech:
+        config = None
+        if rate != 1.0:  # Piper's length_scale is a duration: faster speech, smaller scale
+            from piper import SynthesisConfig
+
+            base = float(getattr(self.voice.config, "length_scale", 1.0) or 1.0)
+            config = SynthesisConfig(length_scale=base / rate)
         with self._lock:  # phonemizer state is shared; synthesis itself is short
-            chunks = list(self.voice.synthesize(text))
+            chunks = list(self.voice.synthesize(text, syn_config=config))
         pcm = b"".join(c.audio_int16_bytes for c in chunks)
         rate = chunks[0].sample_rate if chunks else self.sample_rate
         return Speech(pcm, rate)
@@ -76,17 +82,20 @@ class EspeakTTS:
     def languages(self) -> list[str]:
         return sorted(self._voices)
 
-    def speak(self, text: str, lang: str) -> Speech:
+    DEFAULT_WPM = 175  # espeak-ng's own default speed
+
+    def speak(self, text: str, lang: str, *, rate: float = 1.0) -> Speech:
         voice = self._voices.get(lang, lang)
+        wpm = str(round(self.DEFAULT_WPM * rate))
         wav = subprocess.run(
-            [self.binary, "-v", voice, "--stdout"],
+            [self.binary, "-v", voice, "-s", wpm, "--stdout"],
             input=text.encode("utf-8"),
             capture_output=True,
             timeout=60,
             check=True,
         ).stdout
-        samples, rate = read_wav(wav)
-        return Speech(float32_to_pcm16(samples), rate)
+        samples, sample_rate = read_wav(wav)
+        return Speech(float32_to_pcm16(samples), sample_rate)
 
 
 class TTSRouter:

@@ -11,6 +11,9 @@ Rules (also in docs/scheduler.md):
   `capability_by_type` count a stage as ready when a model of that kind is installed).
 - A node is *ready* when it has at least one complete pipeline: ASR for some language and a
   translation path out of it. TTS is not required, since jobs may ask for text only.
+- Optional features (`features_supported`: emotion, voice style, speech rate) never make a
+  node unable to run a job: protocol v0.1 §2.3 says an absent module leaves its result field
+  null. Selection prefers nodes that have every requested feature (`has_features`).
 """
 
 from __future__ import annotations
@@ -63,14 +66,18 @@ class Capabilities:
         tgt: str,
         use_tts: bool,
         use_nmt: bool = True,
-        features: frozenset[str] = frozenset(),
     ) -> bool:
+        """Whether the node has every stage the job needs. Requested optional features are
+        not a condition (see `has_features`): a node without one serves the job and leaves
+        that result field null."""
         if not self.can_transcribe(src):
             return False
         if use_nmt and not self.can_translate(src, tgt):
             return False
-        if use_tts and not self.can_speak(tgt):
-            return False
+        return not use_tts or self.can_speak(tgt)
+
+    def has_features(self, features: frozenset[str]) -> bool:
+        """Whether the node computes every one of the requested optional features."""
         return features <= self.features
 
     def complete_pipelines(self) -> list[str]:

@@ -56,6 +56,9 @@ class NodeRecord:
             "language_pairs": self.caps.pairs(),
             "pipelines": self.caps.complete_pipelines(),
             "features": sorted(self.caps.features),
+            "installed_models": [  # capped by the protocol (256); shows what the node serves
+                m.model_dump(exclude_none=True) for m in self.register.installed_models or []
+            ],
             "resource_usage": self.usage.model_dump(exclude_none=True) if self.usage else None,
             "binary_audio": self.binary_audio,
             "jobs_done": self.jobs_done,

@@ -1,10 +1,14 @@
 """Choosing a node for a job.
 
 Eligible: connected, `ready` (or `degraded` when no ready node fits), able to run the job
-(ASR for the source, a translation path, TTS for the target when asked, every requested
-feature), under its job limit, public unless the session is paired to it.
-Among eligible nodes: the sticky node if still eligible, else the fewest in-flight jobs (as
-counted by the scheduler), then the lower reported load, then at random.
+(ASR for the source, a translation path, TTS for the target when asked), under its job limit,
+public unless the session is paired to it.
+Requested optional features (emotion, voice style, speech rate) are a preference, not a
+condition: nodes that compute every requested feature come first, and only when none of them
+can take the job now does it go to a node without, which leaves those result fields null
+(protocol v0.1 §2.3). A request for a feature no node has is served, never NO_AVAILABLE_NODE.
+Among eligible nodes of one preference: the sticky node if still eligible, else the fewest
+in-flight jobs (as counted by the scheduler), then the lower reported load, then at random.
 """
 
 from __future__ import annotations
@@ -34,9 +38,21 @@ def capable(node: NodeRecord, needs: JobNeeds) -> bool:
             return False
     elif not node.accept_public:
         return False
-    return node.caps.can_run(
-        needs.src_lang, needs.tgt_lang, needs.use_tts, needs.use_nmt, needs.features
-    )
+    return node.caps.can_run(needs.src_lang, needs.tgt_lang, needs.use_tts, needs.use_nmt)
+
+
+class CapableNodes(list[NodeRecord]):
+    """The nodes able to run one kind of job, those with every requested feature first:
+    `self[:with_features]` have them all, the rest lack at least one."""
+
+    def __init__(self, nodes: list[NodeRecord], features: frozenset[str]) -> None:
+        preferred = [n for n in nodes if n.caps.has_features(features)]
+        others = [n for n in nodes if not n.caps.has_features(features)]
+        super().__init__(preferred + others)
+        self.with_features = len(preferred)
+
+    def tiers(self) -> tuple[list[NodeRecord], list[NodeRecord]]:
+        return self[: self.with_features], self[self.with_features :]
 
 
 def pick_node(
@@ -46,12 +62,26 @@ def pick_node(
     exclude: frozenset[str] = frozenset(),
 ) -> NodeRecord | None:
     """The best node for a job among `capable_nodes` (those able to run it at all, see
-    `CapableIndex`), or None when every one is busy, excluded or unfit now."""
+    `CapableIndex`), or None when every one is busy, excluded or unfit now. When given
+    `CapableNodes`, a node with every requested feature (ready, then degraded) is taken before
+    one without."""
+    tiers = capable_nodes.tiers() if isinstance(capable_nodes, CapableNodes) else (capable_nodes,)
+    for tier in tiers:
+        node = _pick_in(tier, rng, sticky_node_id, exclude)
+        if node is not None:
+            return node
+    return None
+
+
+def _pick_in(
+    nodes: list[NodeRecord],
+    rng: random.Random,
+    sticky_node_id: str | None,
+    exclude: frozenset[str],
+) -> NodeRecord | None:
     for status in ("ready", "degraded"):
         pool = [
-            n
-            for n in capable_nodes
-            if n.status == status and n.node_id not in exclude and n.has_capacity()
+            n for n in nodes if n.status == status and n.node_id not in exclude and n.has_capacity()
         ]
         if not pool:
             continue
@@ -77,14 +107,15 @@ class CapableIndex:
     def __init__(self, registry: NodeRegistry) -> None:
         self.registry = registry
         self._version = -1
-        self._by_needs: dict[JobNeeds, list[NodeRecord]] = {}
+        self._by_needs: dict[JobNeeds, CapableNodes] = {}
 
-    def nodes(self, needs: JobNeeds) -> list[NodeRecord]:
+    def nodes(self, needs: JobNeeds) -> CapableNodes:
         if self._version != self.registry.version or len(self._by_needs) > self.MAX_KINDS:
             self._by_needs.clear()
             self._version = self.registry.version
         found = self._by_needs.get(needs)
         if found is None:
-            found = [n for n in self.registry.connected() if capable(n, needs)]
+            able = [n for n in self.registry.connected() if capable(n, needs)]
+            found = CapableNodes(able, needs.features)
             self._by_needs[needs] = found
         return found
