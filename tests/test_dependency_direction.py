@@ -35,21 +35,26 @@ def imports(source: Path) -> list[tuple[str, str, list[str]]]:
     return found
 
 
-def declared(folder: str) -> set[str]:
-    """Distribution names the package's pyproject requires (not its optional extras): the
-    checkout's file, not installed metadata, which an editable install keeps from the day it
-    was installed."""
-    project = tomllib.loads((ROOT / "packages" / folder / "pyproject.toml").read_text())
+def declared(folder: str, *, extras: bool = False) -> set[str]:
+    """Distribution names the package's pyproject requires (with `extras`, also those of its
+    optional extras, which it imports only when used): the checkout's file, not installed
+    metadata, which an editable install keeps from the day it was installed."""
+    project = tomllib.loads((ROOT / "packages" / folder / "pyproject.toml").read_text())["project"]
+    requirements = list(project["dependencies"])
+    if extras:
+        requirements += [
+            r for group in project.get("optional-dependencies", {}).values() for r in group
+        ]
     return {
         re.split(r"[<>=!~ ;\[]", req, maxsplit=1)[0].lower().replace("_", "-")
-        for req in project["project"]["dependencies"]
+        for req in requirements
     }
 
 
 @pytest.mark.parametrize(("folder", "module"), PACKAGES.items())
 def test_a_package_imports_only_what_it_declares(folder: str, module: str) -> None:
     owners = packages_distributions()
-    wanted = declared(folder)
+    wanted = declared(folder, extras=True)
     undeclared = set()
     for file, imported, _ in imports(ROOT / "packages" / folder / "src" / module):
         if imported in sys.stdlib_module_names or imported == module:

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 from faster_whisper import WhisperModel
-from faster_whisper.tokenizer import _LANGUAGE_CODES
 from lingua_protocol.audio import FloatAudio
 
 from ..script_check import foreign_letters
@@ -96,7 +95,7 @@ class WhisperASR:
         )
         self.multilingual = bool(self.model.model.is_multilingual)
         self._non_latin: list[int] | None = None
-        self.languages = sorted(_LANGUAGE_CODES) if self.multilingual else ["en"]
+        self.languages = sorted(self.model.supported_languages) if self.multilingual else ["en"]
 
     def transcribe(
         self, audio: FloatAudio, language: str | None, *, task: str = "transcribe"
