@@ -16,9 +16,9 @@ from websockets.asyncio.client import connect
 
 def test_a_connection_in_debt_waits_until_it_has_paid_it_back() -> None:
     budget = ParseBudget(rate_ms_per_s=100.0, burst_ms=10.0)
-    budget.spend(0.004, now=0.0)
+    budget.spend(0.004)
     assert budget.wait_s(now=0.0) == 0.0  # 6 ms left of the burst
-    budget.spend(0.026, now=0.0)  # 20 ms in debt
+    budget.spend(0.026)  # 20 ms in debt
     assert budget.wait_s(now=0.0) == pytest.approx(0.2)
     assert budget.wait_s(now=0.1) == pytest.approx(0.1)
     assert budget.wait_s(now=0.2) == 0.0
@@ -26,8 +26,9 @@ def test_a_connection_in_debt_waits_until_it_has_paid_it_back() -> None:
 
 def test_the_bucket_refills_to_its_burst_and_no_further() -> None:
     budget = ParseBudget(rate_ms_per_s=100.0, burst_ms=10.0)
-    budget.spend(0.0, now=0.0)
-    budget.spend(0.0, now=60.0)
+    budget.spend(0.005)
+    assert budget.wait_s(now=0.0) == 0.0
+    assert budget.wait_s(now=60.0) == 0.0
     assert budget.tokens_ms == 10.0
 
 

@@ -25,9 +25,10 @@ class ParseBudget:
     def __post_init__(self) -> None:
         self.tokens_ms = self.burst_ms
 
-    def spend(self, cost_s: float, now: float) -> None:
-        """Charge one parse that took `cost_s` seconds of the loop, at loop time `now`."""
-        self._refill(now)
+    def spend(self, cost_s: float) -> None:
+        """Charge one parse that took `cost_s` seconds of the loop. No clock is read here (it
+        runs for every message): the bucket refills lazily in `wait_s`, which the reader calls
+        only once the tokens are spent."""
         self.tokens_ms -= cost_s * 1000.0
 
     def wait_s(self, now: float) -> float:
