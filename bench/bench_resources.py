@@ -369,7 +369,7 @@ async def attack(port: int, name: str, seconds: float, peer: Any, url: str) -> N
     end = time.monotonic() + seconds
     try:
         await asyncio.wait_for(peer(url, end, log), seconds + 20)
-    except Exception as exc:  # noqa: BLE001, RUF100  (RUF100: until BLE is selected)
+    except Exception as exc:  # noqa: BLE001
         # whatever stops a hostile peer (a close, a refusal it did not expect, the time
         # limit) is one of the figures, not a reason to end the benchmark
         log["stopped early"] = repr(exc)[:200]

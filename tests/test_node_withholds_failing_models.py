@@ -40,7 +40,8 @@ def _load_doubles() -> ModuleType:
     and registered under a name the engine registry can import."""
     if DOUBLES not in sys.modules:
         spec = importlib.util.spec_from_file_location(DOUBLES, DOUBLES_FILE)
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[DOUBLES] = module
         spec.loader.exec_module(module)
@@ -137,7 +138,7 @@ def _status(server: SchedulerServer) -> str | None:
 async def until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
     """Wait for a state the scheduler reaches by handling a message (polled, with a limit)."""
     async with asyncio.timeout(timeout_s):
-        while not condition():
+        while not condition():  # noqa: ASYNC110  (state behind a real socket: no event to await)
             await asyncio.sleep(0.01)
 
 
@@ -146,18 +147,22 @@ async def test_the_scheduler_never_sends_what_failed_the_self_test(
 ) -> None:
     backends = node_backends(tmp_path, caplog)
     fallback = [r.getMessage() for r in caplog.records if "en-asr" in r.getMessage()]
-    assert len(fallback) == 1 and CUBLAS_MISSING in fallback[0] and "CPU" in fallback[0]
+    assert len(fallback) == 1
+    assert CUBLAS_MISSING in fallback[0]
+    assert "CPU" in fallback[0]
     assert ("asr", "es-broken") in backends.withheld
     ran: list[str] = []
     async with cluster(backends, ran) as (server, _agent):
         caps = server.core.registry.nodes["node-w"].caps
-        assert "es" not in caps.asr_languages and {"en", "fr"} <= caps.asr_languages
+        assert "es" not in caps.asr_languages
+        assert {"en", "fr"} <= caps.asr_languages
         client = ScriptedClient(f"ws://127.0.0.1:{server.port}/ws/session", "es", "es")
         await client.start()
         try:
             await client.utter(0, pipeline=TEXT_ONLY)
             refused = (await client.recv_until(1, ("error", "translation_result")))[0]
-            assert refused.type == "error" and refused.code == "NO_AVAILABLE_NODE"  # type: ignore[attr-defined]
+            assert refused.type == "error"
+            assert refused.code == "NO_AVAILABLE_NODE"
             await client.utter(1, src_lang="en", tgt_lang="en", pipeline=TEXT_ONLY)
             served = (await client.recv_until(1, ("error", "translation_result")))[0]
             assert served.type == "translation_result"
@@ -196,7 +201,8 @@ async def test_a_model_failing_at_run_time_is_withdrawn_and_gets_no_more_jobs(
             assert served.type == "translation_result"
         finally:
             await client.close()
-    assert len(ran) == tried + 1 and ran[-1] == f"en:{limit + 1}"
+    assert len(ran) == tried + 1
+    assert ran[-1] == f"en:{limit + 1}"
     assert ("asr", "fr-flaky") in backends.withheld
 
 

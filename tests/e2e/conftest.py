@@ -41,7 +41,8 @@ def tiny_nmt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Loaded from its file: the node's test helpers are not an installed module, and no
     # sys.path entry is added for them.
     spec = importlib.util.spec_from_file_location("node_tests_tiny_nmt", TINY_NMT)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     path: Path = module.build_tiny_m2m100(tmp_path_factory.mktemp("tiny-nmt") / "tiny-m2m100")

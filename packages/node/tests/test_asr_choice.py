@@ -80,7 +80,8 @@ def test_the_operators_pin_wins_where_it_serves() -> None:
 
 def test_the_router_sends_each_call_to_its_choice_and_advertises_the_union() -> None:
     router = ASRRouter([option("en-only", ["en"], 1, multilingual=False), GERMAN])
-    assert router.languages == ["de", "en"] and router.multilingual
+    assert router.languages == ["de", "en"]
+    assert router.multilingual
     assert router.model_id == "en-only"
     audio = np.zeros(1600, dtype=np.float32)
     assert router.transcribe(audio, "de").text == "german"

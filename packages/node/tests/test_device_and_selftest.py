@@ -99,13 +99,17 @@ def test_a_model_without_cublas_falls_back_to_the_cpu_with_one_line(
         option = load_recognizer(
             settings(tmp_path, "test-cublas-missing"), tmp_path, "whisper-x", "cuda", withheld
         )
-    assert option is not None and option.recognizer.device == "cpu"  # type: ignore[attr-defined]
+    assert option is not None
+    assert option.recognizer.device == "cpu"
     assert withheld == {}
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1, lines
     line = lines[0]
-    assert "\n" not in line and "whisper-x" in line and CUBLAS_MISSING in line
-    assert "on the CPU instead" in line and "pip install 'lingua-node[cuda]'" in line
+    assert "\n" not in line
+    assert "whisper-x" in line
+    assert CUBLAS_MISSING in line
+    assert "on the CPU instead" in line
+    assert "pip install 'lingua-node[cuda]'" in line
 
 
 def test_a_model_that_works_nowhere_is_withheld_and_not_advertised(
@@ -123,7 +127,9 @@ def test_a_model_that_works_nowhere_is_withheld_and_not_advertised(
         vad=PassThroughVAD(), asr=ASRRouter([]), tts=TTSRouter([]), withheld=withheld
     )
     asr = next(c for c in capabilities.by_type(backends) if c.type == "ASR")
-    assert not asr.ready and asr.reason is not None and "whisper-bad" in asr.reason
+    assert not asr.ready
+    assert asr.reason is not None
+    assert "whisper-bad" in asr.reason
     models, _ = capabilities.installed(backends, "cuda")
     assert [(m.model_id, m.enabled) for m in models if m.kind == "asr"] == [("whisper-bad", False)]
     assert capabilities.language_capabilities(backends).asr_languages == []
@@ -157,7 +163,8 @@ def test_a_model_failing_jobs_in_a_row_is_withdrawn_and_reported(
     flaky = load_recognizer(
         settings(tmp_path, "test-fails-later", "cpu"), tmp_path, "es-asr", "cpu", withheld
     )
-    assert ok is not None and flaky is not None  # both passed their self-test
+    assert ok is not None
+    assert flaky is not None
     flaky = AsrOption(flaky.recognizer, frozenset({"es"}), 1, "1")
     backends = Backends(vad=PassThroughVAD(), asr=ASRRouter([ok, flaky]), tts=TTSRouter([]))
     pipeline = Pipeline(backends, "node-t")
@@ -172,7 +179,8 @@ def test_a_model_failing_jobs_in_a_row_is_withdrawn_and_reported(
     assert [(w.kind, w.model_id, w.failures) for w in withdrawals] == [("asr", "es-asr", 3)]
     assert "es" not in (capabilities.language_capabilities(backends).asr_languages or [])
     refused = pipeline.run(job(4))
-    assert refused.error is not None and refused.error.code == "MODEL_NOT_AVAILABLE"
+    assert refused.error is not None
+    assert refused.error.code == "MODEL_NOT_AVAILABLE"
     models, _ = capabilities.installed(backends, "cpu")
     assert ("es-asr", False) in [(m.model_id, m.enabled) for m in models]
 
@@ -180,9 +188,12 @@ def test_a_model_failing_jobs_in_a_row_is_withdrawn_and_reported(
     session.registered(NodeRegisterAck(node_id="node-t", status="ready"))
     actions = session.backend_withdrawn(withdrawals)
     sent = [a.message for a in actions if isinstance(a, Send)]
-    assert isinstance(sent[0], NodeError) and sent[0].code == "INFERENCE_BACKEND_ERROR"
-    assert "es-asr" in sent[0].message and "out of memory" in sent[0].message
-    assert isinstance(actions[-1], Beat) and session.capabilities_changed
+    assert isinstance(sent[0], NodeError)
+    assert sent[0].code == "INFERENCE_BACKEND_ERROR"
+    assert "es-asr" in sent[0].message
+    assert "out of memory" in sent[0].message
+    assert isinstance(actions[-1], Beat)
+    assert session.capabilities_changed
 
 
 def test_a_success_resets_the_count(doubles: None) -> None:
@@ -212,7 +223,8 @@ def test_a_withdrawn_model_stays_out_when_the_store_changes(
     backends = Backends(vad=PassThroughVAD(), asr=ASRRouter([]), tts=TTSRouter([]))
     watcher = StoreWatcher(s, backends)
     watcher._stamp = None  # the store "changed" since start: load what it holds
-    assert watcher() and [o.recognizer.model_id for o in asr_options(backends)] == ["hub-asr"]
+    assert watcher()
+    assert [o.recognizer.model_id for o in asr_options(backends)] == ["hub-asr"]
 
     for _ in range(backends.health.failure_limit):
         withdrawal = backends.health.failed("asr", "hub-asr", "CUDA error")

@@ -104,9 +104,11 @@ def test_a_translation_that_stays_mixed_fails_instead_of_succeeding() -> None:
         pipeline=PipelineConfig(use_tts=False),
     )
     result = Pipeline(backends, "node-t").run(job)
-    assert not result.success and result.error is not None
+    assert not result.success
+    assert result.error is not None
     assert result.error.code == "INFERENCE_BACKEND_ERROR"
-    assert "another script" in result.error.message and "明" in result.error.message
+    assert "another script" in result.error.message
+    assert "明" in result.error.message
 
 
 def test_the_real_tokenizer_suppresses_chinese_and_keeps_english(backends) -> None:  # type: ignore[no-untyped-def]
@@ -135,4 +137,5 @@ def test_the_stricter_second_decode_runs_on_the_real_model(backends) -> None:  #
     out = whisper._decode(
         audio, "es", "translate", temperature=0.0, suppress=whisper.non_latin_token_ids()
     )
-    assert "good morning" in out.text.lower() and foreign_letters(out.text) == ""
+    assert "good morning" in out.text.lower()
+    assert foreign_letters(out.text) == ""

@@ -19,7 +19,8 @@ from scripted_scheduler import ScriptedScheduler
 def test_the_credential_is_made_once_and_readable_by_its_owner_only(tmp_path: Path) -> None:
     home = tmp_path / "home"
     first = credential(home)
-    assert len(first) >= 43 and credential(home) == first
+    assert len(first) >= 43
+    assert credential(home) == first
     assert stat.S_IMODE((home / "node_credential").stat().st_mode) == 0o600
     (home / "node_credential").chmod(0o644)
     assert credential(home) == first
@@ -82,9 +83,11 @@ async def test_a_handed_credential_is_kept_and_presented_next_time(tmp_path: Pat
         )
         await _register_once(agent)
         assert scheduler.registers[0].node_credential is None
-        assert agent.credential == handed and credential(tmp_path) == handed
+        assert agent.credential == handed
+        assert credential(tmp_path) == handed
         again = agent.session.connected(NodeRegister(node_id="n"))[0]
-        assert isinstance(again, Send) and isinstance(again.message, NodeRegister)
+        assert isinstance(again, Send)
+        assert isinstance(again.message, NodeRegister)
         assert again.message.node_credential == handed
     finally:
         await scheduler.stop()

@@ -104,16 +104,19 @@ def job(n: int = 1, timeout_ms: int | None = None) -> JobAssign:
 def test_a_job_within_its_timeout_runs_every_stage() -> None:
     pipeline, clock, _asr, nmt, voice = setup(takes_s=0.5)
     result = pipeline.run(job(timeout_ms=1000), StageGate(deadline=1.0, clock=clock))
-    assert result.success and result.text_translated == "hallo"
+    assert result.success
+    assert result.text_translated == "hallo"
     assert (nmt.calls, voice.calls) == (1, 1)
 
 
 def test_a_job_past_its_timeout_stops_before_the_next_stage_with_job_timeout() -> None:
     pipeline, clock, _asr, nmt, voice = setup(takes_s=2.0)
     result = pipeline.run(job(timeout_ms=1000), StageGate(deadline=1.0, clock=clock))
-    assert not result.success and result.error is not None
+    assert not result.success
+    assert result.error is not None
     assert result.error.code == "JOB_TIMEOUT"
-    assert "1000 ms" in result.error.message and "before translation" in result.error.message
+    assert "1000 ms" in result.error.message
+    assert "before translation" in result.error.message
     assert (nmt.calls, voice.calls) == (0, 0)
 
 
@@ -124,7 +127,8 @@ def test_a_cancelled_job_does_not_start_its_next_stage() -> None:
     gate = StageGate(cancelled=lambda: cancelled.is_set() and asr_was_entered.is_set())
     cancelled.set()
     result = pipeline.run(job(), gate)
-    assert not result.success and result.error is not None
+    assert not result.success
+    assert result.error is not None
     assert "before translation" in result.error.message
     assert (nmt.calls, voice.calls) == (0, 0)
 
@@ -154,7 +158,8 @@ async def test_a_job_past_its_timeout_ms_reports_job_timeout_to_the_scheduler() 
         hold.set()
         await sched.wait_for(lambda: sched.results)
     error = sched.results[0].error
-    assert error is not None and error.code == "JOB_TIMEOUT"
+    assert error is not None
+    assert error.code == "JOB_TIMEOUT"
     assert (nmt.calls, voice.calls) == (0, 0)
 
 
@@ -162,9 +167,7 @@ async def _wait_thread_event(sched: ScriptedScheduler, event: threading.Event) -
     """Wait for an event set on a worker thread, without blocking the loop."""
     import asyncio
 
-    async with asyncio.timeout(10):
-        while not event.is_set():
-            await asyncio.sleep(0.01)
+    assert await asyncio.to_thread(event.wait, 10), "the worker never set the event"
 
 
 def test_a_job_that_waited_past_its_timeout_for_a_worker_does_not_run() -> None:
@@ -183,5 +186,7 @@ def test_a_job_that_waited_past_its_timeout_for_a_worker_does_not_run() -> None:
     late = job(7, timeout_ms=1000)
     assert agent.session.book.admit(("job-7", "a1")) is None
     result = agent._guarded(late, StageGate(deadline=10.0, clock=lambda: 11.0))
-    assert not result.success and result.error is not None
-    assert result.error.code == "JOB_TIMEOUT" and ran == []
+    assert not result.success
+    assert result.error is not None
+    assert result.error.code == "JOB_TIMEOUT"
+    assert ran == []

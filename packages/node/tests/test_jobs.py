@@ -14,7 +14,8 @@ def test_draining_refuses_new_jobs_but_running_ones_finish() -> None:
     book.draining = True
     assert book.admit(("b", "1")) == "NODE_UNAVAILABLE"
     assert book.finish(("a", "1"), success=True) is True
-    assert book.idle and book.done == 1
+    assert book.idle
+    assert book.done == 1
 
 
 def test_cancel_before_start_drops_and_after_start_discards() -> None:
@@ -23,7 +24,8 @@ def test_cancel_before_start_drops_and_after_start_discards() -> None:
     assert book.cancel("a") == 1
     assert not book.should_start(("a", "1"))
     assert book.finish(("a", "1"), success=True) is False
-    assert book.discarded == 1 and book.done == 0
+    assert book.discarded == 1
+    assert book.done == 0
 
 
 def test_cancel_names_one_attempt_and_spares_a_newer_one() -> None:
@@ -39,4 +41,5 @@ def test_a_lost_connection_discards_what_was_running() -> None:
     book.admit(("a", "1"))
     book.drop_all()
     assert book.finish(("a", "1"), success=True) is False
-    assert book.admit(("a", "2")) is None and book.should_start(("a", "2"))
+    assert book.admit(("a", "2")) is None
+    assert book.should_start(("a", "2"))

@@ -21,7 +21,8 @@ def test_a_model_over_the_budget_is_refused_with_the_reason() -> None:
     budget.count(6 * MB)
     assert budget.admit("asr", "small", 3 * MB) is None
     why = budget.admit("asr", "large", 2 * MB)
-    assert why is not None and "over the memory budget of 10 MB" in why
+    assert why is not None
+    assert "over the memory budget of 10 MB" in why
     assert budget.used_bytes == 9 * MB
     assert MemoryBudget(None).admit("asr", "any", 10**12) is None
 
@@ -46,12 +47,14 @@ def test_the_larger_hub_models_are_skipped_when_over_the_budget(
         router = load_recognizers(settings, store, [embedded], [], withheld, None, budget)
     loaded = [o.recognizer.model_id for o in router.options]
     if budget_mb is None:
-        assert loaded == ["embedded", "small-asr", "large-asr"] and not withheld
+        assert loaded == ["embedded", "small-asr", "large-asr"]
+        assert not withheld
         return
     assert loaded == ["embedded", "small-asr"]
     assert "over the memory budget of 3 MB" in withheld[("asr", "large-asr")]
     lines = [r.getMessage() for r in caplog.records if "large-asr" in r.getMessage()]
-    assert len(lines) == 1 and "LINGUA_NODE_MODEL_MEMORY_BUDGET_MB" in lines[0]
+    assert len(lines) == 1
+    assert "LINGUA_NODE_MODEL_MEMORY_BUDGET_MB" in lines[0]
 
 
 def test_a_model_that_fails_to_load_gives_its_room_back(
@@ -66,5 +69,6 @@ def test_a_model_that_fails_to_load_gives_its_room_back(
     budget = memory_budget(settings)
     withheld: dict[tuple[str, str], str] = {}
     router = load_recognizers(settings, store, [], [], withheld, None, budget)
-    assert router.options == [] and ("asr", "broken-asr") in withheld
+    assert router.options == []
+    assert ("asr", "broken-asr") in withheld
     assert budget.used_bytes == 0

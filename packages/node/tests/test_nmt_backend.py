@@ -17,7 +17,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_loader_reads_pairs_from_the_model_manifest(tiny_model: Path) -> None:
     t = TextTranslator(tiny_model)
     assert sorted(t.pairs) == [("en", "zh"), ("zh", "en")]
-    assert t.arch == "m2m_100" and t.engine == "transformers"
+    assert t.arch == "m2m_100"
+    assert t.engine == "transformers"
 
 
 def test_translation_forces_the_target_language_token(tiny_model: Path) -> None:

@@ -73,7 +73,8 @@ def test_register_ack_registers_and_asks_for_a_pairing_code_when_wanted() -> Non
     session = NodeSession("n1", 1, request_pairing=True)
     session.connected(REGISTER)
     actions = session.registered(NodeRegisterAck(node_id="n1", status="ready"))
-    assert session.phase is Phase.REGISTERED and session.status == "ready"
+    assert session.phase is Phase.REGISTERED
+    assert session.status == "ready"
     assert actions == [Send(PairingCodeRequest(node_id="n1"))]
     session.received(PairingCode(node_id="n1", code="123456", expires_in_s=300))
     assert session.pairing_code == "123456"
@@ -102,22 +103,27 @@ def test_a_job_is_acked_and_started_then_its_result_sent() -> None:
     session = registered()
     assign = job(0)
     actions = session.received(assign)
-    assert isinstance(actions[0], Send) and isinstance(actions[0].message, JobAck)
+    assert isinstance(actions[0], Send)
+    assert isinstance(actions[0].message, JobAck)
     assert actions[1] == StartJob(assign)
     assert session.may_start(assign)
     done = session.job_finished(assign, result(assign))
     assert done == [Send(result(assign), binary=False)]
-    assert session.book.done == 1 and session.book.idle
+    assert session.book.done == 1
+    assert session.book.idle
 
 
 def test_a_full_node_refuses_with_node_overloaded_and_starts_nothing() -> None:
     session = registered(max_jobs=1)
     session.received(job(0))
     actions = session.received(job(1))
-    assert len(actions) == 1 and isinstance(actions[0], Send)
+    assert len(actions) == 1
+    assert isinstance(actions[0], Send)
     refusal = actions[0].message
-    assert isinstance(refusal, JobResult) and not refusal.success
-    assert refusal.error is not None and refusal.error.code == "NODE_OVERLOADED"
+    assert isinstance(refusal, JobResult)
+    assert not refusal.success
+    assert refusal.error is not None
+    assert refusal.error.code == "NODE_OVERLOADED"
 
 
 def test_a_cancelled_attempt_is_not_started_and_its_result_discarded() -> None:
@@ -142,7 +148,8 @@ def test_drain_refuses_new_jobs_with_node_unavailable_and_resume_takes_them_agai
     session = registered()
     assert session.received(NodeControl(command="drain")) == [Beat()]
     refusal = session.received(job(0))[0]
-    assert isinstance(refusal, Send) and isinstance(refusal.message, JobResult)
+    assert isinstance(refusal, Send)
+    assert isinstance(refusal.message, JobResult)
     assert refusal.message.error is not None
     assert refusal.message.error.code == "NODE_UNAVAILABLE"
     session.received(NodeControl(command="resume"))
@@ -156,7 +163,8 @@ def test_shutdown_waits_for_the_running_job_then_closes() -> None:
     assert session.received(NodeControl(command="shutdown")) == [Beat()]
     assert session.phase is Phase.REGISTERED
     actions = session.job_finished(assign, result(assign))
-    assert sent(actions) == ["job_result"] and actions[-1] == Close("shutdown")
+    assert sent(actions) == ["job_result"]
+    assert actions[-1] == Close("shutdown")
     assert session.phase is Phase.STOPPED
 
 
@@ -181,7 +189,8 @@ def test_reload_config_reloads_then_beats_with_the_new_capabilities() -> None:
     model = InstalledModel(model_id="m", kind="asr", version="1", languages=["en"])
     updated = REGISTER.model_copy(update={"installed_models": [model]})
     beat = session.heartbeat(5, ResourceUsage(), updated)
-    assert beat.installed_models == [model] and not session.capabilities_changed
+    assert beat.installed_models == [model]
+    assert not session.capabilities_changed
     plain = session.heartbeat(6, ResourceUsage(), None)
     assert plain.installed_models is None
 
@@ -195,11 +204,13 @@ def test_audio_goes_binary_only_when_both_sides_agreed() -> None:
     )
     agreed.received(job(1))
     text_only = agreed.job_finished(job(1), result(job(1)))[0]
-    assert isinstance(text_only, Send) and not text_only.binary
+    assert isinstance(text_only, Send)
+    assert not text_only.binary
     refused = registered(binary=True, binary_audio=False)
     refused.received(assign)
     plain = refused.job_finished(assign, result(assign, b"\x00\x00"))[0]
-    assert isinstance(plain, Send) and not plain.binary
+    assert isinstance(plain, Send)
+    assert not plain.binary
 
 
 def test_a_disconnect_drops_running_attempts_and_sends_no_late_result() -> None:
@@ -218,7 +229,8 @@ def test_the_credential_rides_in_every_register_and_a_handed_one_is_kept() -> No
     actions = session.registered(NodeRegisterAck(node_id="n1", node_credential="c" * 43))
     assert actions == [KeepCredential("c" * 43)]
     sent_again = session.connected(REGISTER)[0]
-    assert isinstance(sent_again, Send) and isinstance(sent_again.message, NodeRegister)
+    assert isinstance(sent_again, Send)
+    assert isinstance(sent_again.message, NodeRegister)
     assert sent_again.message.node_credential == "c" * 43
     assert session.registered(NodeRegisterAck(node_id="n1", node_credential="c" * 43)) == []
 

@@ -63,13 +63,20 @@ def test_a_full_job_returns_text_speech_and_timings(
     result = pipeline.run(
         job(Path(item["path"]).read_bytes(), features=FeatureFlags(speech_rate_detection=True))
     )
-    assert result.success and wer(item["text"], result.text_translated or "") <= 0.2
-    assert result.tts_format == "pcm16" and result.tts_sample_rate == 22050  # Piper's own rate
-    assert result.tts_audio is not None and len(result.tts_audio) > 22050  # > 0.5 s of speech
+    assert result.success
+    assert wer(item["text"], result.text_translated or "") <= 0.2
+    assert result.tts_format == "pcm16"
+    assert result.tts_sample_rate == 22050
+    assert result.tts_audio is not None
+    assert len(result.tts_audio) > 22050
     t = result.service_timings
-    assert t is not None and t.asr_ms and t.tts_ms and t.total_ms
+    assert t is not None
+    assert t.asr_ms
+    assert t.tts_ms
+    assert t.total_ms
     assert t.total_ms >= t.asr_ms + t.tts_ms
-    assert result.extra is not None and 1.0 < (result.extra.speech_rate or 0) < 8.0
+    assert result.extra is not None
+    assert 1.0 < (result.extra.speech_rate or 0) < 8.0
 
 
 def test_auto_detects_english(pipeline: Pipeline, speech_items: list[dict[str, str]]) -> None:
@@ -80,28 +87,36 @@ def test_auto_detects_english(pipeline: Pipeline, speech_items: list[dict[str, s
             pipeline=PipelineConfig(use_tts=False),
         )
     )
-    assert result.success and result.extra is not None and result.extra.detected_lang == "en"
+    assert result.success
+    assert result.extra is not None
+    assert result.extra.detected_lang == "en"
 
 
 def test_espeak_speaks_a_language_without_a_piper_voice(
     pipeline: Pipeline, speech_items: list[dict[str, str]]
 ) -> None:
     said, voice = pipeline.b.tts.speak("guten Morgen", "de")
-    assert voice.engine == "espeak-ng" and said.sample_rate == 22050 and len(said.pcm16) > 4000
+    assert voice.engine == "espeak-ng"
+    assert said.sample_rate == 22050
+    assert len(said.pcm16) > 4000
 
 
 def test_silence_is_asr_empty_and_never_words(pipeline: Pipeline) -> None:
     rng = np.random.default_rng(1)
     hiss = (rng.standard_normal(16000 * 3) * 0.002).astype(np.float32)
     result = pipeline.run(job(float32_to_pcm16(hiss), fmt="pcm16"))
-    assert result.success and result.text_asr == "" and result.text_translated == ""
-    assert result.extra is not None and result.extra.reason == "ASR_EMPTY"
+    assert result.success
+    assert result.text_asr == ""
+    assert result.text_translated == ""
+    assert result.extra is not None
+    assert result.extra.reason == "ASR_EMPTY"
     assert result.tts_audio is None
 
 
 def test_corrupt_audio_fails_with_audio_decode_failed(pipeline: Pipeline) -> None:
     result = pipeline.run(job(b"RIFF....WAVEfmt garbage", fmt="wav"))
-    assert not result.success and result.error is not None
+    assert not result.success
+    assert result.error is not None
     assert result.error.code == "AUDIO_DECODE_FAILED"
 
 
@@ -113,14 +128,18 @@ def test_audio_that_is_not_base64_fails_with_audio_decode_failed(pipeline: Pipel
     bad = parse_scheduler_message(raw, verify_audio=False)
     assert isinstance(bad, JobAssign)
     result = pipeline.run(bad)
-    assert not result.success and result.error is not None
-    assert result.error.code == "AUDIO_DECODE_FAILED" and "base64" in result.error.message
+    assert not result.success
+    assert result.error is not None
+    assert result.error.code == "AUDIO_DECODE_FAILED"
+    assert "base64" in result.error.message
 
 
 def test_a_pair_without_a_model_is_refused_before_asr(
     pipeline: Pipeline, speech_items: list[dict[str, str]]
 ) -> None:
     result = pipeline.run(job(Path(speech_items[0]["path"]).read_bytes(), tgt="fr"))
-    assert not result.success and result.error is not None
+    assert not result.success
+    assert result.error is not None
     assert result.error.code == "MODEL_NOT_AVAILABLE"
-    assert result.service_timings is not None and result.service_timings.asr_ms is None
+    assert result.service_timings is not None
+    assert result.service_timings.asr_ms is None

@@ -76,8 +76,10 @@ def run(features: FeatureFlags | None) -> tuple[RecordingVoice, JobAssign, Pipel
 def test_tts_follows_the_speaker_when_the_session_asks() -> None:
     voice, job, pipeline = run(FeatureFlags(speech_rate_control=True))
     result = pipeline.run(job)
-    assert result.success and voice.rates == [1.4]
-    assert result.extra is not None and result.extra.tts_rate == 1.4
+    assert result.success
+    assert voice.rates == [1.4]
+    assert result.extra is not None
+    assert result.extra.tts_rate == 1.4
     assert result.extra.speech_rate is None  # detection was not asked for
 
 
@@ -85,7 +87,8 @@ def test_tts_keeps_the_voice_pace_when_not_asked() -> None:
     voice, job, pipeline = run(FeatureFlags(speech_rate_detection=True))
     result = pipeline.run(job)
     assert voice.rates == [None]
-    assert result.extra is not None and result.extra.tts_rate is None
+    assert result.extra is not None
+    assert result.extra.tts_rate is None
     assert result.extra.speech_rate == 4.0
 
 

@@ -25,7 +25,8 @@ def test_frame_layout_is_length_header_then_raw_audio() -> None:
     frame = message.to_frame()
     (n,) = struct.unpack(">I", frame[:4])
     header = orjson.loads(frame[4 : 4 + n])
-    assert header["type"] == "utterance" and "audio" not in header
+    assert header["type"] == "utterance"
+    assert "audio" not in header
     assert frame[4 + n :] == AUDIO
 
 
@@ -42,7 +43,9 @@ def test_frame_and_json_forms_parse_to_the_same_message() -> None:
     from_json = parse_scheduler_message(message.to_json())
     assert from_frame == from_json == message
     audio = from_frame.audio_data()
-    assert audio is not None and audio.is_raw and audio.to_bytes() == AUDIO
+    assert audio is not None
+    assert audio.is_raw
+    assert audio.to_bytes() == AUDIO
 
 
 def test_relaying_keeps_the_arrival_form_without_conversion() -> None:
@@ -50,7 +53,8 @@ def test_relaying_keeps_the_arrival_form_without_conversion() -> None:
         Utterance(session_id="s", utterance_index=0, audio=AudioData.from_bytes(AUDIO)).to_json()
     )
     audio = message.audio_data()
-    assert audio is not None and not audio.is_raw
+    assert audio is not None
+    assert not audio.is_raw
     assert len(audio) == len(AUDIO)
 
 

@@ -56,7 +56,8 @@ def test_missing_type_names_the_field() -> None:
 
 def test_unknown_type_names_the_field() -> None:
     err = _err('{"type": "teleport"}')
-    assert err.field == "type" and "teleport" in err.message
+    assert err.field == "type"
+    assert "teleport" in err.message
 
 
 def test_node_message_type_is_unknown_on_the_session_endpoint() -> None:
@@ -65,7 +66,8 @@ def test_node_message_type_is_unknown_on_the_session_endpoint() -> None:
 
 def test_missing_audio_names_the_field() -> None:
     err = _err(_with(audio=...))
-    assert err.field == "audio" and err.message == "missing field: audio"
+    assert err.field == "audio"
+    assert err.message == "missing field: audio"
 
 
 def test_mistyped_index_is_rejected_not_coerced() -> None:

@@ -35,7 +35,8 @@ def test_pcm16_round_trip_is_within_one_step() -> None:
 def test_wav_round_trip_keeps_rate_and_samples() -> None:
     samples = (0.5 * np.sin(np.arange(8000) / 10)).astype(np.float32)
     data, rate = read_wav(wav_bytes(samples, 22050))
-    assert rate == 22050 and data.shape == samples.shape
+    assert rate == 22050
+    assert data.shape == samples.shape
     assert np.allclose(data, samples, atol=1e-4)
 
 

@@ -65,7 +65,8 @@ def test_the_fast_path_gives_what_a_full_parse_gives(
     fast = parse_client_message(data)
     assert spliced(fast)
     assert fast == full_parse(parse_client_message, data, monkeypatch)
-    assert fast.audio.to_bytes() == AUDIO and len(fast.audio) == len(AUDIO)
+    assert fast.audio.to_bytes() == AUDIO
+    assert len(fast.audio) == len(AUDIO)
     assert fast.audio.to_base64() == B64
 
 
@@ -84,7 +85,8 @@ def test_re_emitted_audio_is_the_received_literal_last_and_valid_json() -> None:
     assert out.endswith(b',"audio":"' + B64.encode() + b'"}')
     assert orjson.loads(out)["audio"] == B64 == json.loads(out)["audio"]
     again = parse_scheduler_message(out)
-    assert spliced(again) and again == job
+    assert spliced(again)
+    assert again == job
 
 
 @pytest.mark.parametrize(
@@ -100,7 +102,8 @@ def test_tts_audio_takes_the_fast_path_too(parse: Any, model: type[Message], fie
         body["success"] = True
     message = model.model_validate({**body, field: AudioData.from_bytes(AUDIO)})
     parsed = parse(message.to_json_bytes())
-    assert spliced(parsed) and parsed == message
+    assert spliced(parsed)
+    assert parsed == message
 
 
 @pytest.mark.parametrize(
@@ -124,7 +127,8 @@ def test_a_value_that_reads_audio_is_not_taken_for_the_key() -> None:
     data = orjson.dumps({"type": "utterance", "kind": "audio", "session_id": "s"})[:-1]
     data += b',"utterance_index":0,"audio":"' + B64.encode() + b'"}'
     message = parse_client_message(data)
-    assert spliced(message) and message.audio.to_bytes() == AUDIO
+    assert spliced(message)
+    assert message.audio.to_bytes() == AUDIO
 
 
 def test_a_nested_audio_key_before_the_real_one_is_not_taken() -> None:
@@ -153,7 +157,8 @@ def test_invalid_audio_gets_the_same_error_as_before(bad: str) -> None:
     data = json.dumps(utterance(audio=bad)).encode()
     with pytest.raises(ProtocolError) as err:
         parse_client_message(data)
-    assert err.value.code.value == "INVALID_MESSAGE" and err.value.field == "audio"
+    assert err.value.code.value == "INVALID_MESSAGE"
+    assert err.value.field == "audio"
 
 
 def test_invalid_json_around_the_literal_is_still_invalid() -> None:
@@ -173,7 +178,8 @@ def test_a_literal_keeps_the_received_bytes_alive_and_unchanged() -> None:
 def test_audio_built_from_raw_bytes_is_encoded_once() -> None:
     audio = AudioData.from_bytes(AUDIO)
     first = audio.json_literal()
-    assert audio.json_literal() is first and first == b'"' + B64.encode() + b'"'
+    assert audio.json_literal() is first
+    assert first == b'"' + B64.encode() + b'"'
     assert (
         Utterance(session_id="s", utterance_index=0, audio=audio)
         .to_json_bytes()
@@ -214,12 +220,14 @@ def test_any_layout_parses_as_a_full_parse_would(
         except ProtocolError as exc:
             full = exc
     if isinstance(full, ProtocolError):
-        assert isinstance(fast, ProtocolError) and (fast.code, fast.field) == (
+        assert isinstance(fast, ProtocolError)
+        assert (fast.code, fast.field) == (
             full.code,
             full.field,
         )
     else:
-        assert fast == full and fast.model_dump() == full.model_dump()
+        assert fast == full
+        assert fast.model_dump() == full.model_dump()
 
 
 def unverified(data: str | bytes) -> Message:
@@ -229,7 +237,8 @@ def unverified(data: str | bytes) -> Message:
 def test_unverified_audio_is_taken_as_it_is_when_it_can_be_copied_as_it_is() -> None:
     text = "@" * 8000  # printable ASCII: safe to forward, but not base64
     message = unverified(orjson.dumps(utterance(audio=text)))
-    assert spliced(message) and message.audio.to_base64() == text
+    assert spliced(message)
+    assert message.audio.to_base64() == text
     assert message.audio == AudioData(b64=text) != AudioData(b64="@" * 4)  # comparing never raises
     with pytest.raises(ValueError, match="base64"):
         message.audio.to_bytes()
@@ -240,7 +249,8 @@ def test_unverified_audio_that_needs_escaping_is_parsed_and_emitted_in_full(odd:
     text = "A" * 4000 + odd + "A" * 4000
     data = json.dumps(utterance(audio=text)).encode()
     message = unverified(data)
-    assert not spliced(message) and message.audio.to_base64() == text
+    assert not spliced(message)
+    assert message.audio.to_base64() == text
     again = unverified(message.to_json_bytes())  # valid JSON again, the same text
     assert again.audio.to_base64() == text
 
@@ -253,7 +263,8 @@ def test_unverified_any_audio_text_parses_as_a_full_parse_would(audio: str, pad:
         fast = unverified(data)
         m.setattr(parsing, "MIN_SPLICE_BYTES", 1 << 62)
         full = unverified(data)
-    assert fast == full and fast.audio.to_base64() == audio
+    assert fast == full
+    assert fast.audio.to_base64() == audio
     if audio_is_base64(audio):
         assert fast.audio.to_bytes() == base64.b64decode(audio)
     assert unverified(fast.to_json_bytes()).audio.to_base64() == audio

@@ -37,7 +37,7 @@ def test_a_header_cannot_claim_more_audio_than_there_is() -> None:
 
 
 def test_a_wav_head_that_is_not_base64_is_refused_and_other_formats_need_no_decoding() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not base64"):
         duration_s(AudioData.from_base64("abc", verify=False), "wav", 16000)
     assert duration_s(AudioData.from_base64("AAAA"), "wav", 16000) is None  # not a WAV
     assert duration_s(AudioData.from_base64("@@@@", verify=False), "opus", 16000) is None

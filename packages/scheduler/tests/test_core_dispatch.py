@@ -24,7 +24,8 @@ def test_node_without_a_complete_pipeline_waits_in_registering() -> None:
     h = Harness()
     h.node("n1", node_register("a", pairs=(), capability_by_type=[{"type": "ASR", "ready": True}]))
     ack = h.take("n1", "node_register_ack")[0]
-    assert ack.status == "registering" and "translation path" in ack.status_reason
+    assert ack.status == "registering"
+    assert "translation path" in ack.status_reason
     h.node(
         "n1",
         {
@@ -44,7 +45,8 @@ def test_no_eligible_node_is_an_error_naming_pair_and_index() -> None:
     sid = h.open_session("c1", "en", "fr")
     h.utter("c1", sid, 3)
     err = h.take("c1", "error")[0]
-    assert err.code == "NO_AVAILABLE_NODE" and err.utterance_index == 3
+    assert err.code == "NO_AVAILABLE_NODE"
+    assert err.utterance_index == 3
     assert "en->fr" in err.message
 
 
@@ -147,7 +149,8 @@ def test_degraded_node_is_used_only_when_no_ready_node_fits() -> None:
     assert len(h.take("conn-a", "job_assign")) == 1  # only node: degraded is used
     h.node("conn-b", node_register("b"))
     h.utter("c1", sid, 1)
-    assert len(h.to("conn-b", "job_assign")) == 1 and h.to("conn-a", "job_assign") == []
+    assert len(h.to("conn-b", "job_assign")) == 1
+    assert h.to("conn-a", "job_assign") == []
 
 
 def test_draining_node_gets_no_new_jobs_but_finishes_running_ones() -> None:
@@ -188,7 +191,8 @@ def test_ack_timeout_reassigns_and_cancels_the_silent_node() -> None:
     h.advance(0.2)
     assert h.to("conn-a", "job_cancel")[0].job_id == first.job_id
     second = h.take("conn-b", "job_assign")[0]
-    assert second.job_id == first.job_id and second.attempt_id != first.attempt_id
+    assert second.job_id == first.job_id
+    assert second.attempt_id != first.attempt_id
     h.result("conn-b", second)
     assert len(h.to("c1", "translation_result")) == 1
 
@@ -206,7 +210,8 @@ def test_job_timeout_counts_audio_length() -> None:
     h.advance(31.0)
     assert h.to(conn, "job_cancel") == []
     h.advance(1.5)
-    assert h.to(conn, "job_cancel") and h.to(other, "job_assign")
+    assert h.to(conn, "job_cancel")
+    assert h.to(other, "job_assign")
 
 
 def test_disconnected_node_has_its_jobs_reassigned_at_once() -> None:
@@ -235,7 +240,8 @@ def test_retryable_failure_moves_the_job_and_non_retryable_ends_it() -> None:
     retry = h.take(other, "job_assign")[0]
     h.result(other, retry, success=False, error={"code": "AUDIO_DECODE_FAILED", "message": "bad"})
     err = h.take("c1", "error")[0]
-    assert err.code == "AUDIO_DECODE_FAILED" and err.utterance_index == 0
+    assert err.code == "AUDIO_DECODE_FAILED"
+    assert err.utterance_index == 0
 
 
 def test_after_max_attempts_the_client_gets_an_error() -> None:
@@ -247,7 +253,8 @@ def test_after_max_attempts_the_client_gets_an_error() -> None:
     for _ in range(3):
         h.advance(1.1)
     errors = h.to("c1", "error")
-    assert len(errors) == 1 and errors[0].code == "JOB_TIMEOUT"
+    assert len(errors) == 1
+    assert errors[0].code == "JOB_TIMEOUT"
     assigned = sum(len(h.to(f"conn-{n}", "job_assign")) for n in "abcd")
     assert assigned == 3
 
@@ -335,7 +342,8 @@ def test_queued_job_waits_for_a_free_node_then_runs() -> None:
     assert len(first) == 1
     h.result("conn-a", first[0])
     second = h.take("conn-a", "job_assign")
-    assert len(second) == 1 and second[0].utterance_index == 1
+    assert len(second) == 1
+    assert second[0].utterance_index == 1
 
 
 def test_queued_job_fails_with_node_overloaded_after_queue_timeout() -> None:
@@ -349,7 +357,9 @@ def test_queued_job_fails_with_node_overloaded_after_queue_timeout() -> None:
     h.advance(10.1)
     h.result("conn-a", first)  # index 1's error waits for index 0, in order
     err = h.to("c1", "error")
-    assert len(err) == 1 and err[0].code == "NODE_OVERLOADED" and err[0].utterance_index == 1
+    assert len(err) == 1
+    assert err[0].code == "NODE_OVERLOADED"
+    assert err[0].utterance_index == 1
 
 
 def test_which_nodes_can_serve_follows_the_registry_as_it_changes() -> None:
@@ -375,14 +385,16 @@ def test_which_nodes_can_serve_follows_the_registry_as_it_changes() -> None:
     for i in (2, 3, 4):
         h.utter("c1", sid, i)
     jobs = h.take("conn-a", "job_assign")
-    assert len(jobs) == 3 and not h.take("conn-b", "job_assign")
+    assert len(jobs) == 3
+    assert not h.take("conn-b", "job_assign")
     for job in jobs:
         h.result("conn-a", job)
     assert [m.utterance_index for m in h.take("c1", "translation_result")] == [0, 1, 2, 3, 4]
     h.core.node_disconnected("conn-a", h.now)  # and once a is gone, nobody can
     h.utter("c1", sid, 5)
     (err,) = h.take("c1", "error")
-    assert err.code == "NO_AVAILABLE_NODE" and err.utterance_index == 5
+    assert err.code == "NO_AVAILABLE_NODE"
+    assert err.utterance_index == 5
 
 
 def test_a_node_with_an_unsupported_protocol_version_is_refused_and_closed() -> None:

@@ -26,7 +26,8 @@ def test_resume_within_grace_delivers_results_produced_meanwhile() -> None:
         },
     )
     msgs = h.to("c2")
-    assert msgs[0].type == "session_init_ack" and msgs[0].resumed is True
+    assert msgs[0].type == "session_init_ack"
+    assert msgs[0].resumed is True
     assert msgs[0].session_id == ack.session_id
     assert [(m.type, m.utterance_index) for m in msgs[1:]] == [("translation_result", 0)]
 
@@ -96,7 +97,8 @@ def test_messages_before_session_init_are_invalid_session() -> None:
     h = Harness()
     h.client("c1", {"type": "utterance", "session_id": "x", "utterance_index": 2, "audio": ""})
     err = h.to("c1", "error")[0]
-    assert err.code == "INVALID_SESSION" and err.utterance_index == 2
+    assert err.code == "INVALID_SESSION"
+    assert err.utterance_index == 2
 
 
 def test_wrong_session_id_is_refused() -> None:
@@ -124,7 +126,8 @@ def test_utterance_rate_limit() -> None:
         h.utter("c1", sid, i)
     assert len(h.to("conn-a", "job_assign")) == 2
     err = h.to("c1", "error")
-    assert err[0].code == "RATE_LIMITED" and err[0].utterance_index == 2
+    assert err[0].code == "RATE_LIMITED"
+    assert err[0].utterance_index == 2
 
 
 def test_pairing_binds_a_session_to_a_private_node() -> None:
@@ -135,7 +138,8 @@ def test_pairing_binds_a_session_to_a_private_node() -> None:
     assert h.to("c0", "error")[0].code == "NO_AVAILABLE_NODE"
     h.node("conn-p", {"type": "pairing_code_request", "node_id": "private"})
     code = h.to("conn-p", "pairing_code")[0].code
-    assert len(code) == 6 and code.isdigit()
+    assert len(code) == 6
+    assert code.isdigit()
     h.client(
         "c1", {"type": "session_init", "src_lang": "en", "tgt_lang": "zh", "pairing_code": code}
     )
@@ -220,7 +224,8 @@ def test_room_with_three_members_in_two_languages_makes_two_jobs() -> None:
         assert [(r.session_id, r.tgt_lang, r.speaker_session_id) for r in got] == [(sid, lang, ana)]
         assert got[0].speaker_display_name == "Ana"
     speaker = h.to("ana", "translation_result")
-    assert len(speaker) == 1 and speaker[0].text_asr == "asr 0"
+    assert len(speaker) == 1
+    assert speaker[0].text_asr == "asr 0"
 
 
 def test_room_errors() -> None:
@@ -308,7 +313,8 @@ def test_only_a_resumed_session_ack_says_resumed_and_what_was_delivered() -> Non
     h = Harness()
     h.client("c1", {"type": "session_init", "src_lang": "en", "tgt_lang": "zh"})
     new = h.take("c1", "session_init_ack")[0]
-    assert "resumed" not in new.to_dict() and "last_delivered_index" not in new.to_dict()
+    assert "resumed" not in new.to_dict()
+    assert "last_delivered_index" not in new.to_dict()
     h._apply(h.core.client_disconnected("c1", h.now))
     token = new.resume_token  # type: ignore[attr-defined]
     h.client(

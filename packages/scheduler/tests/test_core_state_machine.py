@@ -318,7 +318,8 @@ class CoreMachine(RuleBasedStateMachine):
                 ]
                 assert any(j.primary for j in jobs), (session.session_id, index)
         for job in self.core.jobs.values():
-            assert job.state is not JobState.DONE and job.deadline is not None
+            assert job.state is not JobState.DONE
+            assert job.deadline is not None
             assert (job.state is JobState.QUEUED) == (job.job_id in self.core.queue)
 
     @invariant()

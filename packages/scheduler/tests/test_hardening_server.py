@@ -149,6 +149,7 @@ async def test_a_client_that_does_not_read_is_closed_at_its_outbox_byte_budget()
             await client.recv_until(32, ("translation_result",), timeout_s=10)
         except ConnectionClosed as exc:
             closed = exc
-        assert closed is not None and closed.rcvd is not None
+        assert closed is not None
+        assert closed.rcvd is not None
         assert (closed.rcvd.code, closed.rcvd.reason) == (1013, "too slow")
         assert sched.server.metrics.slow_peers_closed == 1

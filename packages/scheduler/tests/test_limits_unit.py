@@ -19,15 +19,18 @@ def test_a_bucket_allows_its_burst_then_refills_at_its_rate() -> None:
     buckets = TokenBuckets(rate_per_s=1.0, burst=3)
     assert [buckets.take("a", 0.0) for _ in range(4)] == [True, True, True, False]
     assert buckets.take("b", 0.0)  # keys are independent
-    assert not buckets.allows("a", 0.5) and buckets.allows("a", 1.0)
+    assert not buckets.allows("a", 0.5)
+    assert buckets.allows("a", 1.0)
 
 
 def test_charge_bottoms_out_and_allows_only_peeks() -> None:
     buckets = TokenBuckets(rate_per_s=0.1, burst=2)
     for _ in range(5):
         buckets.charge("a", 0.0)
-    assert not buckets.allows("a", 0.0) and buckets.allows("a", 10.0)
-    assert buckets.allows("fresh", 0.0) and len(buckets) == 1  # a peek creates nothing
+    assert not buckets.allows("a", 0.0)
+    assert buckets.allows("a", 10.0)
+    assert buckets.allows("fresh", 0.0)
+    assert len(buckets) == 1
 
 
 def test_keys_are_bounded_and_new_keys_share_an_overflow_bucket_when_all_are_busy() -> None:
@@ -43,7 +46,8 @@ def test_a_refilled_bucket_makes_room_for_a_new_key() -> None:
     buckets = TokenBuckets(rate_per_s=1.0, burst=1, max_keys=2)
     buckets.charge("old", 0.0)
     buckets.charge("other", 5.0)
-    assert buckets.take("new", 5.0) and len(buckets) == 2  # "old" had refilled: forgotten
+    assert buckets.take("new", 5.0)
+    assert len(buckets) == 2
 
 
 def test_limit_log_writes_one_line_per_interval_with_the_count(
@@ -79,7 +83,8 @@ async def test_accept_failures_log_one_line_per_interval_not_a_traceback_each(
                     "exception": OSError(24, "Too many open files"),
                 }
             )
-        assert len(caplog.records) == 1 and caplog.records[0].exc_info is None
+        assert len(caplog.records) == 1
+        assert caplog.records[0].exc_info is None
         assert "accept() failed" in caplog.records[0].getMessage()
     finally:
         await server.stop()
@@ -89,7 +94,8 @@ def test_credentials_bind_once_and_compare_by_digest() -> None:
     store = MemoryCredentialStore()
     creds = NodeCredentials(store, max_nodes=2)
     first = creds.check("a", None)
-    assert first.verdict is Verdict.FIRST_USE and first.issued is not None
+    assert first.verdict is Verdict.FIRST_USE
+    assert first.issued is not None
     assert store.count() == 0  # checking binds nothing
     assert creds.accept(first) == first.issued
     assert store.lookup("a") != first.issued  # only the digest is kept

@@ -90,7 +90,8 @@ async def test_node_control_names_its_node_in_a_declared_field(server: Scheduler
     async with connect(_ws(server, "/ws/admin"), additional_headers=OPERATOR) as ws:
         await ws.send(json.dumps({"type": "node_control", "command": "drain"}))
         reply = json.loads(await ws.recv())
-    assert reply["code"] == "INVALID_MESSAGE" and reply["details"]["field"] == "node_id"
+    assert reply["code"] == "INVALID_MESSAGE"
+    assert reply["details"]["field"] == "node_id"
     assert "node_id" in NodeControl.model_fields
 
 
@@ -129,7 +130,8 @@ async def test_the_public_cluster_view_has_no_codes_ids_or_pairings(
     assert isinstance(pairing, PairingCode)
     client = ScriptedClient(_ws(server, "/ws/session"), pairing_code=pairing.code)
     await client.start()
-    assert client.ws is not None and client.session_id is not None
+    assert client.ws is not None
+    assert client.session_id is not None
     await client.send_raw(json.dumps({"type": "room_create", "display_name": "Ann"}))
     room = await client.recv()
     assert isinstance(room, RoomCreateAck)
@@ -141,7 +143,9 @@ async def test_the_public_cluster_view_has_no_codes_ids_or_pairings(
         assert secret not in public.text
         assert secret in full.text
     body = public.json()
-    assert body["sessions"] == 1 and body["rooms"] == 1 and body["nodes_by_status"]
+    assert body["sessions"] == 1
+    assert body["rooms"] == 1
+    assert body["nodes_by_status"]
     assert {"src": "en", "tgt": "zh"} in body["nodes"][0]["language_pairs"]
     await client.close()
     await node.close()
@@ -201,11 +205,16 @@ async def test_a_connection_that_never_says_who_it_is_is_closed(
                 await ws.send(
                     json.dumps({"type": "node_heartbeat", "node_id": "x", "timestamp": 1})
                 )
-            with pytest.raises(ConnectionClosed) as info:
+
+            async def read_until_closed() -> None:
                 async with asyncio.timeout(5):
                     while True:
                         await ws.recv()
-        assert info.value.rcvd is not None and info.value.rcvd.code == 1008
+
+            with pytest.raises(ConnectionClosed) as info:
+                await read_until_closed()
+        assert info.value.rcvd is not None
+        assert info.value.rcvd.code == 1008
         assert first in info.value.rcvd.reason
 
 

@@ -28,7 +28,8 @@ async def sched() -> AsyncIterator[Running]:
 
 async def test_an_utterance_is_dispatched_and_answered(sched: Running) -> None:
     node = await sched.node("a")
-    assert node.ack_message is not None and node.ack_message.status == "ready"
+    assert node.ack_message is not None
+    assert node.ack_message.status == "ready"
     client = await sched.client()
     await client.utter(0)
     result = await client.recv()
@@ -90,7 +91,8 @@ async def test_a_node_killed_mid_job_does_not_lose_the_utterance(sched: Running)
     survivor = await sched.node("survivor")
     await doomed.kill()
     result = await client.recv()
-    assert result.type == "translation_result" and result.node_id == "survivor"
+    assert result.type == "translation_result"
+    assert result.node_id == "survivor"
     assert len(survivor.jobs) == 1
     assert result.utterance_index == 0
 
@@ -135,7 +137,8 @@ async def test_pairing_over_the_wire(sched: Running) -> None:
     stranger = await sched.client()
     await stranger.utter(0)
     err = await stranger.recv()
-    assert err.type == "error" and err.code == "NO_AVAILABLE_NODE"
+    assert err.type == "error"
+    assert err.code == "NO_AVAILABLE_NODE"
 
 
 async def test_room_with_three_members_in_two_languages(sched: Running) -> None:
@@ -155,7 +158,8 @@ async def test_room_with_three_members_in_two_languages(sched: Running) -> None:
     assert speaker[0].text_asr == "asr:0"
     for c, lang in members:
         got = await c.recv_until(1, ("translation_result",))
-        assert got[0].tgt_lang == lang and got[0].speaker_display_name == "Ana"
+        assert got[0].tgt_lang == lang
+        assert got[0].speaker_display_name == "Ana"
     assert sorted(j.tgt_lang for j in node.jobs) == ["fr", "zh"]
 
 
@@ -170,7 +174,8 @@ async def test_session_resume_delivers_every_result_once(sched: Running) -> None
     await client.close()
     await node.release([jobs[1]])  # produced while the client is away
     again = await sched.client(resume_token=client.resume_token, last_received_index=0)
-    assert again.ack.resumed is True and again.session_id == client.session_id
+    assert again.ack.resumed is True
+    assert again.session_id == client.session_id
     assert again.ack.last_delivered_index == 1
     await again.utter(2)  # resend of the one still in flight: deduplicated, not rerun
     await node.release()
@@ -192,7 +197,8 @@ async def test_resume_replays_what_the_old_connection_lost(sched: Running) -> No
     await client.close()
     again = await sched.client(resume_token=client.resume_token)  # says it has nothing
     replayed = await again.recv()
-    assert replayed.type == "translation_result" and replayed.utterance_index == 0
+    assert replayed.type == "translation_result"
+    assert replayed.utterance_index == 0
 
 
 async def test_binary_frames_are_relayed_raw(sched: Running) -> None:
@@ -201,8 +207,10 @@ async def test_binary_frames_are_relayed_raw(sched: Running) -> None:
     audio = bytes(range(256)) * 10
     await client.utter(0, audio=audio)
     result = await client.recv()
-    assert node.jobs[0].audio.is_raw and node.jobs[0].audio.to_bytes() == audio
-    assert result.tts_audio.is_raw and len(result.tts_audio) == 3200
+    assert node.jobs[0].audio.is_raw
+    assert node.jobs[0].audio.to_bytes() == audio
+    assert result.tts_audio.is_raw
+    assert len(result.tts_audio) == 3200
 
 
 async def test_a_client_that_stops_reading_still_gets_every_result_in_order(
@@ -254,7 +262,8 @@ async def test_a_clients_audio_is_forwarded_unchecked_and_a_nodes_is_checked(
     }
     await node.ws.send(json.dumps(result))
     error = await node.next_message()
-    assert error.type == "error" and error.code == "INVALID_MESSAGE"
+    assert error.type == "error"
+    assert error.code == "INVALID_MESSAGE"
     assert error.details["field"] == "tts_audio"  # type: ignore[attr-defined]
 
 
@@ -262,7 +271,8 @@ async def test_bad_node_token_is_refused() -> None:
     async with running_scheduler(node_token="right") as sched:
         node = ScriptedNode(sched.node_url, "n", token="wrong")
         err = await node.start()
-        assert err.type == "error" and err.code == "UNAUTHORIZED"
+        assert err.type == "error"
+        assert err.code == "UNAUTHORIZED"
         assert node.ws is not None
         async with asyncio.timeout(2):
             await node.ws.wait_closed()
@@ -285,7 +295,8 @@ async def test_malformed_messages_get_errors_and_the_session_lives(
     client = await sched.client()
     await client.send_raw(payload)
     err = await client.recv()
-    assert err.type == "error" and err.code == "INVALID_MESSAGE"
+    assert err.type == "error"
+    assert err.code == "INVALID_MESSAGE"
     if field:
         assert err.details["field"] == field
     await client.utter(0)
@@ -316,7 +327,8 @@ async def test_http_endpoints(sched: Running) -> None:
     async with httpx.AsyncClient(base_url=sched.http) as http:
         assert (await http.get("/health")).json() == {"status": "ok"}
         cluster = (await http.get("/api/v1/cluster")).json()
-        assert cluster["nodes_by_status"] == {"ready": 1} and cluster["ready_nodes"] == 1
+        assert cluster["nodes_by_status"] == {"ready": 1}
+        assert cluster["ready_nodes"] == 1
         assert {"src": "en", "tgt": "zh"} in cluster["nodes"][0]["language_pairs"]
         metrics = (await http.get("/metrics")).text
         assert 'lingua_nodes{status="ready"} 1.0' in metrics
@@ -347,18 +359,22 @@ async def test_operator_drains_a_node_over_the_admin_endpoint() -> None:
         client = await sched.client()
         await client.utter(0)
         err = await client.recv()
-        assert err.type == "error" and err.code == "NO_AVAILABLE_NODE"
+        assert err.type == "error"
+        assert err.code == "NO_AVAILABLE_NODE"
 
 
 async def test_public_language_summary_lists_what_ready_nodes_serve(sched: Running) -> None:
     async with httpx.AsyncClient(base_url=sched.http) as http:
         empty = await http.get("/api/v1/languages")
-        assert empty.json()["ready_nodes"] == 0 and empty.json()["pairs"] == []
+        assert empty.json()["ready_nodes"] == 0
+        assert empty.json()["pairs"] == []
         await sched.node("a")
         response = await http.get("/api/v1/languages")
     body = response.json()
     assert response.headers["access-control-allow-origin"] == "*"
     assert body["ready_nodes"] == 1
     assert {"src": "en", "tgt": "zh"} in body["pairs"]
-    assert "en" in body["src_langs"] and "zh" in body["tgt_langs"]
-    assert "node_id" not in response.text and "session" not in response.text
+    assert "en" in body["src_langs"]
+    assert "zh" in body["tgt_langs"]
+    assert "node_id" not in response.text
+    assert "session" not in response.text

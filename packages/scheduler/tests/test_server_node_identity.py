@@ -51,14 +51,18 @@ async def test_a_second_live_connection_gets_conflict_and_the_live_node_keeps_it
     await live.start()
     intruder = ScriptedNode(node_url, "a")
     reply = await intruder.start()
-    assert isinstance(reply, Error) and reply.code == "NODE_ID_CONFLICT"
+    assert isinstance(reply, Error)
+    assert reply.code == "NODE_ID_CONFLICT"
     assert await _closed(intruder) == 1008
     client = ScriptedClient(session_url, "en", "zh")
     await client.start()
     await client.utter(0)
     result = await client.recv()
-    assert result.type == "translation_result" and len(live.jobs) == 1 and not intruder.jobs
-    assert live.ws is not None and live.ws.close_code is None
+    assert result.type == "translation_result"
+    assert len(live.jobs) == 1
+    assert not intruder.jobs
+    assert live.ws is not None
+    assert live.ws.close_code is None
     await client.close()
     await live.close()
 
@@ -69,7 +73,8 @@ async def test_a_wrong_credential_cannot_take_over_a_live_node(server: Scheduler
     await live.start()
     intruder = ScriptedNode(node_url, "a", credential=new_secret())
     reply = await intruder.start()
-    assert isinstance(reply, Error) and reply.code == "NODE_ID_CONFLICT"
+    assert isinstance(reply, Error)
+    assert reply.code == "NODE_ID_CONFLICT"
     assert server.core.registry.nodes["a"].conn_id is not None
     await live.close()
 
@@ -83,7 +88,8 @@ async def test_the_node_with_its_credential_takes_over_a_silently_dead_connectio
     await old.start()
     restarted = ScriptedNode(node_url, "a", credential=secret)
     ack = await restarted.start()
-    assert isinstance(ack, NodeRegisterAck) and ack.node_credential is None
+    assert isinstance(ack, NodeRegisterAck)
+    assert ack.node_credential is None
     assert await _closed(old) == 1008
     told = [m for m in old.received if isinstance(m, Error)]
     assert [e.code for e in told] == ["NODE_ID_CONFLICT"]  # so a real agent stops, not flaps
@@ -91,7 +97,9 @@ async def test_the_node_with_its_credential_takes_over_a_silently_dead_connectio
     await client.start()
     await client.utter(0)
     result = await client.recv()
-    assert result.type == "translation_result" and len(restarted.jobs) == 1 and not old.jobs
+    assert result.type == "translation_result"
+    assert len(restarted.jobs) == 1
+    assert not old.jobs
     await client.close()
     await restarted.close()
 
@@ -102,14 +110,17 @@ async def test_a_v01_node_is_handed_a_credential_that_a_later_registration_needs
     node_url, _ = _urls(server)
     first = ScriptedNode(node_url, "test-node-python-1", register=REFERENCE_REGISTER)
     ack = await first.start()
-    assert isinstance(ack, NodeRegisterAck) and ack.status == "ready"
+    assert isinstance(ack, NodeRegisterAck)
+    assert ack.status == "ready"
     handed = ack.node_credential
-    assert handed is not None and len(handed) >= 32
+    assert handed is not None
+    assert len(handed) >= 32
     await first.close()
     await _closed(first)
     again = ScriptedNode(node_url, "test-node-python-1", register=REFERENCE_REGISTER)
     reply = await again.start()
-    assert isinstance(reply, Error) and reply.code == "UNAUTHORIZED"
+    assert isinstance(reply, Error)
+    assert reply.code == "UNAUTHORIZED"
     with_it = ScriptedNode(
         node_url, "test-node-python-1", register=REFERENCE_REGISTER, credential=handed
     )
@@ -132,7 +143,8 @@ async def test_bindings_survive_a_restart_and_only_the_digest_is_stored(tmp_path
     try:
         impostor = ScriptedNode(_urls(second)[0], "a", credential=new_secret())
         reply = await impostor.start()
-        assert isinstance(reply, Error) and reply.code == "UNAUTHORIZED"
+        assert isinstance(reply, Error)
+        assert reply.code == "UNAUTHORIZED"
         node = ScriptedNode(_urls(second)[0], "a", credential=secret)
         assert isinstance(await node.start(), NodeRegisterAck)
         await node.close()
@@ -154,9 +166,11 @@ async def test_a_pairing_follows_the_credential_not_the_name(server: SchedulerSe
     assert isinstance(await intruder.start(), Error)
     client = ScriptedClient(session_url, "en", "zh", pairing_code=code.code)
     ack = await client.start()
-    assert ack.type == "session_init_ack" and ack.assigned_node_id == "home"  # type: ignore[attr-defined]
+    assert ack.type == "session_init_ack"
+    assert ack.assigned_node_id == "home"
     await client.utter(0)
-    assert (await client.recv()).type == "translation_result" and len(node.jobs) == 1
+    assert (await client.recv()).type == "translation_result"
+    assert len(node.jobs) == 1
     await client.close()
     await node.close()
 
@@ -171,10 +185,9 @@ async def test_a_register_padded_with_unknown_fields_is_not_kept() -> None:
             await ws.send(json.dumps({**REFERENCE_REGISTER, "pad": "x" * 100_000}))
             async with asyncio.timeout(5):
                 reply = parse_scheduler_message(await ws.recv())
-        assert isinstance(reply, Error) and reply.code == "MESSAGE_TOO_LARGE"
-        assert (
-            "fat" not in running.core.registry.nodes
-            and "test-node-python-1" not in running.core.registry.nodes
-        )
+        assert isinstance(reply, Error)
+        assert reply.code == "MESSAGE_TOO_LARGE"
+        assert "fat" not in running.core.registry.nodes
+        assert "test-node-python-1" not in running.core.registry.nodes
     finally:
         await running.stop()

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"  speech: {row.get('tts_file', '-')}"
             )
         console.print(f"\ntranslated speech written to {args.out.resolve()}/")
-    except Exception as exc:  # noqa: BLE001, RUF100  (RUF100: until BLE is selected)
+    except Exception as exc:  # noqa: BLE001
         # whatever failed, its cause is usually in a process's log: show the logs, not just
         # a traceback
         console.print(f"[red]demo failed:[/] {exc}")

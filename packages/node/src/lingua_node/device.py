@@ -40,7 +40,7 @@ def cuda_device_count() -> int:
         import ctranslate2
 
         return int(ctranslate2.get_cuda_device_count())
-    except Exception as exc:  # any failure to ask means: no usable GPU
+    except Exception as exc:  # noqa: BLE001  (a native library: any failure means no usable GPU)
         log.debug("cannot count CUDA devices: %s", exc)
         return 0
 
@@ -64,7 +64,7 @@ def supported_compute_types(device: str) -> frozenset[str]:
         import ctranslate2
 
         return frozenset(ctranslate2.get_supported_compute_types(device))
-    except Exception as exc:  # no CUDA driver, a CPU-only build: nothing to choose from
+    except Exception as exc:  # noqa: BLE001  (no driver, a CPU-only build: nothing to choose)
         log.debug("cannot list compute types for %s: %s", device, exc)
         return frozenset()
 

@@ -96,7 +96,8 @@ def piper_voice_path() -> Path | None:
 
 def silero_vad_path() -> Path:
     spec = importlib.util.find_spec("faster_whisper")
-    assert spec is not None and spec.origin is not None
+    assert spec is not None
+    assert spec.origin is not None
     assets = Path(spec.origin).parent / "assets"
     found = sorted(assets.glob("silero*.onnx"))
     if not found:

@@ -11,7 +11,7 @@ def _nvml():  # type: ignore[no-untyped-def]
 
         pynvml.nvmlInit()
         return pynvml
-    except Exception:
+    except Exception:  # noqa: BLE001  (no pynvml, no driver, no GPU: all mean no NVML figures)
         return None
 
 
@@ -40,5 +40,5 @@ def gpu_usage() -> tuple[float, float] | None:
         util = nv.nvmlDeviceGetUtilizationRates(h).gpu
         mem = nv.nvmlDeviceGetMemoryInfo(h)
         return float(util), 100.0 * mem.used / mem.total
-    except Exception:
+    except Exception:  # noqa: BLE001  (a GPU gone or a driver error: no figures this beat)
         return None

@@ -59,7 +59,7 @@ def load_checked(
     entry in `withheld`) when it works nowhere. `check` None skips the self-test."""
     try:
         return _made_and_checked(make, check, device)
-    except Exception as exc:  # whatever a model raises, the node serves the others
+    except Exception as exc:  # noqa: BLE001  (whatever a model raises, the node serves the others)
         failure: Exception = exc
     if device == "cpu":
         why = f"failed to load or in its self-test on the CPU ({type(failure).__name__}: {failure})"
@@ -68,7 +68,7 @@ def load_checked(
         return None
     try:
         backend = _made_and_checked(make, check, "cpu")
-    except Exception as exc:  # as above: logged and withheld, never fatal
+    except Exception as exc:  # noqa: BLE001  (as above: logged and withheld, never fatal)
         log.error(cuda_failure_line(kind, model_id, failure, fallback=False, cpu_failure=exc))
         withheld[(kind, model_id)] = (
             f"failed its self-test on {device} ({failure}) and on the CPU "

@@ -23,8 +23,8 @@ from .settings import SchedulerSettings
 
 def control(argv: list[str]) -> int:
     """`hatch run scheduler control NODE_ID drain|resume|shutdown|reload_config`."""
-    from lingua_protocol import Error, NodeControl, parse_server_message
-    from websockets.exceptions import InvalidStatus
+    from lingua_protocol import Error, NodeControl, ProtocolError, parse_server_message
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
     from websockets.sync.client import connect
 
     p = argparse.ArgumentParser(prog="lingua-scheduler control")
@@ -51,7 +51,7 @@ def control(argv: list[str]) -> int:
         ws.send(message.to_json())
         try:
             reply = parse_server_message(ws.recv(timeout=10))
-        except Exception:  # closed without an error: done
+        except (ConnectionClosed, TimeoutError, ProtocolError):  # closed without an error: done
             print(f"{args.command} sent to {args.node_id}")
             return 0
     if isinstance(reply, Error):

@@ -274,7 +274,8 @@ class ScriptedClient:
         await self.ws.send(data)
 
     async def utter(self, index: int, audio: bytes = b"\x00\x00" * 1600, **kw: Any) -> None:
-        assert self.ws is not None and self.session_id is not None
+        assert self.ws is not None
+        assert self.session_id is not None
         message = Utterance(
             session_id=self.session_id,
             utterance_index=index,
