@@ -178,7 +178,7 @@ def accuracy(models: Path, repeat: int) -> dict[str, dict[str, float]]:
     from lingua_node.settings import NodeSettings
 
     sys.path.insert(0, str(ROOT / "packages" / "node" / "tests"))
-    from wer import words
+    from lingua_node.testing.wer import words
 
     backends = load_backends(NodeSettings(models_dir=models, home=models.parent, tts=False))
     pipeline = Pipeline(backends, "b")

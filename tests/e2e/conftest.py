@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from lingua_client.local_cluster import LocalCluster
 
-from .e2e_support import ROOT
-
-TINY_NMT = ROOT / "packages" / "node" / "tests" / "tiny_nmt.py"  # the tiny NMT model builder
 E2E_TIMEOUT_S = 600
 """Per-test limit for end-to-end tests (real models load); every other test has the
 project's default (`timeout` in the root pyproject.toml)."""
@@ -38,15 +34,9 @@ def shared_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_nmt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Loaded from its file: the node's test helpers are not an installed module, and no
-    # sys.path entry is added for them.
-    spec = importlib.util.spec_from_file_location("node_tests_tiny_nmt", TINY_NMT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    path: Path = module.build_tiny_m2m100(tmp_path_factory.mktemp("tiny-nmt") / "tiny-m2m100")
-    return path
+    from lingua_node.testing.tiny_nmt import build_tiny_m2m100
+
+    return build_tiny_m2m100(tmp_path_factory.mktemp("tiny-nmt") / "tiny-m2m100")
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lingua_client.local_cluster import LocalCluster
+from lingua_node.testing.wer import wer
 
 from .audio_stack import (
     MIC_RATE,
@@ -38,9 +39,6 @@ from .audio_stack import (
     sentences,
     stack_missing,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "packages" / "node" / "tests"))
-from wer import wer
 
 pytestmark = pytest.mark.skipif(stack_missing() is not None, reason=str(stack_missing()))
 

@@ -13,6 +13,8 @@ from lingua_node import capabilities
 from lingua_node.agent import NodeAgent
 from lingua_node.jobs import StageGate
 from lingua_node.pipeline import Pipeline
+from lingua_node.testing.scripted_scheduler import ScriptedScheduler
+from lingua_node.testing.wer import wer
 from lingua_protocol import (
     AudioData,
     JobAssign,
@@ -21,8 +23,6 @@ from lingua_protocol import (
     NodeControl,
     NodeRegister,
 )
-from scripted_scheduler import ScriptedScheduler
-from wer import wer
 
 Runner = Callable[[JobAssign, StageGate], JobResult]
 

@@ -11,13 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from backend_doubles import (
-    CUBLAS_MISSING,
-    BrokenEverywhereRecognizer,
-    CublasMissingRecognizer,
-    FailsAfterSelfTestRecognizer,
-    PassThroughVAD,
-)
 from lingua_node import capabilities
 from lingua_node.asr_choice import AsrOption, ASRRouter
 from lingua_node.backends.registry import ENGINES
@@ -27,13 +20,22 @@ from lingua_node.loader import load_recognizer
 from lingua_node.pipeline import Backends, Pipeline
 from lingua_node.session import Beat, NodeSession, Send
 from lingua_node.settings import NodeSettings
+from lingua_node.testing.backend_doubles import (
+    CUBLAS_MISSING,
+    BrokenEverywhereRecognizer,
+    CublasMissingRecognizer,
+    FailsAfterSelfTestRecognizer,
+    PassThroughVAD,
+)
 from lingua_protocol import AudioData, JobAssign, NodeError, NodeRegisterAck, PipelineConfig
+
+DOUBLES = "lingua_node.testing.backend_doubles"  # module of the engine test doubles
 
 
 @pytest.fixture
 def doubles(monkeypatch: pytest.MonkeyPatch) -> None:
     for cls in (CublasMissingRecognizer, BrokenEverywhereRecognizer, FailsAfterSelfTestRecognizer):
-        monkeypatch.setitem(ENGINES["asr"], cls.engine, f"backend_doubles:{cls.__name__}")
+        monkeypatch.setitem(ENGINES["asr"], cls.engine, f"{DOUBLES}:{cls.__name__}")
 
 
 def settings(tmp_path: Path, engine: str, device: str = "cuda") -> NodeSettings:
@@ -216,7 +218,11 @@ def test_a_withdrawn_model_stays_out_when_the_store_changes(
     from lingua_node.health import Withdrawal
     from lingua_node.loader import StoreWatcher
 
-    monkeypatch.setitem(ENGINES["asr"], "faster-whisper", "backend_doubles:CublasMissingRecognizer")
+    monkeypatch.setitem(
+        ENGINES["asr"],
+        "faster-whisper",
+        f"{DOUBLES}:CublasMissingRecognizer",
+    )
     models = tmp_path / "models"
     install_fake_asr(models, "hub-asr", 1000)
     s = NodeSettings(home=tmp_path, models_dir=models, device="cpu", tts=False)

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from backend_doubles import PassThroughVAD
 from lingua_node.backends.asr import WhisperASR
 from lingua_node.backends.interfaces import Transcript
 from lingua_node.backends.tts import TTSRouter
 from lingua_node.pipeline import Backends, Pipeline
 from lingua_node.script_check import foreign_letters
+from lingua_node.testing.backend_doubles import PassThroughVAD
 from lingua_protocol import AudioData, JobAssign, PipelineConfig
 from lingua_protocol.audio import FloatAudio
 

@@ -12,8 +12,8 @@ import pytest
 from lingua_node.agent import FatalNodeError, NodeAgent
 from lingua_node.identity import credential, node_id, store_credential
 from lingua_node.session import Send
+from lingua_node.testing.scripted_scheduler import ScriptedScheduler
 from lingua_protocol import ErrorCode, JobAssign, JobResult, NodeRegister, error_message
-from scripted_scheduler import ScriptedScheduler
 
 
 def test_the_credential_is_made_once_and_readable_by_its_owner_only(tmp_path: Path) -> None:

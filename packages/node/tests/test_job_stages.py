@@ -8,14 +8,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from backend_doubles import PassThroughVAD
 from lingua_node.backends.interfaces import Speech, Transcript
 from lingua_node.backends.tts import TTSRouter
 from lingua_node.jobs import StageGate
 from lingua_node.pipeline import Backends, Pipeline
+from lingua_node.testing.backend_doubles import PassThroughVAD
+from lingua_node.testing.scripted_scheduler import ScriptedScheduler
 from lingua_protocol import AudioData, JobAssign, JobCancel, PipelineConfig
 from lingua_protocol.audio import FloatAudio
-from scripted_scheduler import ScriptedScheduler
 from test_agent import running
 
 

@@ -7,13 +7,15 @@ import logging
 from pathlib import Path
 
 import pytest
-from backend_doubles import CublasMissingRecognizer, install_fake_asr
 from lingua_node.asr_choice import AsrOption
 from lingua_node.backends.registry import ENGINES
 from lingua_node.loader import load_recognizers, memory_budget
 from lingua_node.memory_budget import MB, MemoryBudget
 from lingua_node.settings import NodeSettings
 from lingua_node.store import ModelStore
+from lingua_node.testing.backend_doubles import CublasMissingRecognizer, install_fake_asr
+
+DOUBLES = "lingua_node.testing.backend_doubles"  # module of the engine test doubles
 
 
 def test_a_model_over_the_budget_is_refused_with_the_reason() -> None:
@@ -34,7 +36,11 @@ def test_the_larger_hub_models_are_skipped_when_over_the_budget(
     caplog: pytest.LogCaptureFixture,
     budget_mb: int | None,
 ) -> None:
-    monkeypatch.setitem(ENGINES["asr"], "faster-whisper", "backend_doubles:CublasMissingRecognizer")
+    monkeypatch.setitem(
+        ENGINES["asr"],
+        "faster-whisper",
+        f"{DOUBLES}:CublasMissingRecognizer",
+    )
     store = ModelStore(tmp_path / "models")
     for model_id, size in (("large-asr", 3 * MB), ("small-asr", MB // 2)):
         install_fake_asr(store.root, model_id, size)
@@ -61,7 +67,9 @@ def test_a_model_that_fails_to_load_gives_its_room_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(
-        ENGINES["asr"], "faster-whisper", "backend_doubles:BrokenEverywhereRecognizer"
+        ENGINES["asr"],
+        "faster-whisper",
+        f"{DOUBLES}:BrokenEverywhereRecognizer",
     )
     store = ModelStore(tmp_path / "models")
     install_fake_asr(store.root, "broken-asr", MB)

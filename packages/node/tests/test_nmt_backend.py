@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from lingua_node.backends.nmt import TextTranslator
-from tiny_nmt import build_tiny_m2m100
+from lingua_node.testing.tiny_nmt import build_tiny_m2m100
 
 
 @pytest.fixture(scope="module")

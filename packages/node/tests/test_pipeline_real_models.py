@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lingua_node.pipeline import Pipeline
+from lingua_node.testing.wer import wer
 from lingua_protocol import (
     AudioData,
     FeatureFlags,
@@ -16,7 +17,6 @@ from lingua_protocol import (
     parse_scheduler_message,
 )
 from lingua_protocol.audio import float32_to_pcm16
-from wer import wer
 
 
 def job(

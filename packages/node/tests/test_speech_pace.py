@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from backend_doubles import PassThroughVAD
 from lingua_node.backends.interfaces import Speech, Transcript, Word
 from lingua_node.backends.tts import TTSRouter
 from lingua_node.pipeline import Backends, Pipeline
 from lingua_node.speech_pace import MAX_FACTOR, MIN_FACTOR, pace_factor
+from lingua_node.testing.backend_doubles import PassThroughVAD
 from lingua_protocol import AudioData, FeatureFlags, JobAssign, PipelineConfig
 from lingua_protocol.audio import FloatAudio
 

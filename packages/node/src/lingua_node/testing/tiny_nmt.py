@@ -49,10 +49,12 @@ def build_tiny_m2m100(folder: Path) -> Path:
     for i in range(sp.get_piece_size()):
         vocab.setdefault(sp.id_to_piece(i), len(vocab))
     (folder / "vocab.json").write_text(json.dumps(vocab))
-    files = {"vocab_file": str(folder / "vocab.json"), "spm_file": str(folder / "spm.model")}
-    langs = list(M2M100Tokenizer(**files, language_codes="m2m100").lang_token_to_id)
+    vocab_file, spm_file = str(folder / "vocab.json"), str(folder / "spm.model")
+    langs = list(M2M100Tokenizer(vocab_file, spm_file, language_codes="m2m100").lang_token_to_id)
     # like the real checkpoint: language tokens listed as special, then 8 made-up words
-    tokenizer = M2M100Tokenizer(**files, language_codes="m2m100", additional_special_tokens=langs)
+    tokenizer = M2M100Tokenizer(
+        vocab_file, spm_file, language_codes="m2m100", additional_special_tokens=langs
+    )
     torch.manual_seed(0)
     config = M2M100Config(
         vocab_size=max(tokenizer.lang_token_to_id.values()) + 1 + 8,
