@@ -9,7 +9,12 @@ from lingua_node.concurrency import WorkerPlan, calibrated_max_jobs, plan_worker
 def test_cpu_jobs_get_one_core_each_up_to_eight() -> None:
     assert plan_workers("cpu", 2) == WorkerPlan(2, 1, False)
     assert plan_workers("cpu", 1) == WorkerPlan(1, 1, False)
-    assert plan_workers("cpu", 32) == WorkerPlan(8, 4, False)
+    assert plan_workers("cpu", 32) == WorkerPlan(8, 3, False)  # 31 cores among 8 jobs
+
+
+def test_one_core_is_left_to_the_rest_of_the_node() -> None:
+    assert plan_workers("cpu", 2, max_jobs=1) == WorkerPlan(1, 1, True)
+    assert plan_workers("cpu", 16, max_jobs=1) == WorkerPlan(1, 15, True)
     assert plan_workers("cpu", 4, cpu_threads=2) == WorkerPlan(4, 2, False)
 
 

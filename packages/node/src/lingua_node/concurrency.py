@@ -2,10 +2,14 @@
 
 Sizing (`plan_workers`), before the models load, since CTranslate2 fixes both when it loads:
 
-- CPU: one job per core (at most 8), each with the cores divided among the jobs (one thread
-  each). Measured on two cores (docs/node.md): two jobs of one thread each serve about 1.9x
-  the utterances a second of one job with two threads, at the same median latency; Whisper's
-  small matrix products gain little from a second thread.
+- CPU: one job per core (at most 8), each with the cores but one divided among the jobs (at
+  least one thread each): one core is left to the node's event loop, audio decoding, VAD, TTS
+  and whatever else runs on the machine. Two threads of one job on a two-core machine beside a
+  scheduler and a client took the ASR of a 3.6 s clip from ~225 ms to 300-450 ms (threads
+  waiting for each other whenever one is descheduled). Measured on two cores (docs/node.md):
+  two jobs of one thread each serve about 1.9x the utterances a second of one job with two
+  threads, at the same median latency; Whisper's small matrix products gain little from a
+  second thread.
 - CUDA: one job per 2 GiB of GPU memory, 1 to 8: CTranslate2 runs that many requests on the
   device in parallel, and each needs room for its activations beside the shared weights.
 - The operator's `--max-jobs` / `--cpu-threads` win.
@@ -57,8 +61,13 @@ def plan_workers(
         workers = max(1, min(MAX_GPU_JOBS, int(memory // GPU_GIB_PER_JOB)))
     else:
         workers = max(1, min(MAX_CPU_JOBS, cores // CORES_PER_CPU_JOB))
-    threads = cpu_threads or (max(1, cores // workers) if device != "cuda" else 0)
+    threads = cpu_threads or (cpu_threads_per_job(cores, workers) if device != "cuda" else 0)
     return WorkerPlan(workers, threads, max_jobs is not None)
+
+
+def cpu_threads_per_job(cores: int, workers: int) -> int:
+    """The cores but one, divided among the jobs; at least one thread each."""
+    return max(1, (max(1, cores) - 1) // max(1, workers))
 
 
 def calibrated_max_jobs(plan: WorkerPlan, clip_s: float, full_load_s: float | None) -> int:

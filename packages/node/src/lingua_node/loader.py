@@ -24,7 +24,13 @@ from .backends.interfaces import Recognizer, Translator, Voice
 from .backends.nmt import MANIFEST, read_manifest
 from .backends.registry import engine_class
 from .backends.tts import TTSRouter
-from .concurrency import LATENCY_BUDGET_RTF, WorkerPlan, calibrated_max_jobs, plan_workers
+from .concurrency import (
+    LATENCY_BUDGET_RTF,
+    WorkerPlan,
+    calibrated_max_jobs,
+    cpu_threads_per_job,
+    plan_workers,
+)
 from .device import compute_type, cuda_failure_line, preload_cuda_libraries, resolve_device
 from .embedded import ensure_embedded, piper_voice_path
 from .gpu import gpu_inventory
@@ -230,7 +236,9 @@ def _whisper(settings: NodeSettings, folder: Path, model_id: str, device: str) -
     # sized for the node's device even when this model fell back to the CPU: the jobs the
     # node takes are the same, and a CPU job then gets the cores divided among them
     plan = worker_plan(settings, resolve_device(settings.device))
-    threads = plan.cpu_threads or max(1, (psutil.cpu_count(logical=True) or 1) // plan.workers)
+    threads = plan.cpu_threads or cpu_threads_per_job(
+        psutil.cpu_count(logical=True) or 1, plan.workers
+    )
     return engine_class("asr", settings.asr_engine)(
         folder,
         model_id=model_id,
