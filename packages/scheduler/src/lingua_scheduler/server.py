@@ -160,7 +160,9 @@ class SchedulerServer:
         return asyncio.get_running_loop().time()
 
     def now(self) -> float:
-        return self._clock() if self._clock else asyncio.get_running_loop().time()
+        if self._clock is None:  # the loop's clock, looked up once (now() runs per message)
+            self._clock = asyncio.get_running_loop().time
+        return self._clock()
 
     @property
     def port(self) -> int:

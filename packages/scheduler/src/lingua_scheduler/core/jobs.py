@@ -47,6 +47,13 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 """Which state may follow which. ASSIGNED/RUNNING -> ASSIGNED/QUEUED is a retry; DONE is
 final (result, error, or the session gone)."""
 
+_ALLOWED: dict[str, frozenset[str]] = {
+    state._value_: frozenset(target._value_ for target in targets)
+    for state, targets in TRANSITIONS.items()
+}
+"""`TRANSITIONS` by the states' values: a job moves three times per utterance, and an Enum
+member's hash is a Python-level call where a str's is cached."""
+
 
 class InvalidTransition(RuntimeError):
     """A job was asked to move along an edge `TRANSITIONS` does not have."""
@@ -84,7 +91,7 @@ class Job:
     last_error: ErrorCode = ErrorCode.NODE_UNAVAILABLE
 
     def move(self, to: JobState) -> None:
-        if to not in TRANSITIONS[self.state]:
+        if to._value_ not in _ALLOWED[self.state._value_]:
             raise InvalidTransition(f"job {self.job_id}: {self.state.value} -> {to.value}")
         self.state = to
 
