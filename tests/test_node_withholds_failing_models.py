@@ -10,10 +10,8 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from lingua_node import capabilities
@@ -29,26 +27,10 @@ from lingua_protocol import JobAssign, JobResult, PipelineConfig
 from lingua_scheduler import SchedulerServer, SchedulerSettings
 from lingua_scheduler.testing import ScriptedClient
 
-DOUBLES_FILE = (
-    Path(__file__).resolve().parents[1] / "packages" / "node" / "tests" / "backend_doubles.py"
-)
-DOUBLES = "lingua_node_test_backend_doubles"  # the engine registry imports engines by name
+DOUBLES = "lingua_node.testing.backend_doubles"  # the engine registry imports engines by name
 
 
-def _load_doubles() -> ModuleType:
-    """The node's test-double engines, loaded from their file (they are no installed module)
-    and registered under a name the engine registry can import."""
-    if DOUBLES not in sys.modules:
-        spec = importlib.util.spec_from_file_location(DOUBLES, DOUBLES_FILE)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[DOUBLES] = module
-        spec.loader.exec_module(module)
-    return sys.modules[DOUBLES]
-
-
-doubles_module = _load_doubles()
+doubles_module = importlib.import_module(DOUBLES)
 CUBLAS_MISSING: str = doubles_module.CUBLAS_MISSING
 PassThroughVAD = doubles_module.PassThroughVAD
 ENGINE_DOUBLES = (

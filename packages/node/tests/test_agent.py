@@ -3,94 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from lingua_node import capabilities
-from lingua_node.agent import NodeAgent
 from lingua_node.jobs import StageGate
 from lingua_node.pipeline import Pipeline
+from lingua_node.testing.agent_harness import Runner, job, running
 from lingua_node.testing.scripted_scheduler import ScriptedScheduler
 from lingua_node.testing.wer import wer
 from lingua_protocol import (
-    AudioData,
     JobAssign,
     JobCancel,
     JobResult,
     NodeControl,
-    NodeRegister,
 )
-
-Runner = Callable[[JobAssign, StageGate], JobResult]
-
-
-def job(n: int, audio: bytes = b"\x00\x00" * 1600, fmt: str = "pcm16") -> JobAssign:
-    return JobAssign(
-        job_id=f"job-{n}",
-        attempt_id="a1",
-        session_id="s1",
-        utterance_index=n,
-        src_lang="en",
-        tgt_lang="en",
-        audio=AudioData.from_bytes(audio),
-        audio_format=fmt,
-    )
-
-
-def plain_register(max_jobs: int) -> Callable[[], NodeRegister]:
-    """A register with no models behind it, for tests of the connection alone."""
-    return lambda: NodeRegister(node_id="node-t", max_concurrent_jobs=max_jobs)
-
-
-@contextlib.asynccontextmanager
-async def running(
-    run_job: Runner,
-    backends: object = None,
-    heartbeat_s: float = 0.25,
-    max_jobs: int = 2,
-    **kw: object,
-) -> AsyncIterator[tuple[ScriptedScheduler, NodeAgent]]:
-    sched = ScriptedScheduler()
-    await sched.start()
-
-    def real_register():  # type: ignore[no-untyped-def]
-        return capabilities.register_message(
-            backends,
-            "node-t",
-            device="cpu",
-            max_jobs=max_jobs,
-            accept_public=True,  # type: ignore[arg-type]
-            token=None,
-            binary_audio=False,
-        )
-
-    register = real_register if backends is not None else plain_register(max_jobs)
-    agent = NodeAgent(
-        register,
-        run_job,
-        url=sched.url,
-        node_id="node-t",
-        max_jobs=max_jobs,
-        heartbeat_interval_s=heartbeat_s,
-        reconnect_min_s=0.05,
-        reconnect_max_s=0.2,
-        **kw,
-    )  # type: ignore[arg-type]
-    task = asyncio.create_task(agent.run())
-    try:
-        async with asyncio.timeout(10):
-            await sched.connected.wait()
-        yield sched, agent
-    finally:
-        agent.shutdown.set()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        with contextlib.suppress(Exception):
-            await sched.stop()
 
 
 @pytest.fixture(scope="module")

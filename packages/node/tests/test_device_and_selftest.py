@@ -214,9 +214,9 @@ def test_a_success_resets_the_count(doubles: None) -> None:
 def test_a_withdrawn_model_stays_out_when_the_store_changes(
     doubles: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from backend_doubles import install_fake_asr
     from lingua_node.health import Withdrawal
     from lingua_node.loader import StoreWatcher
+    from lingua_node.testing.backend_doubles import install_fake_asr
 
     monkeypatch.setitem(
         ENGINES["asr"],

@@ -12,11 +12,11 @@ from lingua_node.backends.interfaces import Speech, Transcript
 from lingua_node.backends.tts import TTSRouter
 from lingua_node.jobs import StageGate
 from lingua_node.pipeline import Backends, Pipeline
+from lingua_node.testing.agent_harness import running
 from lingua_node.testing.backend_doubles import PassThroughVAD
 from lingua_node.testing.scripted_scheduler import ScriptedScheduler
 from lingua_protocol import AudioData, JobAssign, JobCancel, PipelineConfig
 from lingua_protocol.audio import FloatAudio
-from test_agent import running
 
 
 @dataclass

@@ -277,12 +277,8 @@ class Pipeline:
         if heard_by is not None and len(asr_models(self.b.asr)) > 1:
             extra = (extra or ResultExtra()).model_copy(update={"asr_model": heard_by})
         total = round((self.clock() - started) * 1000, 2)
-        result = JobResult(
-            job_id=job.job_id,
-            attempt_id=job.attempt_id,
-            node_id=self.node_id,
-            session_id=job.session_id,
-            utterance_index=job.utterance_index,
+        result = job.answer(
+            self.node_id,
             success=True,
             text_asr=text_asr,
             text_translated=text_out,
@@ -352,12 +348,8 @@ class Pipeline:
         self, job: JobAssign, started: float, timings: dict[str, float], detected: str | None = None
     ) -> JobResult:
         total = round((self.clock() - started) * 1000, 2)
-        return JobResult(
-            job_id=job.job_id,
-            attempt_id=job.attempt_id,
-            node_id=self.node_id,
-            session_id=job.session_id,
-            utterance_index=job.utterance_index,
+        return job.answer(
+            self.node_id,
             success=True,
             text_asr="",
             text_translated="",
@@ -377,12 +369,8 @@ class Pipeline:
         timings: dict[str, float],
     ) -> JobResult:
         total = round((self.clock() - started) * 1000, 2)
-        return JobResult(
-            job_id=job.job_id,
-            attempt_id=job.attempt_id,
-            node_id=self.node_id,
-            session_id=job.session_id,
-            utterance_index=job.utterance_index,
+        return job.answer(
+            self.node_id,
             success=False,
             error=JobError(code=code.value, message=message),
             processing_time_ms=total,

@@ -44,13 +44,7 @@ from .health import Withdrawal
 from .jobs import JobBook, Key
 
 FATAL_CODES = frozenset({ErrorCode.UNAUTHORIZED, ErrorCode.NODE_ID_CONFLICT})
-CAPABILITY_FIELDS = (
-    "installed_models",
-    "installed_services",
-    "capability_by_type",
-    "language_capabilities",
-    "features_supported",
-)
+CAPABILITY_FIELDS = NodeHeartbeat.CAPABILITY_FIELDS
 
 
 class Phase(Enum):
@@ -237,15 +231,8 @@ class NodeSession:
 
     def refusal(self, job: JobAssign, code: str) -> JobResult:
         code = str(code)
-        return JobResult(
-            job_id=job.job_id,
-            attempt_id=job.attempt_id,
-            node_id=self.node_id,
-            session_id=job.session_id,
-            utterance_index=job.utterance_index,
-            success=False,
-            error=JobError(code=code, message=f"node {self.node_id} did not run the job: {code}"),
-        )
+        message = f"node {self.node_id} did not run the job: {code}"
+        return job.answer(self.node_id, success=False, error=JobError(code=code, message=message))
 
     def backend_withdrawn(self, withdrawals: list[Withdrawal]) -> list[Action]:
         """Models the pipeline took out after failing jobs in a row: tell the scheduler why

@@ -82,6 +82,14 @@ class NodeHeartbeat(Message):
     """Load report; capability fields, when present, replace the registered ones."""
 
     type: Literal["node_heartbeat"] = "node_heartbeat"
+    CAPABILITY_FIELDS: ClassVar[tuple[str, ...]] = (
+        "installed_models",
+        "installed_services",
+        "capability_by_type",
+        "language_capabilities",
+        "features_supported",
+    )
+    """The register's fields a heartbeat may carry again when the node's models change."""
     node_id: IdText
     timestamp: int
     resource_usage: ResourceUsage | None = None
@@ -178,6 +186,19 @@ class JobAssign(Message):
     sample_rate: SampleRate = 16000
     attempt_id: str | None = None
     timeout_ms: NonNegInt | None = None
+
+    def answer(self, node_id: str | None, *, success: bool, **fields: Any) -> JobResult:
+        """The `job_result` for this attempt: its ids copied, `fields` added (a node builds
+        every answer, success, failure or refusal, through here)."""
+        return JobResult(
+            job_id=self.job_id,
+            attempt_id=self.attempt_id,
+            node_id=node_id,
+            session_id=self.session_id,
+            utterance_index=self.utterance_index,
+            success=success,
+            **fields,
+        )
 
 
 class JobCancel(Message):

@@ -114,13 +114,7 @@ class Capabilities:
         return [{"src": s, "tgt": t} for s, t in sorted(pairs)]
 
 
-CAPABILITY_FIELDS = (
-    "installed_models",
-    "installed_services",
-    "capability_by_type",
-    "language_capabilities",
-    "features_supported",
-)
+CAPABILITY_FIELDS = NodeHeartbeat.CAPABILITY_FIELDS
 
 
 def merge_update(register: NodeRegister, heartbeat: NodeHeartbeat) -> NodeRegister | None:
