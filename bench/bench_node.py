@@ -109,6 +109,19 @@ async def through_node(models: Path, repeat: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in out.items()}
 
 
+def asr_job(audio: object) -> JobAssign:
+    """An English transcription job (no translation, no speech) for 16 kHz float audio."""
+    return JobAssign(
+        job_id="j",
+        session_id="s",
+        utterance_index=0,
+        src_lang="en",
+        tgt_lang="en",
+        audio=AudioData.from_bytes(float32_to_pcm16(audio)),  # type: ignore[arg-type]
+        pipeline=PipelineConfig(use_nmt=False, use_tts=False),
+    )
+
+
 def english_clips() -> list[tuple[str, str, object]]:
     """(file, reference text, 16 kHz float audio) of the committed English speech."""
     out = []
@@ -139,15 +152,7 @@ def throughput(models: Path, rounds: int) -> dict[str, dict[str, float]]:
 
         def one(item: tuple[str, str, object], pipeline: Pipeline = pipeline) -> float:
             _name, _text, audio = item
-            job = JobAssign(
-                job_id="j",
-                session_id="s",
-                utterance_index=0,
-                src_lang="en",
-                tgt_lang="en",
-                audio=AudioData.from_bytes(float32_to_pcm16(audio)),  # type: ignore[arg-type]
-                pipeline=PipelineConfig(use_nmt=False, use_tts=False),
-            )
+            job = asr_job(audio)
             t0 = time.perf_counter()
             assert pipeline.run(job).success
             return time.perf_counter() - t0
@@ -186,15 +191,7 @@ def accuracy(models: Path, repeat: int) -> dict[str, dict[str, float]]:
     heard_in: list[float] = []
 
     def node_defaults(audio: object) -> str:
-        job = JobAssign(
-            job_id="j",
-            session_id="s",
-            utterance_index=0,
-            src_lang="en",
-            tgt_lang="en",
-            audio=AudioData.from_bytes(float32_to_pcm16(audio)),  # type: ignore[arg-type]
-            pipeline=PipelineConfig(use_nmt=False, use_tts=False),
-        )
+        job = asr_job(audio)
         result = pipeline.run(job)
         assert result.service_timings is not None
         heard_in.append((result.service_timings.asr_ms or 0) / 1000)
