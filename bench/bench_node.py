@@ -183,7 +183,7 @@ def accuracy(models: Path, repeat: int) -> dict[str, dict[str, float]]:
     from lingua_node.settings import NodeSettings
 
     sys.path.insert(0, str(ROOT / "packages" / "node" / "tests"))
-    from lingua_node.testing.wer import words
+    from lingua_node.testing.wer import word_edits
 
     backends = load_backends(NodeSettings(models_dir=models, home=models.parent, tts=False))
     pipeline = Pipeline(backends, "b")
@@ -201,16 +201,6 @@ def accuracy(models: Path, repeat: int) -> dict[str, dict[str, float]]:
         segments, _info = asr.model.transcribe(audio, language="en")  # type: ignore[arg-type]
         return "".join(s.text for s in segments)
 
-    def edits(ref: str, hyp: str) -> tuple[int, int]:
-        r, h = words(ref), words(hyp)
-        prev = list(range(len(h) + 1))
-        for i, a in enumerate(r, 1):
-            cur = [i] + [0] * len(h)
-            for j, b in enumerate(h, 1):
-                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a != b))
-            prev = cur
-        return prev[-1], len(r)
-
     out: dict[str, dict[str, float]] = {}
     for label, fn in (("node defaults", node_defaults), ("faster-whisper", fw_defaults)):
         fn(english_clips()[0][2])  # warm up
@@ -224,7 +214,7 @@ def accuracy(models: Path, repeat: int) -> dict[str, dict[str, float]]:
                 t0 = time.perf_counter()
                 hyp = fn(audio)
                 runs.append(heard_in.pop() if heard_in else time.perf_counter() - t0)
-            e, n = edits(text, hyp)
+            e, n = word_edits(text, hyp)
             wrong, total = wrong + e, total + n
             times.append(statistics.median(runs))
             if 4.5 <= audio.size / 16000 <= 5.5:  # type: ignore[attr-defined]
