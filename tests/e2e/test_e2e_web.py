@@ -67,6 +67,12 @@ def test_english_speech_becomes_captions_in_order_and_speech_plays(
         assert page.get_by_test_id("node").text_content() not in ("", "–")
 
 
+# Whisper base's speech translation of the browser's live capture is the one step here whose
+# output varies from run to run: under CI load Chromium's fake microphone is cut at other
+# places, and a low-confidence decode falls back to sampling (seen once in six CI runs: a
+# hallucinated "Good night ... your sister's night"). One rerun, so a real regression (two
+# wrong translations in a row) still fails.
+@pytest.mark.flaky(reruns=1)
 def test_spanish_speech_is_translated_into_english(web_url: str, tmp_path: Path) -> None:
     items = json.loads((SPEECH / "foreign.json").read_text())
     wav = capture_wav([SPEECH / i["file"] for i in items], tmp_path / "spanish.wav")
@@ -79,6 +85,7 @@ def test_spanish_speech_is_translated_into_english(web_url: str, tmp_path: Path)
         assert any(k in row["tr"].lower() for k in item["keywords"]), (item["english"], row)
 
 
+@pytest.mark.flaky(reruns=1)  # Whisper's translation of live capture: see the Spanish test
 def test_two_pages_in_a_room_hear_each_other_in_their_own_language(
     web_url: str, tmp_path: Path
 ) -> None:
