@@ -50,8 +50,8 @@ def test_messages_nothing_sends_yet_are_marked_planned_in_the_generated_doc() ->
     from lingua_protocol.docs_render import render_protocol_md
 
     planned = {c.model_fields["type"].default for c in _subclasses(Message) if c.PLANNED}
-    assert planned == {"audio_chunk", "asr_partial", "node_error"}
     doc = render_protocol_md()
+    assert doc.count("**Planned, not in use yet:**") == len(planned)
     for name in planned:
         section = doc.split(f"### `{name}`\n", 1)[1].split("### ", 1)[0]
         assert "**Planned, not in use yet:**" in section

@@ -64,6 +64,7 @@ from .hub_manifest import (
 from .node_messages import (
     JobAck,
     JobAssign,
+    JobAudio,
     JobCancel,
     JobResult,
     NodeCommand,
@@ -162,6 +163,7 @@ __all__ = [
     "InstalledService",
     "JobAck",
     "JobAssign",
+    "JobAudio",
     "JobCancel",
     "JobError",
     "JobResult",

@@ -28,6 +28,10 @@ class FeatureFlags(Model):
     speech_rate_control: bool | None = None
     """Speech synthesis follows the speaker's measured rate (within 0.7x to 1.4x of the
     voice's own pace); the factor used comes back in `extra.tts_rate`."""
+    enable_streaming_asr: bool | None = None
+    """A node: it recognises streamed audio incrementally and sends `asr_partial`s."""
+    partial_update_interval_ms: NonNegInt | None = None
+    """A node: its default interval between partials when a job states none."""
 
     def requested(self) -> set[str]:
         """Names of the features switched on."""

@@ -72,6 +72,9 @@ class NodeRegister(Message):
     )
     language_capabilities: LanguageCapabilities | None = None
     max_concurrent_jobs: PositiveInt | None = None
+    max_concurrent_streams: NonNegInt | None = None
+    """How many streaming jobs (`job_assign` with `stream`) the node holds at once in real time;
+    0 or absent: the node does not stream."""
     protocol_version: IdText | None = None
     binary_audio: bool | None = None
     auth_token: Text | None = None
@@ -88,6 +91,7 @@ class NodeHeartbeat(Message):
         "capability_by_type",
         "language_capabilities",
         "features_supported",
+        "max_concurrent_streams",
     )
     """The register's fields a heartbeat may carry again when the node's models change."""
     node_id: IdText
@@ -100,6 +104,7 @@ class NodeHeartbeat(Message):
     )
     language_capabilities: LanguageCapabilities | None = None
     features_supported: FeatureFlags | None = None
+    max_concurrent_streams: NonNegInt | None = None
     draining: bool | None = None
 
 
@@ -138,9 +143,6 @@ class NodeError(Message):
     """A node reports a problem that belongs to no job (a job's failure is its `job_result`)."""
 
     type: Literal["node_error"] = "node_error"
-    PLANNED: ClassVar[str | None] = (
-        "no Lingua node sends it yet; the scheduler logs and counts one it receives"
-    )
     node_id: IdText | None = None
     code: IdText
     message: Text
@@ -186,6 +188,17 @@ class JobAssign(Message):
     sample_rate: SampleRate = 16000
     attempt_id: str | None = None
     timeout_ms: NonNegInt | None = None
+    stream: bool = False
+    """A streaming job: `audio` is the utterance's audio so far and more follows in `job_audio`
+    messages (from `next_seq` on) until one with `is_final`; the node sends `asr_partial`s as
+    it recognises and one `job_result` after the final chunk."""
+    stream_closed: bool = False
+    """Streaming job whose audio is already complete in `audio` (a failover after the last
+    chunk): no `job_audio` follows; recognise and answer."""
+    next_seq: NonNegInt = 0
+    """Streaming: the `seq` of the first `job_audio` that follows this assignment."""
+    partial_update_interval_ms: NonNegInt | None = None
+    """Streaming: how often the session wants a new partial."""
 
     def answer(self, node_id: str | None, *, success: bool, **fields: Any) -> JobResult:
         """The `job_result` for this attempt: its ids copied, `fields` added (a node builds
@@ -199,6 +212,22 @@ class JobAssign(Message):
             success=success,
             **fields,
         )
+
+
+class JobAudio(Message):
+    """More audio for a streaming job, in order (`seq` continues from the assignment's
+    `next_seq`); `is_final` closes the utterance. A node drops audio for a job it does not
+    hold (a cancelled or finished one)."""
+
+    type: Literal["job_audio"] = "job_audio"
+    AUDIO_FIELD: ClassVar[str | None] = "payload"
+    job_id: str
+    attempt_id: str | None = None
+    seq: NonNegInt
+    is_final: bool = False
+    payload: AudioData
+    audio_format: AudioFormat = "pcm16"
+    sample_rate: SampleRate = 16000
 
 
 class JobCancel(Message):
@@ -228,6 +257,7 @@ class PairingCode(Message):
 __all__ = [
     "JobAck",
     "JobAssign",
+    "JobAudio",
     "JobCancel",
     "JobResult",
     "LangCode",

@@ -12,6 +12,7 @@ from .base import (
     LangCode,
     Message,
     NonNegInt,
+    ResultText,
     SampleRate,
     SourceLang,
     UtteranceIndex,
@@ -37,7 +38,11 @@ class SessionInit(Message):
     """On resume: the highest index whose final message the client has; later ones are replayed."""
     binary_audio: bool | None = None
     enable_streaming_asr: bool | None = None
+    """Ask for streaming: utterances may then be sent as `audio_chunk`s while the speaker talks,
+    and `asr_partial`s come back. The ack's `streaming` says whether it was granted."""
     partial_update_interval_ms: NonNegInt | None = None
+    """How often the client would like a new partial while it streams; the scheduler clamps it
+    to its bounds and states the value it uses in the ack."""
 
 
 class Utterance(Message):
@@ -59,14 +64,18 @@ class Utterance(Message):
 
 
 class AudioChunk(Message):
-    """Streaming upload: pieces of one utterance, `seq` from 0, the last with `is_final`."""
+    """Streaming upload: one piece of one utterance, while the speaker still talks.
+
+    Only in a session whose ack granted `streaming`. `seq` counts the utterance's chunks from 0
+    without gaps; the chunk with `is_final` closes the utterance (its `payload` may be empty).
+    The first chunk of an index opens the utterance and counts against the flow-control window
+    like an `utterance`; its chunks carry raw `pcm16` (the session's sample rate is the first
+    chunk's). The utterance ends in exactly one final `translation_result` (or `error`) for its
+    index, in index order, as a whole `utterance` does; `asr_partial`s may come before it.
+    """
 
     type: Literal["audio_chunk"] = "audio_chunk"
     AUDIO_FIELD: ClassVar[str | None] = "payload"
-    PLANNED: ClassVar[str | None] = (
-        "no Lingua client sends it yet, and the scheduler answers it with UNSUPPORTED_FEATURE: "
-        "send each utterance whole as `utterance`"
-    )
     session_id: str
     utterance_index: UtteranceIndex
     seq: NonNegInt
@@ -131,6 +140,14 @@ class SessionInitAck(Message):
     max_in_flight_bytes: NonNegInt | None = None
     """Flow control: how many bytes of unanswered utterance audio (decoded size) this session may
     have in flight. Beyond it: RATE_LIMITED for that index. None: no limit stated."""
+    streaming: bool | None = None
+    """True when the session asked for streaming and the scheduler grants it: `audio_chunk`s
+    are accepted and `asr_partial`s are sent. Absent or false: whole utterances only."""
+    partial_update_interval_ms: NonNegInt | None = None
+    """Streaming: the interval between partial updates the nodes are asked for."""
+    max_stream_ms: NonNegInt | None = None
+    """Streaming: the longest one streamed utterance may be (milliseconds of audio); a chunk
+    beyond it ends the utterance with MESSAGE_TOO_LARGE for its index."""
 
 
 class TranslationResult(Message):
@@ -160,19 +177,37 @@ class TranslationResult(Message):
 
 
 class AsrPartial(Message):
-    """An interim transcript; sent by nodes and relayed to clients."""
+    """An interim transcript of an utterance still being spoken or recognised; never final.
+
+    Node -> scheduler: the node's current hypothesis for a streaming job. Scheduler -> client:
+    the same, relayed at once (partials never wait for earlier indexes, and never delay or
+    reorder final results). `text` is the whole hypothesis; `stable_text` is its prefix that
+    will not change any more (render it as committed, the rest as a guess). `revision` grows
+    with every partial of an utterance, across node failovers (the scheduler sets it on the
+    way to a client): a client ignores a partial whose revision is not above the last one it
+    showed, and every partial of an index once its final result has arrived. In a room,
+    listeners get the speaker's partials with `room_code` and `speaker_session_id` set;
+    `text_translated` is the translation of `stable_text` when the node has one.
+    """
 
     type: Literal["asr_partial"] = "asr_partial"
-    PLANNED: ClassVar[str | None] = (
-        "no Lingua node sends it yet; the scheduler relays one it receives to the session "
-        "whose job it names"
-    )
     session_id: str
     utterance_index: UtteranceIndex
-    text: str
+    text: ResultText
+    stable_text: ResultText = ""
+    revision: NonNegInt = 0
     is_final: bool = False
+    """Always false in Lingua (the final answer is `translation_result`); kept for v0.1."""
+    audio_ms: NonNegInt | None = None
+    """How much of the utterance's audio (milliseconds from its start) the hypothesis covers."""
+    text_translated: ResultText | None = None
+    tgt_lang: str | None = None
     job_id: str | None = None
+    attempt_id: str | None = None
     node_id: str | None = None
+    room_code: str | None = None
+    speaker_session_id: str | None = None
+    speaker_display_name: str | None = None
 
 
 class MissingResult(Message):

@@ -10,6 +10,7 @@ from .base import Message
 from .node_messages import (
     JobAck,
     JobAssign,
+    JobAudio,
     JobCancel,
     JobResult,
     NodeControl,
@@ -72,7 +73,7 @@ NodeMessage = Annotated[
     Field(discriminator="type"),
 ]
 SchedulerMessage = Annotated[
-    NodeRegisterAck | JobAssign | JobCancel | NodeControl | PairingCode | Error,
+    NodeRegisterAck | JobAssign | JobAudio | JobCancel | NodeControl | PairingCode | Error,
     Field(discriminator="type"),
 ]
 
@@ -107,4 +108,6 @@ SERVER_TYPES = _table(
 NODE_TYPES = _table(
     NodeRegister, NodeHeartbeat, JobAck, JobResult, AsrPartial, NodeError, PairingCodeRequest
 )
-SCHEDULER_TYPES = _table(NodeRegisterAck, JobAssign, JobCancel, NodeControl, PairingCode, Error)
+SCHEDULER_TYPES = _table(
+    NodeRegisterAck, JobAssign, JobAudio, JobCancel, NodeControl, PairingCode, Error
+)
