@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import itertools
 import os
 import resource
 import statistics
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,7 @@ from lingua_protocol import (
     SessionInit,
     Utterance,
 )
+from lingua_scheduler.__main__ import event_loop_factory
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -239,6 +242,9 @@ class Child:
             self.proc.kill()
 
 
+STARTS = itertools.count()  # profile files: one per scheduler started (LINGUA_BENCH_PROFILE.N)
+
+
 def start_scheduler(extra_env: dict[str, str] | None = None) -> Child:
     # As in production: node credentials persisted (SQLite), which registers write off the loop.
     state = os.path.join(tempfile.mkdtemp(prefix="lingua-bench-"), "scheduler-state.sqlite")
@@ -247,7 +253,7 @@ def start_scheduler(extra_env: dict[str, str] | None = None) -> Child:
         [
             sys.executable,
             *(
-                ["-m", "cProfile", "-o", env["LINGUA_BENCH_PROFILE"]]
+                ["-m", "cProfile", "-o", f"{env['LINGUA_BENCH_PROFILE']}.{next(STARTS)}"]
                 if "LINGUA_BENCH_PROFILE" in env
                 else []
             ),
@@ -266,6 +272,17 @@ def start_scheduler(extra_env: dict[str, str] | None = None) -> Child:
     line = proc.stdout.readline()
     port = int(line.rsplit(":", 1)[1].split()[0].split("/")[0])
     return pinned(Child(proc, port))
+
+
+def run_on_loop(main: Coroutine[Any, Any, None], choice: str) -> None:
+    """The relay runs on the event loop the scheduler runs on (same setting, same choice)."""
+    with asyncio.Runner(loop_factory=event_loop_factory(choice)) as runner:
+        runner.run(main)
+
+
+def loop_name(choice: str) -> str:
+    factory = event_loop_factory(choice)
+    return "asyncio" if factory is None else factory.__module__.split(".")[0]
 
 
 def start_relay() -> Child:
@@ -445,7 +462,8 @@ async def main(args: argparse.Namespace) -> None:
     pinning = pin_cpus(args.pin)
     print(
         f"scheduler bench: {args.nodes} instant nodes, 3 s PCM16 utterances (base64 JSON); "
-        f"{args.rounds} alternating rounds per row; {pinning}"
+        f"{args.rounds} alternating rounds per row; {pinning}; event loop in both middle "
+        f"processes: {loop_name(os.environ.get('LINGUA_SCHEDULER_EVENT_LOOP', 'auto'))}"
     )
     print(
         "CPU ms/utt: the scheduler's (or relay's) process; load gen: this process, which runs "
@@ -489,7 +507,7 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--relay":
-        asyncio.run(relay_main(sys.argv[2]))
+        run_on_loop(relay_main(sys.argv[2]), os.environ.get("LINGUA_SCHEDULER_EVENT_LOOP", "auto"))
         raise SystemExit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 10, 100])

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from lingua_client.files import run_files
 from lingua_client.local_cluster import LocalCluster
+from lingua_model_hub.catalog import Catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEECH = ROOT / "tests" / "data" / "speech"
@@ -23,6 +27,37 @@ def models_with_whisper(shared: Path, folder: Path) -> Path:
     if not link.exists():
         link.symlink_to(shared / "whisper-base", target_is_directory=True)
     return folder
+
+
+TINY_NMT = {
+    "model_id": "tiny-m2m100",
+    "version": "1",
+    "kind": "nmt",
+    "engine": "transformers",
+    "src_lang": "en",
+    "tgt_lang": "zh",
+}
+"""How the tests publish the tiny random en->zh M2M100 (see conftest `tiny_nmt`)."""
+
+
+def publish_tiny_nmt(cluster: LocalCluster, tiny_nmt: Path) -> None:
+    """Put the tiny en->zh model into the cluster's hub store (before or while it runs)."""
+    Catalog(cluster.work / "hub-store").publish_dir(tiny_nmt, dict(TINY_NMT))
+
+
+async def install_from_hub(cluster: LocalCluster, ref: str, models_dir: Path) -> None:
+    """`lingua_node models install REF` from the cluster's hub into `models_dir`, as an
+    operator would run it (a real process)."""
+    command = [sys.executable, "-m", "lingua_node", "models", "install", ref]
+    command += ["--hub", cluster.hub_url, "--models-dir", str(models_dir)]
+    done = await asyncio.to_thread(
+        subprocess.run,
+        command,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
 
 
 async def send_files(

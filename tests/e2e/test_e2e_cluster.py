@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from lingua_client.connection import SessionConnection
 from lingua_client.local_cluster import LocalCluster, Proc
-from lingua_model_hub.catalog import Catalog
 from lingua_protocol import (
     Message,
     RoomCreate,
@@ -24,7 +21,13 @@ from lingua_protocol import (
 )
 from lingua_protocol.audio import float32_to_pcm16, read_wav
 
-from .e2e_support import SPEECH, models_with_whisper, send_files
+from .e2e_support import (
+    SPEECH,
+    install_from_hub,
+    models_with_whisper,
+    publish_tiny_nmt,
+    send_files,
+)
 
 
 def wait_for(check, timeout_s: float = 60.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
@@ -78,17 +81,7 @@ async def test_a_node_killed_mid_job_loses_nothing(cluster: LocalCluster) -> Non
 async def test_a_running_node_installs_a_model_and_advertises_the_pair(
     cluster: LocalCluster, shared_models: Path, tiny_nmt: Path, tmp_path: Path
 ) -> None:
-    Catalog(cluster.work / "hub-store").publish_dir(
-        tiny_nmt,
-        {
-            "model_id": "tiny-m2m100",
-            "version": "1",
-            "kind": "nmt",
-            "engine": "transformers",
-            "src_lang": "en",
-            "tgt_lang": "zh",
-        },
-    )
+    publish_tiny_nmt(cluster, tiny_nmt)
     cluster.start_hub()
     cluster.start_scheduler()
     own = models_with_whisper(shared_models, tmp_path / "own-models")
@@ -100,25 +93,7 @@ async def test_a_running_node_installs_a_model_and_advertises_the_pair(
         return list(node["language_pairs"])
 
     assert {"src": "en", "tgt": "zh"} not in pairs()
-    install = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "lingua_node",
-            "models",
-            "install",
-            "tiny-m2m100@1",
-            "--hub",
-            cluster.hub_url,
-            "--models-dir",
-            str(own),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert install.returncode == 0, install.stderr
+    await install_from_hub(cluster, "tiny-m2m100@1", own)
     await asyncio.to_thread(
         wait_for, lambda: {"src": "en", "tgt": "zh"} in pairs(), 60, "the pair to be advertised"
     )
@@ -133,36 +108,9 @@ async def test_a_room_of_three_in_two_languages(
     cluster: LocalCluster, shared_models: Path, tiny_nmt: Path, tmp_path: Path
 ) -> None:
     own = models_with_whisper(shared_models, tmp_path / "room-models")
-    Catalog(cluster.work / "hub-store").publish_dir(
-        tiny_nmt,
-        {
-            "model_id": "tiny-m2m100",
-            "version": "1",
-            "kind": "nmt",
-            "engine": "transformers",
-            "src_lang": "en",
-            "tgt_lang": "zh",
-        },
-    )
+    publish_tiny_nmt(cluster, tiny_nmt)
     cluster.start_hub()
-    await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "lingua_node",
-            "models",
-            "install",
-            "tiny-m2m100",
-            "--hub",
-            cluster.hub_url,
-            "--models-dir",
-            str(own),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    await install_from_hub(cluster, "tiny-m2m100", own)
     cluster.start_scheduler()
     cluster.models_dir = own
     cluster.wait_node_ready(cluster.start_node("n", max_jobs=2))

@@ -3,17 +3,19 @@ serves, then served once a node with that pair joins (its model installed from t
 
 from __future__ import annotations
 
-import asyncio
 import json
-import subprocess
-import sys
 import wave
 from pathlib import Path
 
 from lingua_client.local_cluster import LocalCluster
-from lingua_model_hub.catalog import Catalog
 
-from .e2e_support import SPEECH, models_with_whisper, send_files
+from .e2e_support import (
+    SPEECH,
+    install_from_hub,
+    models_with_whisper,
+    publish_tiny_nmt,
+    send_files,
+)
 
 
 async def test_english_speech_to_english_text_and_piper_speech(
@@ -54,17 +56,7 @@ async def test_speech_translation_into_english(cluster: LocalCluster) -> None:
 async def test_no_node_for_a_pair_then_a_node_with_it_joins(
     cluster: LocalCluster, shared_models: Path, tiny_nmt: Path, tmp_path: Path
 ) -> None:
-    Catalog(cluster.work / "hub-store").publish_dir(
-        tiny_nmt,
-        {
-            "model_id": "tiny-m2m100",
-            "version": "1",
-            "kind": "nmt",
-            "engine": "transformers",
-            "src_lang": "en",
-            "tgt_lang": "zh",
-        },
-    )
+    publish_tiny_nmt(cluster, tiny_nmt)
     cluster.start_hub()
     cluster.start_scheduler()
     cluster.wait_node_ready(cluster.start_node("plain"))
@@ -74,25 +66,7 @@ async def test_no_node_for_a_pair_then_a_node_with_it_joins(
     assert "en->zh" in rows[0]["message"]
 
     own = models_with_whisper(shared_models, tmp_path / "nmt-node-models")
-    install = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "lingua_node",
-            "models",
-            "install",
-            "tiny-m2m100",
-            "--hub",
-            cluster.hub_url,
-            "--models-dir",
-            str(own),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert install.returncode == 0, install.stderr
+    await install_from_hub(cluster, "tiny-m2m100", own)
     nmt_cluster = LocalCluster(cluster.work, models_dir=own)
     nmt_cluster.scheduler_port, nmt_cluster.hub_port = cluster.scheduler_port, cluster.hub_port
     try:

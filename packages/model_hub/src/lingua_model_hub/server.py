@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import resource
 from collections import OrderedDict
 from typing import Any
 
 import h11
 import uvicorn
 from fastapi import FastAPI
+from lingua_protocol import raise_open_files_limit
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .settings import HubSettings
@@ -49,16 +49,8 @@ REFUSAL = (
 def connection_budget(wanted: int) -> int:
     """`wanted`, or fewer when the open-file limit cannot hold that many connections; raises
     the soft open-file limit towards the hard one first."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    need = wanted + FD_RESERVE
-    if soft != resource.RLIM_INFINITY and soft < need:
-        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass
-    if soft == resource.RLIM_INFINITY:
+    soft, _ = raise_open_files_limit(wanted + FD_RESERVE)
+    if soft is None:
         return wanted
     return max(1, min(wanted, soft - FD_RESERVE))
 

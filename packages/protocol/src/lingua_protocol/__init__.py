@@ -77,6 +77,7 @@ from .node_messages import (
     PairingCode,
     PairingCodeRequest,
 )
+from .os_limits import raise_open_files_limit
 from .parsing import (
     is_binary_frame,
     parse_client_message,
@@ -217,6 +218,7 @@ __all__ = [
     "pcm16_duration_s",
     "pcm16_to_float32",
     "pcm16_wav_bytes",
+    "raise_open_files_limit",
     "read_wav",
     "resample",
     "split_frame",

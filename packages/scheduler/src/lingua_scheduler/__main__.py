@@ -9,13 +9,13 @@ import gc
 import json
 import logging
 import os
-import resource
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import get_args
 
-from lingua_protocol import NodeCommand
+from lingua_protocol import NodeCommand, raise_open_files_limit
 
 from .server import SchedulerServer
 from .settings import SchedulerSettings
@@ -69,16 +69,11 @@ def _raise_file_limit(max_connections: int) -> None:
     """Raise the soft open-files limit towards the hard one, so `max_connections` is reached
     (and refused cleanly with 503) before `accept()` runs out of file descriptors."""
     log = logging.getLogger("lingua.scheduler")
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = max_connections + FILES_BESIDES_CONNECTIONS
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError) as exc:
-            log.warning("cannot raise the open-files limit: %s", exc)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
+    soft, problem = raise_open_files_limit(wanted)
+    if problem:
+        log.warning("cannot raise the open-files limit: %s", problem)
+    if soft is not None and soft < wanted:
         log.warning(
             "open-files limit %d is below max_connections %d + %d: lower max_connections or "
             "raise the limit (ulimit -n)",
@@ -127,8 +122,24 @@ def main(argv: list[str] | None = None) -> int:
         await stop.wait()
         await server.stop()
 
-    asyncio.run(run())
+    with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
+        runner.run(run())
     return 0
+
+
+def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (`auto`, as uvicorn does) or asked for; the standard loop else.
+    The scheduler's own work per utterance is tens of microseconds: most of its time per
+    message is the event loop and transport, which uvloop runs in C."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise SystemExit("event_loop = uvloop, but uvloop is not installed") from None
+        return None
+    return uvloop.new_event_loop
 
 
 if __name__ == "__main__":

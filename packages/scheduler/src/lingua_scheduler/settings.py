@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +17,9 @@ class SchedulerSettings(BaseSettings):
     )
 
     host: str = "127.0.0.1"
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    """`auto`: uvloop when it is installed (a dependency everywhere but Windows), else asyncio's
+    own loop."""
     port: int = 5010
     heartbeat_interval_s: float = 15.0
     missed_heartbeats_offline: int = 3
