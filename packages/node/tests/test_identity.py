@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lingua_node.agent import FatalNodeError, NodeAgent
@@ -31,6 +32,13 @@ def _no_jobs(job: JobAssign) -> JobResult:
     raise AssertionError("no job expected")
 
 
+def _agent(url: str, node: str, **kw: Any) -> NodeAgent:
+    """An agent for `node` that registers with `url` and expects no job."""
+    return NodeAgent(
+        lambda: NodeRegister(node_id=node), _no_jobs, url=url, node_id=node, max_jobs=1, **kw
+    )
+
+
 async def _register_once(agent: NodeAgent) -> None:
     """Run the agent until it has registered once (its status callback says so), then stop."""
     registered = asyncio.Event()
@@ -53,14 +61,7 @@ async def test_the_agent_presents_its_credential(tmp_path: Path) -> None:
     try:
         me = node_id(tmp_path)
         secret = credential(tmp_path)
-        agent = NodeAgent(
-            lambda: NodeRegister(node_id=me),
-            _no_jobs,
-            url=scheduler.url,
-            node_id=me,
-            max_jobs=1,
-            credential=secret,
-        )
+        agent = _agent(scheduler.url, me, credential=secret)
         await _register_once(agent)
         assert scheduler.registers[0].node_credential == secret
         assert agent.credential == secret  # nothing handed: it presented one
@@ -73,13 +74,8 @@ async def test_a_handed_credential_is_kept_and_presented_next_time(tmp_path: Pat
     scheduler = ScriptedScheduler(hand_credential=handed)
     await scheduler.start()
     try:
-        agent = NodeAgent(
-            lambda: NodeRegister(node_id="n"),
-            _no_jobs,
-            url=scheduler.url,
-            node_id="n",
-            max_jobs=1,
-            on_credential=lambda value: store_credential(tmp_path, value),
+        agent = _agent(
+            scheduler.url, "n", on_credential=lambda value: store_credential(tmp_path, value)
         )
         await _register_once(agent)
         assert scheduler.registers[0].node_credential is None
@@ -99,14 +95,7 @@ async def test_the_agent_stops_when_its_identity_is_taken_over(tmp_path: Path) -
     scheduler = ScriptedScheduler()
     await scheduler.start()
     try:
-        agent = NodeAgent(
-            lambda: NodeRegister(node_id="n"),
-            _no_jobs,
-            url=scheduler.url,
-            node_id="n",
-            max_jobs=1,
-            credential=credential(tmp_path),
-        )
+        agent = _agent(scheduler.url, "n", credential=credential(tmp_path))
         task = asyncio.create_task(agent.run())
         async with asyncio.timeout(10):
             await scheduler.connected.wait()

@@ -60,6 +60,15 @@ def settings_from(args: argparse.Namespace) -> NodeSettings:
     return NodeSettings(**overrides)
 
 
+def hub_failure(hub: str, exc: Exception) -> int:
+    """The one line a `models` command prints when the hub refused or could not be reached."""
+    if isinstance(exc, ProtocolError):
+        print(f"{exc.code}: {exc.message}", file=sys.stderr)
+    else:
+        print(f"cannot reach the hub at {hub}: {exc}", file=sys.stderr)
+    return 1
+
+
 def cmd_publish_bundled(args: argparse.Namespace) -> int:
     """Build the embedded default models and publish each to the hub (`--hub`)."""
     import os
@@ -78,12 +87,8 @@ def cmd_publish_bundled(args: argparse.Namespace) -> int:
             name = f"{model.meta['model_id']}@{model.meta['version']}"
             try:
                 record = publish_folder(settings.hub, token, model)
-            except ProtocolError as exc:
-                print(f"{exc.code}: {exc.message}", file=sys.stderr)
-                return 1
-            except OSError as exc:
-                print(f"cannot reach the hub at {settings.hub}: {exc}", file=sys.stderr)
-                return 1
+            except (ProtocolError, OSError) as exc:
+                return hub_failure(settings.hub, exc)
             if record is None:
                 print(f"{name} already published")
             else:
@@ -131,12 +136,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
         try:
             entry = store.install(settings.hub, model_id, version or None, progress=progress)
-        except ProtocolError as exc:
-            print(f"{exc.code}: {exc.message}", file=sys.stderr)
-            return 1
-        except OSError as exc:
-            print(f"cannot reach the hub at {settings.hub}: {exc}", file=sys.stderr)
-            return 1
+        except (ProtocolError, OSError) as exc:
+            return hub_failure(settings.hub, exc)
     print(f"installed {entry['model_id']}@{entry['version']} ({entry['kind']})")
     return 0
 
