@@ -71,7 +71,9 @@ class StreamSide:
             state = session.sequencer.classify(index)
             if state is Acceptance.NEW:
                 return self._open(session, m, now)
-            return self._late(session, m, state)
+            # A whole utterance, or a streamed one that already ended: this index's one final
+            # message is on its way or delivered (a resumed session gets it replayed).
+            return []
         if m.seq < stream.next_seq:
             return []  # a resend of a chunk already taken (after a reconnect): deduplicated
         if stream.closed:
@@ -88,16 +90,6 @@ class StreamSide:
             self.stats.count("streams_refused_chunk")
             return self.end(session, stream, exc.code, exc.message, now)
         return self._take(session, stream, m, raw, now)
-
-    def _late(self, session: Session, m: AudioChunk, state: Acceptance) -> list[Action]:
-        """A chunk of an index that has no open stream: a whole utterance, or a streamed one
-        that already ended. Its one final message is on its way (or was delivered: the final
-        chunk of a resend gets it again, as a resent `utterance` does)."""
-        if state is Acceptance.DELIVERED and m.is_final and session.conn_id is not None:
-            old = session.sequencer.replay(m.utterance_index)
-            if old is not None:
-                return [Send(session.conn_id, old)]
-        return []
 
     def _open(self, session: Session, m: AudioChunk, now: float) -> list[Action]:
         index = m.utterance_index
