@@ -88,18 +88,21 @@ def test_first_chunk_picks_a_streaming_node_and_later_chunks_follow_as_job_audio
     h.chunk("c1", sid, 0, 0, CHUNK)
     assert not h.to("n-plain", "job_assign")
     job = _assign(h, "n-stream")
-    assert job.stream and not job.stream_closed
+    assert job.stream
+    assert not job.stream_closed
     assert job.audio.to_bytes() == CHUNK
     assert job.next_seq == 1
     assert job.partial_update_interval_ms == 300
     h.chunk("c1", sid, 0, 1, CHUNK)
     h.chunk("c1", sid, 0, 2, b"", is_final=True)
     audio = h.take("n-stream", "job_audio")
-    assert [(a.seq, a.is_final) for a in audio if isinstance(a, JobAudio)] == [(1, False), (2, True)]
+    got = [(a.seq, a.is_final) for a in audio if isinstance(a, JobAudio)]
+    assert got == [(1, False), (2, True)]
     assert all(a.job_id == job.job_id for a in audio if isinstance(a, JobAudio))
     h.result("n-stream", job)
     [final] = _finals(h, "c1")
-    assert final.type == "translation_result" and final.utterance_index == 0  # type: ignore[attr-defined]
+    assert final.type == "translation_result"
+    assert final.utterance_index == 0
     assert h.core.sessions[sid].streams == {}  # the audio is let go with the final result
 
 
@@ -128,7 +131,8 @@ def test_a_seq_gap_ends_the_utterance_with_one_error_and_cancels_the_node() -> N
     job = _assign(h, "n1")
     h.chunk("c1", sid, 0, 2, CHUNK)
     [error] = _finals(h, "c1")
-    assert error.code == "INVALID_MESSAGE" and error.utterance_index == 0  # type: ignore[attr-defined]
+    assert error.code == "INVALID_MESSAGE"
+    assert error.utterance_index == 0
     assert [c.job_id for c in h.to("n1", "job_cancel")] == [job.job_id]  # type: ignore[attr-defined]
     h.chunk("c1", sid, 0, 3, CHUNK, is_final=True)  # a late chunk of an ended utterance
     assert len(_finals(h, "c1")) == 1
@@ -142,7 +146,8 @@ def test_a_sample_rate_change_ends_the_utterance() -> None:
     h.chunk("c1", sid, 0, 0, CHUNK)
     h.chunk("c1", sid, 0, 1, CHUNK, sample_rate=8000)
     [error] = _finals(h, "c1")
-    assert error.code == "INVALID_MESSAGE" and "8000 Hz" in error.message  # type: ignore[attr-defined]
+    assert error.code == "INVALID_MESSAGE"
+    assert "8000 Hz" in error.message
 
 
 def test_a_refused_first_chunk_accepts_nothing() -> None:
@@ -169,7 +174,8 @@ def test_audio_past_max_stream_ms_ends_the_utterance_with_message_too_large() ->
     assert not _finals(h, "c1")
     h.chunk("c1", sid, 0, 2, CHUNK)  # 0.3 s > 0.25 s
     [error] = _finals(h, "c1")
-    assert error.code == "MESSAGE_TOO_LARGE" and error.utterance_index == 0  # type: ignore[attr-defined]
+    assert error.code == "MESSAGE_TOO_LARGE"
+    assert error.utterance_index == 0
 
 
 def test_an_open_stream_counts_in_the_window_and_its_bytes_grow_with_each_chunk() -> None:
@@ -186,7 +192,8 @@ def test_an_open_stream_counts_in_the_window_and_its_bytes_grow_with_each_chunk(
     assert seq.in_flight_bytes == 3 * len(CHUNK)
     h.chunk("c1", sid, 0, 3, CHUNK)  # over the byte window: the utterance ends, not silently
     [error] = _finals(h, "c1")
-    assert error.code == "RATE_LIMITED" and error.utterance_index == 0  # type: ignore[attr-defined]
+    assert error.code == "RATE_LIMITED"
+    assert error.utterance_index == 0
     assert (seq.pending(), seq.in_flight_bytes) == (0, 0)
 
 
@@ -272,13 +279,16 @@ def test_room_listeners_get_the_speakers_partials_with_room_fields() -> None:
     assert own.room_code is None  # type: ignore[attr-defined]
     [zh] = h.take("c2", "asr_partial")
     assert (zh.session_id, zh.room_code, zh.speaker_session_id) == (same, code, speaker)  # type: ignore[attr-defined]
-    assert zh.speaker_display_name == "Ann" and zh.text_translated == "你好"  # type: ignore[attr-defined]
+    assert zh.speaker_display_name == "Ann"
+    assert zh.text_translated == "你好"
     [en] = h.take("c3", "asr_partial")
-    assert en.text == "hello" and en.text_translated is None  # type: ignore[attr-defined]
+    assert en.text == "hello"
+    assert en.text_translated is None
     # The other language is a whole job created at the final chunk.
     h.chunk("c1", speaker, 0, 1, CHUNK, is_final=True)
     [en_job] = [j for j in h.take("n1", "job_assign") if isinstance(j, JobAssign)]
-    assert en_job.tgt_lang == "en" and not en_job.stream
+    assert en_job.tgt_lang == "en"
+    assert not en_job.stream
     assert en_job.audio.to_bytes() == CHUNK * 2
 
 
@@ -297,15 +307,18 @@ def test_a_node_that_dies_mid_utterance_is_replaced_with_all_audio_so_far() -> N
     h.node("n2", streaming_node_register("n2"))
     h._apply(h.core.node_disconnected("n1", h.now))
     second = _assign(h, "n2")
-    assert second.job_id == first.job_id and second.attempt_id != first.attempt_id
-    assert second.stream and not second.stream_closed
+    assert second.job_id == first.job_id
+    assert second.attempt_id != first.attempt_id
+    assert second.stream
+    assert not second.stream_closed
     assert second.audio.to_bytes() == CHUNK + b"\x02\x00" * 800
     assert second.next_seq == 2
     h.partial("n1", first, "from the dead node")  # its connection is gone: not relayed
     h.partial("n2", second, "one two")
     h.chunk("c1", sid, 0, 2, b"", is_final=True)
     [audio] = h.take("n2", "job_audio")
-    assert audio.seq == 2 and audio.is_final  # type: ignore[attr-defined]
+    assert audio.seq == 2
+    assert audio.is_final
     h.result("n2", second)
     partials = h.take("c1", "asr_partial")
     assert [p.revision for p in partials] == [1, 2]  # type: ignore[attr-defined]
@@ -324,7 +337,9 @@ def test_failover_after_the_final_chunk_sends_the_closed_stream() -> None:
     h.chunk("c1", sid, 0, 1, CHUNK, is_final=True)
     h._apply(h.core.node_disconnected(holder or "", h.now))
     again = _assign(h, other)
-    assert again.stream and again.stream_closed and again.next_seq == 2
+    assert again.stream
+    assert again.stream_closed
+    assert again.next_seq == 2
     assert again.audio.to_bytes() == CHUNK * 2
     h.result(other, again)
     assert len(_finals(h, "c1")) == 1
@@ -339,7 +354,8 @@ def test_without_a_streaming_node_the_utterance_runs_whole_at_its_final_chunk() 
     assert h.to("n1", "job_assign") == []
     h.chunk("c1", sid, 0, 2, CHUNK, is_final=True)
     job = _assign(h, "n1")
-    assert not job.stream and job.audio.to_bytes() == CHUNK * 3
+    assert not job.stream
+    assert job.audio.to_bytes() == CHUNK * 3
     h.result("n1", job)
     assert len(_finals(h, "c1")) == 1
 
@@ -378,7 +394,8 @@ def test_a_stream_whose_node_dies_with_no_streaming_node_left_finishes_buffered(
     h._apply(h.core.node_disconnected("n1", h.now))
     h.chunk("c1", sid, 0, 1, CHUNK, is_final=True)
     job = _assign(h, "n2")
-    assert not job.stream and job.audio.to_bytes() == CHUNK * 2
+    assert not job.stream
+    assert job.audio.to_bytes() == CHUNK * 2
     h.result("n2", job)
     assert len(_finals(h, "c1")) == 1
 
@@ -414,6 +431,7 @@ def test_an_open_stream_without_a_final_chunk_ends_with_job_timeout() -> None:
     assert not _finals(h, "c1")
     h.advance(0.2)
     [error] = _finals(h, "c1")
-    assert error.code == "JOB_TIMEOUT" and error.utterance_index == 0  # type: ignore[attr-defined]
+    assert error.code == "JOB_TIMEOUT"
+    assert error.utterance_index == 0
     assert [c.job_id for c in h.to("n1", "job_cancel")] == [job.job_id]  # type: ignore[attr-defined]
     assert h.core.registry.nodes["n1"].stream_jobs == set()
