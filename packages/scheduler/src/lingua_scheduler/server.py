@@ -597,15 +597,15 @@ class SchedulerServer:
         if peer.closing:
             return
         idle = peer.outbox.empty() and not peer.sending  # nothing ahead of it to overtake
-        if isinstance(item, Latest):
+        if isinstance(item, Frame):
+            if idle and _write_now(peer.ws, item):
+                return
+            size = len(item.data)
+        elif isinstance(item, Latest):
             if idle and _write_now(peer.ws, item.frame):
                 return
             peer.latest[item.key] = item
             size = len(item.frame.data)
-        elif isinstance(item, Frame):
-            if idle and _write_now(peer.ws, item):
-                return
-            size = len(item.data)
         else:
             size = 0
         if peer.outbox_bytes + size > self.settings.peer_outbox_bytes or peer.outbox.full():
