@@ -3,9 +3,10 @@ rooms and pairing.
 
 `SchedulerCore` is the pure core (events in, actions out: `Send`, `SendLatest` for partials
 a slow reader may skip, `Close`, `SetAudioTransport`); `SchedulerServer` is its websockets
-shell; `SchedulerSettings` the configuration both take. `Randomness` is where the core draws ids, tokens, codes and node
-choices from (seeded: a run replays from its events); `CoreError` is the core's one
-exception type, carrying an `ErrorCode`. Test doubles live in `lingua_scheduler.testing`.
+shell; `SchedulerSettings` the configuration both take. `Randomness` is where the core draws
+ids, tokens, codes and node choices from (seeded: a run replays from its events);
+`CoreError` is the core's one exception type, carrying an `ErrorCode`. Test doubles live in
+`lingua_scheduler.testing`.
 """
 
 from .core.actions import (
