@@ -178,6 +178,19 @@ def test_audio_past_max_stream_ms_ends_the_utterance_with_message_too_large() ->
     assert error.utterance_index == 0
 
 
+def test_more_chunks_than_max_stream_chunks_end_the_utterance() -> None:
+    h = Harness(max_stream_chunks=3)
+    h.node("n1", streaming_node_register("n1"))
+    sid = _stream_session(h)
+    for seq in range(3):
+        h.chunk("c1", sid, 0, seq, b"\x00\x00")
+    assert not _finals(h, "c1")
+    h.chunk("c1", sid, 0, 3, b"", is_final=True)
+    [error] = _finals(h, "c1")
+    assert error.code == "MESSAGE_TOO_LARGE"  # type: ignore[attr-defined]
+    assert error.utterance_index == 0  # type: ignore[attr-defined]
+
+
 def test_an_open_stream_counts_in_the_window_and_its_bytes_grow_with_each_chunk() -> None:
     h = Harness(max_in_flight_utterances=1, max_in_flight_bytes=3 * len(CHUNK))
     h.node("n1", streaming_node_register("n1"))

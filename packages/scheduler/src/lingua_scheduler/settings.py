@@ -63,6 +63,9 @@ class SchedulerSettings(BaseSettings):
     utterance with MESSAGE_TOO_LARGE. Bounds the audio kept per open stream for failover."""
     max_chunk_bytes: int = Field(default=256 * 1024, ge=2)
     """Largest `audio_chunk` payload (decoded); more: MESSAGE_TOO_LARGE for the index."""
+    max_stream_chunks: int = Field(default=3000, ge=1)
+    """Most chunks in one streamed utterance (30 s in 10 ms chunks); more: MESSAGE_TOO_LARGE.
+    Every chunk becomes a `job_audio` to a node, so tiny chunks must not be free."""
     stream_close_grace_s: float = Field(default=10.0, gt=0)
     """An open stream must see its final chunk within `max_stream_ms` plus this after its
     first chunk; otherwise it ends with JOB_TIMEOUT (a client that stops sending cannot hold

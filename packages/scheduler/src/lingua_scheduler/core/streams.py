@@ -88,6 +88,13 @@ def check_chunk(settings: SchedulerSettings, stream: Stream | None, m: AudioChun
             field="seq",
             utterance_index=index,
         )
+    if m.seq >= settings.max_stream_chunks:
+        raise CoreError(
+            ErrorCode.MESSAGE_TOO_LARGE,
+            f"utterance {index}: more than {settings.max_stream_chunks} chunks",
+            field="seq",
+            utterance_index=index,
+        )
     if m.audio_format != "pcm16":
         raise CoreError(
             ErrorCode.UNSUPPORTED_FEATURE,
