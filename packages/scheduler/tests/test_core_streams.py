@@ -303,6 +303,15 @@ def test_room_listeners_get_the_speakers_partials_with_room_fields() -> None:
     assert en_job.tgt_lang == "en"
     assert not en_job.stream
     assert en_job.audio.to_bytes() == CHUNK * 2
+    # Its result may come first: after the final chunk, only listeners whose final copy
+    # comes from the streaming job still get its partials.
+    h.take("c3")
+    h.take("c2")
+    h.result("n1", en_job)
+    assert [m.type for m in h.take("c3")] == ["translation_result"]
+    h.partial("n1", job, "hello there")
+    assert h.take("c3") == []
+    assert [m.type for m in h.take("c2")] == ["asr_partial"]
 
 
 # ---------------------------------------------------------------------- failover, fallback

@@ -386,6 +386,10 @@ class StreamSide:
                 if listener.conn_id is None:
                     continue  # partials are not held for a disconnected listener
                 same_lang = member.preferred_lang == job.tgt_lang
+                if stream.closed and not same_lang:
+                    # This listener's final copy comes from a whole job created at the final
+                    # chunk, which may finish first: no partial may follow it.
+                    continue
                 copy = AsrPartial.model_validate(
                     {
                         **base,
