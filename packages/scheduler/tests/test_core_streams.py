@@ -457,3 +457,68 @@ def test_an_open_stream_without_a_final_chunk_ends_with_job_timeout() -> None:
     assert error.utterance_index == 0
     assert [c.job_id for c in h.to("n1", "job_cancel")] == [job.job_id]  # type: ignore[attr-defined]
     assert h.core.registry.nodes["n1"].stream_jobs == set()
+
+
+# ---------------------------------------------------------------------- sessions, acks
+
+
+def test_a_client_that_resumes_mid_stream_resends_and_goes_on() -> None:
+    h = Harness()
+    h.node("n1", streaming_node_register("n1"))
+    h.client(
+        "c1",
+        {"type": "session_init", "src_lang": "en", "tgt_lang": "zh", "enable_streaming_asr": True},
+    )
+    ack = h.take("c1", "session_init_ack")[0]
+    sid, token = ack.session_id, ack.resume_token  # type: ignore[attr-defined]
+    h.chunk("c1", sid, 0, 0, CHUNK)
+    h.chunk("c1", sid, 0, 1, CHUNK)
+    job = _assign(h, "n1")
+    h._apply(h.core.client_disconnected("c1", h.now))
+    h.partial("n1", job, "while away")
+    assert h.core.sessions[sid].outbox == []  # partials are not held for a resume
+    h.client(
+        "c2", {"type": "session_init", "src_lang": "en", "tgt_lang": "zh", "resume_token": token}
+    )
+    resumed = h.take("c2", "session_init_ack")[0]
+    assert resumed.streaming is True  # type: ignore[attr-defined]
+    h.take("n1")
+    for seq in (0, 1):  # a client that does not know what arrived resends from the start
+        h.chunk("c2", sid, 0, seq, CHUNK)
+    assert h.take("n1") == []
+    h.chunk("c2", sid, 0, 2, CHUNK, is_final=True)
+    assert [a.seq for a in h.take("n1", "job_audio")] == [2]  # type: ignore[attr-defined]
+    h.result("n1", job)
+    assert [m.type for m in _finals(h, "c2")] == ["translation_result"]
+
+
+def test_a_session_that_ends_mid_stream_cancels_its_node_and_frees_the_slot() -> None:
+    h = Harness()
+    h.node("n1", streaming_node_register("n1", streams=1))
+    sid = _stream_session(h)
+    h.chunk("c1", sid, 0, 0, CHUNK)
+    job = _assign(h, "n1")
+    h.client("c1", {"type": "session_close", "session_id": sid})
+    h._apply(h.core.client_disconnected("c1", h.now))
+    assert [c.job_id for c in h.to("n1", "job_cancel")] == [job.job_id]  # type: ignore[attr-defined]
+    assert h.core.registry.nodes["n1"].stream_jobs == set()
+    other = _stream_session(h, "c9")
+    h.chunk("c9", other, 0, 0, CHUNK)
+    assert _assign(h, "n1").stream
+
+
+def test_a_stream_not_acked_in_time_moves_to_another_streaming_node() -> None:
+    h = Harness(ack_timeout_s=2.0)
+    h.node("n1", streaming_node_register("n1"))
+    sid = _stream_session(h)
+    h.chunk("c1", sid, 0, 0, CHUNK)
+    _assign(h, "n1")
+    h.node("n2", streaming_node_register("n2"))
+    h.chunk("c1", sid, 0, 1, CHUNK)
+    h.advance(2.5)
+    assert [c.reason for c in h.to("n1", "job_cancel")] == ["ack timeout"]  # type: ignore[attr-defined]
+    again = _assign(h, "n2")
+    assert again.stream
+    assert again.audio.to_bytes() == CHUNK * 2
+    assert again.next_seq == 2
+    assert h.core.registry.nodes["n1"].stream_jobs == set()
