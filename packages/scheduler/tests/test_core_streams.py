@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from lingua_protocol import AsrPartial, JobAssign, JobAudio, Message
 from lingua_scheduler.testing import Harness, node_register, streaming_node_register
 
@@ -522,3 +523,22 @@ def test_a_stream_not_acked_in_time_moves_to_another_streaming_node() -> None:
     assert again.audio.to_bytes() == CHUNK * 2
     assert again.next_seq == 2
     assert h.core.registry.nodes["n1"].stream_jobs == set()
+
+
+def test_a_bug_after_a_stream_is_accepted_still_ends_its_index(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = Harness()
+    h.node("n1", node_register("n1"))
+    sid = _stream_session(h)
+    h.chunk("c1", sid, 0, 0, CHUNK)
+
+    def broken(*args: object, **kwargs: object) -> list[object]:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(h.core._clients.stream_side, "_whole_jobs", broken)
+    h.chunk("c1", sid, 0, 1, CHUNK, is_final=True)
+    [error] = _finals(h, "c1")
+    assert error.code == "INTERNAL_ERROR"  # type: ignore[attr-defined]
+    assert error.utterance_index == 0  # type: ignore[attr-defined]
+    assert h.core.sessions[sid].sequencer.pending() == 0
