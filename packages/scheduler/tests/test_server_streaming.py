@@ -90,3 +90,18 @@ async def test_without_a_streaming_node_the_stream_runs_whole_without_partials(
     assert job.audio.to_bytes() == PIECE * 3
     await node.close()
     await client.close()
+
+
+async def test_chunks_travel_as_binary_frames_when_both_sides_negotiated_them(
+    sched: Running,
+) -> None:
+    node = await sched.node("streamer", streams=1, binary=True)
+    client = await sched.client(enable_streaming_asr=True, binary_audio=True)
+    await client.chunk(0, 0, PIECE)
+    await client.chunk(0, 1, PIECE[::-1], is_final=True)
+    finals = await client.recv_until(1, ("translation_result", "error"))
+    assert finals[0].type == "translation_result"
+    [job] = node.jobs
+    assert bytes(node.stream_audio[job.job_id]) == PIECE + PIECE[::-1]
+    await node.close()
+    await client.close()
