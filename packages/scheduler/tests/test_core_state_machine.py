@@ -1,10 +1,13 @@
 """Property test: random sequences of valid and invalid events against the pure core.
 
 Clients open sessions, send utterances (good and bad audio, indexes in order, skipped, far
-ahead, beyond what JSON can hold), disconnect and resume; nodes register, ack, answer, fail,
-heartbeat and vanish; time moves on. After every step: no exception escaped, no index got two
-final messages, every accepted index not yet answered has a live job (nothing is wedged), and
-every per-session and global structure is within its bound. At the end, with a node that
+ahead, beyond what JSON can hold), stream utterances as chunks (in order, with gaps, resent,
+at another sample rate, past the length limit), disconnect and resume; nodes register (some
+with stream slots), ack, answer, send partials (current and stale), fail, heartbeat and
+vanish; time moves on. After every step: no exception escaped, no index got two final
+messages, no partial came after its index's final message, every accepted index not yet
+answered has a live job or an open stream (nothing is wedged), and every per-session and
+global structure is within its bound. At the end, with a node that
 answers everything and time moving on, every accepted index of every surviving session has
 ended in exactly one final message.
 """
@@ -19,7 +22,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from lingua_protocol import (
     MAX_UTTERANCE_INDEX,
     JobAssign,
@@ -53,6 +56,8 @@ LIMITS: dict[str, Any] = {
     "utterance_burst": 1000,
     "utterances_per_s": 1000.0,
     "heartbeat_interval_s": 15.0,
+    "max_stream_ms": 2000,
+    "stream_close_grace_s": 5.0,
 }
 FINAL = ("translation_result", "missing_result", "error")
 AUDIO = {
@@ -87,6 +92,7 @@ class CoreMachine(RuleBasedStateMachine):
         self.nodes: dict[str, str] = {}  # conn -> node id, connected ones
         self.assigned: dict[str, list[JobAssign]] = {}  # node conn -> job_assigns not answered
         self.finals: Counter[tuple[str, int]] = Counter()
+        self.partials: Counter[tuple[str, int]] = Counter()
         self.accepted: set[tuple[str, int]] = set()
         self.gone: set[str] = set()  # sessions the core dropped (grace over, refused resume)
 
@@ -127,6 +133,11 @@ class CoreMachine(RuleBasedStateMachine):
             return
         client = self._session_of(conn)
         index = getattr(message, "utterance_index", None)
+        if client is not None and message.type == "asr_partial" and index is not None:
+            key = (client.session_id, index)
+            assert self.finals[key] == 0, ("partial after the final message", key)
+            self.partials[key] += 1
+            return
         if client is None or message.type not in FINAL or index is None:
             return
         key = (client.session_id, index)
@@ -161,6 +172,87 @@ class CoreMachine(RuleBasedStateMachine):
         self.clients.append(
             ClientModel(conn, ack.message.session_id, ack.message.resume_token)  # type: ignore[attr-defined]
         )
+
+    @rule()
+    def open_streaming_session(self) -> None:
+        if len(self.clients) >= 4:
+            return
+        conn = self._conn("client")
+        body = {
+            "type": "session_init",
+            "src_lang": "en",
+            "tgt_lang": "zh",
+            "enable_streaming_asr": True,
+        }
+        ack = _sends(self._client(conn, body))[0]
+        assert ack.message.streaming is True  # type: ignore[attr-defined]
+        self.clients.append(
+            ClientModel(conn, ack.message.session_id, ack.message.resume_token)  # type: ignore[attr-defined]
+        )
+
+    @rule(
+        which=st.integers(0, 3),
+        kind=st.sampled_from(["next", "next", "next", "final", "final", "gap", "resend", "rate"]),
+        size=st.sampled_from([320, 320, 16_000, 3]),
+    )
+    def chunk(self, which: int, kind: str, size: int) -> None:
+        """A chunk of the session's open stream, or the first chunk of a new index."""
+        live = [c for c in self._live() if c.conn is not None]
+        if not live:
+            return
+        client = live[which % len(live)]
+        assert client.conn is not None
+        session = self.core.sessions[client.session_id]
+        seq = session.sequencer
+        open_streams = [st for st in session.streams.values() if not st.closed]
+        if open_streams:
+            stream = open_streams[0]
+            index, next_seq = stream.utterance_index, stream.next_seq
+        else:
+            done = [i for s, i in self.accepted if s == client.session_id]
+            index = max([*done, (seq.next_index or 0) - 1, client.received_max]) + 1
+            next_seq = 0
+        number = {"gap": next_seq + 1, "resend": max(0, next_seq - 1)}.get(kind, next_seq)
+        body = {
+            "type": "audio_chunk",
+            "session_id": client.session_id,
+            "utterance_index": index,
+            "seq": number,
+            "is_final": kind == "final",
+            "payload": base64.b64encode(b"\x00" * size).decode(),
+            "sample_rate": 8000 if kind == "rate" else 16000,
+        }
+        was_accepted = (client.session_id, index) in self.accepted
+        before_next = seq.next_index
+        actions = self._client(client.conn, body)
+        now_accepted = index in seq.accepted or (
+            seq.next_index is not None
+            and seq.next_index > index
+            and (before_next is None or before_next <= index)
+        )
+        if was_accepted or now_accepted:
+            self.accepted.add((client.session_id, index))
+            self._apply(actions)
+        else:
+            self._apply(actions, skip=(client.session_id, index))
+
+    @rule(which=st.integers(0, 20), stale=st.sampled_from([False, False, False, True]))
+    def node_sends_partial(self, which: int, stale: bool) -> None:
+        pending = [(c, j) for c, jobs in sorted(self.assigned.items()) for j in jobs if j.stream]
+        if not pending:
+            return
+        conn, job = pending[which % len(pending)]
+        if conn not in self.nodes:
+            return
+        body = {
+            "type": "asr_partial",
+            "job_id": job.job_id,
+            "attempt_id": f"{job.job_id}.0" if stale else job.attempt_id,
+            "session_id": job.session_id,
+            "utterance_index": job.utterance_index,
+            "text": "partial",
+        }
+        self._node(conn, body)
 
     @rule(
         which=st.integers(0, 3),
@@ -243,13 +335,16 @@ class CoreMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ nodes
 
-    @rule(max_jobs=st.integers(1, 3))
-    def node_registers(self, max_jobs: int) -> None:
+    @rule(max_jobs=st.integers(1, 3), streams=st.sampled_from([0, 0, 1, 2]))
+    def node_registers(self, max_jobs: int, streams: int) -> None:
         if len(self.nodes) >= 3:
             return
         conn = self._conn("node")
         self.nodes[conn] = f"n{self.seq}"
-        self._node(conn, node_register(f"n{self.seq}", max_concurrent_jobs=max_jobs))
+        body = node_register(
+            f"n{self.seq}", max_concurrent_jobs=max_jobs, max_concurrent_streams=streams
+        )
+        self._node(conn, body)
 
     @rule(which=st.integers(0, 2))
     def node_vanishes(self, which: int) -> None:
@@ -316,10 +411,13 @@ class CoreMachine(RuleBasedStateMachine):
                     for j in session.job_ids
                     if j in self.core.jobs and self.core.jobs[j].utterance_index == index
                 ]
-                assert any(j.primary for j in jobs), (session.session_id, index)
+                stream = session.streams.get(index)
+                buffered = stream is not None and stream.job_id is None and not stream.closed
+                assert buffered or any(j.primary for j in jobs), (session.session_id, index)
         for job in self.core.jobs.values():
             assert job.state is not JobState.DONE
-            assert job.deadline is not None
+            open_stream = job.stream is not None and not job.stream.closed
+            assert job.deadline is not None or open_stream  # its stream's close-by time holds
             assert (job.state is JobState.QUEUED) == (job.job_id in self.core.queue)
 
     @invariant()
@@ -340,6 +438,12 @@ class CoreMachine(RuleBasedStateMachine):
                 window = range(seq.next_index, seq.next_index + s.utterance_index_window)
                 assert all(i in window for i in seq.accepted)
             assert len(session.job_ids) <= s.max_in_flight_utterances
+            assert set(session.streams) <= set(seq.accepted)
+            for stream in session.streams.values():
+                assert stream.duration_ms() <= s.max_stream_ms
+        for node in self.core.registry.nodes.values():
+            assert node.stream_jobs <= node.in_flight
+            assert len(node.stream_jobs) <= (node.register.max_concurrent_streams or 0)
         for conn, sid in self.core.sessions.conns().items():
             assert self.core.sessions[sid].conn_id == conn
 
@@ -378,3 +482,24 @@ CoreMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_core_state_machine = CoreMachine.TestCase
+
+
+class StreamingCoreMachine(CoreMachine):
+    """The same machine, starting with a node that has stream slots and a session that
+    streams, so that most runs exercise chunks, partials, stream failover and the buffered
+    fallback (from a cold start few runs reach a stream)."""
+
+    @initialize()
+    def a_streaming_node_and_session(self) -> None:
+        self.node_registers(max_jobs=2, streams=2)
+        self.open_streaming_session()
+
+
+StreamingCoreMachine.TestCase.settings = settings(
+    max_examples=100,
+    stateful_step_count=40,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+test_core_state_machine_with_streams = StreamingCoreMachine.TestCase

@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 
 from .base import Message
+from .docs_streaming import STREAMING
 from .errors import ErrorCode
 from .examples import CLIENT, NODE, SCHEDULER, SERVER
 from .unions import CLIENT_TYPES, NODE_TYPES, SCHEDULER_TYPES, SERVER_TYPES
@@ -106,6 +107,7 @@ def _section(
 def render_protocol_md() -> str:
     parts = [
         INTRO,
+        STREAMING,
         _section("Client -> scheduler (`/ws/session`)", CLIENT_TYPES, CLIENT),
         _section("Scheduler -> client (`/ws/session`)", SERVER_TYPES, SERVER),
         _section("Node -> scheduler (`/ws/node`)", NODE_TYPES, NODE),

@@ -1,11 +1,12 @@
 """Lingua scheduler: sessions, node registry, capability-aware dispatch, ordering, failover,
 rooms and pairing.
 
-`SchedulerCore` is the pure core (events in, actions out: `Send`, `Close`,
-`SetAudioTransport`); `SchedulerServer` is its websockets shell; `SchedulerSettings` the
-configuration both take. `Randomness` is where the core draws ids, tokens, codes and node
-choices from (seeded: a run replays from its events); `CoreError` is the core's one
-exception type, carrying an `ErrorCode`. Test doubles live in `lingua_scheduler.testing`.
+`SchedulerCore` is the pure core (events in, actions out: `Send`, `SendLatest` for partials
+a slow reader may skip, `Close`, `SetAudioTransport`); `SchedulerServer` is its websockets
+shell; `SchedulerSettings` the configuration both take. `Randomness` is where the core draws
+ids, tokens, codes and node choices from (seeded: a run replays from its events);
+`CoreError` is the core's one exception type, carrying an `ErrorCode`. Test doubles live in
+`lingua_scheduler.testing`.
 """
 
 from .core.actions import (
@@ -16,6 +17,7 @@ from .core.actions import (
     Action,
     Close,
     Send,
+    SendLatest,
     SetAudioTransport,
 )
 from .core.credentials import CredentialStore, MemoryCredentialStore
@@ -43,6 +45,7 @@ __all__ = [
     "SchedulerServer",
     "SchedulerSettings",
     "Send",
+    "SendLatest",
     "SetAudioTransport",
     "SqliteCredentialStore",
 ]

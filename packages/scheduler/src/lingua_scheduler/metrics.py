@@ -62,6 +62,12 @@ class _HotPathCollector(Collector):
             "Peers closed (1013) because their outbox passed peer_outbox_bytes unread",
             value=m.slow_peers_closed,
         )
+        yield CounterMetricFamily(
+            "lingua_partials_coalesced",
+            "Partial transcripts replaced in a slow reader's outbox by a newer one of the same "
+            "utterance before they were sent",
+            value=m.partials_coalesced,
+        )
         cumulative, buckets = 0, []
         for bound, count in zip((*m.latency_buckets, math.inf), m.latency_counts, strict=True):
             cumulative += count
@@ -82,6 +88,7 @@ class Metrics:
         self.outcomes: dict[str, int] = {}
         self.slow_peer_sends = 0
         self.slow_peers_closed = 0
+        self.partials_coalesced = 0
         self.latency_buckets = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
         self.latency_counts = [0] * (len(self.latency_buckets) + 1)
         self.latency_sum = 0.0
@@ -99,6 +106,9 @@ class Metrics:
 
     def slow_peer_send(self) -> None:
         self.slow_peer_sends += 1
+
+    def partial_coalesced(self) -> None:
+        self.partials_coalesced += 1
 
     def slow_peer_closed(self) -> None:
         self.slow_peers_closed += 1

@@ -43,7 +43,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from .core.actions import CLOSE_POLICY, CLOSE_TOO_BIG, Action, Close, Send, SetAudioTransport
+from .core.actions import (
+    CLOSE_POLICY,
+    CLOSE_TOO_BIG,
+    Action,
+    Close,
+    Send,
+    SendLatest,
+    SetAudioTransport,
+)
 from .core.credentials import CredentialStore
 from .core.engine import SchedulerCore
 from .core.limit_log import LimitLog
@@ -78,6 +86,9 @@ class Peer:
     binary: bool = False  # set only by the core's SetAudioTransport
     outbox: asyncio.Queue[Outgoing] = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
     outbox_bytes: int = 0  # bytes of the frames waiting in `outbox`
+    latest: dict[tuple[str, int], Latest] = field(default_factory=dict)
+    """The `SendLatest` slots waiting in `outbox`, by key: at most one each (so bounded by the
+    outbox), replaced in place by a newer message of the same key."""
     writer: asyncio.Task[None] | None = None
     sending: bool = False  # the writer task is inside ws.send(): later messages queue behind
     closing: bool = False  # closed for not reading: nothing more is queued for it
@@ -92,7 +103,18 @@ class Frame:
     text: bool
 
 
-Outgoing = Frame | tuple[int, str]
+@dataclass(slots=True)
+class Latest:
+    """A place in a peer's outbox for the newest message of `key` (a partial transcript of
+    one utterance): a newer one replaces `frame` while the slot waits, so a slow reader gets
+    only the newest partial, in the position of the first one (before that utterance's final
+    result, which the core sends after its last partial)."""
+
+    key: tuple[str, int]
+    frame: Frame
+
+
+Outgoing = Frame | Latest | tuple[int, str]
 
 
 def _wire(message: Message, binary: bool) -> Frame:
@@ -514,7 +536,10 @@ class SchedulerServer:
             if peer is None:
                 continue
             if isinstance(action, Send):
-                self._send(peer, action.message)
+                if isinstance(action, SendLatest):
+                    self._send_latest(peer, action.message, action.key)
+                else:
+                    self._send(peer, action.message)
             elif isinstance(action, Close):
                 self._enqueue(peer, (action.code, action.reason))
             elif isinstance(action, SetAudioTransport):
@@ -556,13 +581,33 @@ class SchedulerServer:
         """In the transport the core chose for this peer (`SetAudioTransport`)."""
         self._enqueue(peer, _wire(message, peer.binary))
 
+    def _send_latest(self, peer: Peer, message: Message, key: tuple[str, int]) -> None:
+        """A partial: it replaces the one of the same utterance still waiting in the outbox,
+        if any (keeping that one's place), else it goes out like any message."""
+        frame = _wire(message, peer.binary)
+        waiting = peer.latest.get(key)
+        if waiting is None or peer.closing:
+            self._enqueue(peer, Latest(key, frame))
+            return
+        peer.outbox_bytes += len(frame.data) - len(waiting.frame.data)
+        waiting.frame = frame
+        self.metrics.partial_coalesced()
+
     def _enqueue(self, peer: Peer, item: Outgoing) -> None:
         if peer.closing:
             return
         idle = peer.outbox.empty() and not peer.sending  # nothing ahead of it to overtake
-        if isinstance(item, Frame) and idle and _write_now(peer.ws, item):
-            return
-        size = len(item.data) if isinstance(item, Frame) else 0
+        if isinstance(item, Frame):
+            if idle and _write_now(peer.ws, item):
+                return
+            size = len(item.data)
+        elif isinstance(item, Latest):
+            if idle and _write_now(peer.ws, item.frame):
+                return
+            peer.latest[item.key] = item
+            size = len(item.frame.data)
+        else:
+            size = 0
         if peer.outbox_bytes + size > self.settings.peer_outbox_bytes or peer.outbox.full():
             # A peer that does not read is closed (1013) rather than buffered without bound;
             # a client's session survives for resume, and what it missed is replayed.
@@ -579,6 +624,7 @@ class SchedulerServer:
             while not peer.outbox.empty():
                 peer.outbox.get_nowait()
             peer.outbox_bytes = 0
+            peer.latest.clear()
             task = asyncio.create_task(peer.ws.close(1013, "too slow"))
             self._closers.add(task)
             task.add_done_callback(self._closers.discard)
@@ -593,6 +639,10 @@ class SchedulerServer:
         try:
             while True:
                 item = await peer.outbox.get()
+                if isinstance(item, Latest):
+                    # From here on a newer partial of this key queues behind: never overtakes.
+                    del peer.latest[item.key]
+                    item = item.frame
                 if isinstance(item, Frame):
                     peer.outbox_bytes -= len(item.data)
                 if isinstance(item, tuple):

@@ -51,6 +51,28 @@ class SchedulerSettings(BaseSettings):
     session_hold_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
     replay_buffer_bytes: int = Field(default=2 * 1024 * 1024, ge=0)
     peer_outbox_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+    # Streaming (docs/scheduler.md, "Streaming").
+    streaming_enabled: bool = True
+    """Grant `enable_streaming_asr` to sessions that ask; off: their ack says `streaming: false`
+    and they send whole utterances."""
+    partial_update_interval_ms: int = Field(default=500, ge=1)
+    """The interval between partials asked of nodes when a session states none."""
+    min_partial_update_interval_ms: int = Field(default=200, ge=1)
+    max_partial_update_interval_ms: int = Field(default=5000, ge=1)
+    """A session's requested interval is clamped to [min, max]: below ~200 ms a CPU node
+    re-decodes more often than it can, above 5 s a partial is no longer live."""
+    max_stream_ms: int = Field(default=30_000, ge=100)
+    """Longest streamed utterance (milliseconds of audio); the chunk that goes past it ends the
+    utterance with MESSAGE_TOO_LARGE. Bounds the audio kept per open stream for failover."""
+    max_chunk_bytes: int = Field(default=256 * 1024, ge=2)
+    """Largest `audio_chunk` payload (decoded); more: MESSAGE_TOO_LARGE for the index."""
+    max_stream_chunks: int = Field(default=3000, ge=1)
+    """Most chunks in one streamed utterance (30 s in 10 ms chunks); more: MESSAGE_TOO_LARGE.
+    Every chunk becomes a `job_audio` to a node, so tiny chunks must not be free."""
+    stream_close_grace_s: float = Field(default=10.0, gt=0)
+    """An open stream must see its final chunk within `max_stream_ms` plus this after its
+    first chunk; otherwise it ends with JOB_TIMEOUT (a client that stops sending cannot hold
+    a node's stream slot and the session's window for ever)."""
     node_token: str | None = Field(default=None, validation_alias="LINGUA_NODE_TOKEN")
     admin_token: str | None = None
     """Operator token (`Authorization: Bearer ...`) for /ws/admin and the full cluster view;

@@ -23,6 +23,17 @@ class Send:
 
 
 @dataclass(frozen=True, slots=True)
+class SendLatest(Send):
+    """A `Send` whose message only the newest of its `key` matters (a partial transcript):
+    while an earlier `SendLatest` with the same key still waits unsent in the connection's
+    outbox, the shell puts this message in its place instead of queueing both, so a slow
+    reader holds at most one partial per utterance. A shell that does not coalesce may treat
+    it as a plain `Send`."""
+
+    key: tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class Close:
     """Close connection `conn_id` with a WebSocket close code."""
 
@@ -42,7 +53,7 @@ class SetAudioTransport:
     binary: bool
 
 
-Action = Send | Close | SetAudioTransport
+Action = Send | SendLatest | Close | SetAudioTransport
 
 
 def refuse_and_close(

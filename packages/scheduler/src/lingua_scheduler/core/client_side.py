@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import logging
+from typing import Any
 
 from lingua_protocol import (
     PROTOCOL_VERSION,
+    AudioChunk,
     ClientHeartbeat,
     ErrorCode,
     Message,
@@ -26,29 +27,30 @@ from .actions import CLOSE_POLICY, Action, Close, Send, SetAudioTransport
 from .audio_probe import duration_s
 from .delivery import Delivery
 from .errors import CoreError
+from .job_build import new_job
 from .job_flow import JobFlow
-from .jobs import Job, log_job
+from .jobs import log_job
 from .ordering import Acceptance, ResultSequencer
 from .room_side import RoomSide
-from .selection import JobNeeds
-from .sessions import Session
+from .sessions import Session, take_token
+from .stream_side import StreamSide
+from .streams import negotiate
 from .tables import CoreTables
 from .versions import version_ok, version_refusal
 
 log = logging.getLogger("lingua.scheduler")
 
 
-@functools.cache
-def _pipeline(use_asr: bool, use_nmt: bool, use_tts: bool) -> PipelineConfig:
-    """One shared, never mutated config per combination: a job needs no copy of its own."""
-    return PipelineConfig(use_asr=use_asr, use_nmt=use_nmt, use_tts=use_tts)
-
-
 class ClientSide:
     """Handles every message from a client connection; receives the tables it works on."""
 
     def __init__(
-        self, tables: CoreTables, flow: JobFlow, delivery: Delivery, rooms: RoomSide
+        self,
+        tables: CoreTables,
+        flow: JobFlow,
+        delivery: Delivery,
+        rooms: RoomSide,
+        streams: StreamSide,
     ) -> None:
         self.s = tables.config
         self.random = tables.random
@@ -61,6 +63,7 @@ class ClientSide:
         self.flow = flow
         self.delivery = delivery
         self.room_side = rooms
+        self.stream_side = streams
 
     def client_message(self, conn_id: str, message: Message, now: float) -> list[Action]:
         if isinstance(message, SessionInit):
@@ -92,6 +95,8 @@ class ClientSide:
         if isinstance(message, SessionClose):
             session.closing = True
             return self.delivery.deliver(session, [])
+        if isinstance(message, AudioChunk) and session.streaming:
+            return self.stream_side.chunk(session, message, now)
         if isinstance(message, RoomCreate | RoomJoin | RoomLeave):
             return self.room_side.room_message(session, message, now)
         raise CoreError(
@@ -153,6 +158,7 @@ class ClientSide:
             tokens=float(self.s.utterance_burst),
             tokens_at=now,
         )
+        session.streaming, session.partial_interval_ms = negotiate(self.s, m)
         self.sessions.add(session)
         self.stats.count("sessions_created")
         log.info(
@@ -166,7 +172,14 @@ class ClientSide:
         return [SetAudioTransport(conn_id, session.binary_audio), Send(conn_id, ack)]
 
     def _init_ack(self, session: Session, text: str) -> SessionInitAck:
-        """The ack a new or resumed session gets: its ids, transport and flow-control window."""
+        """The ack a new or resumed session gets: its ids, transport and flow-control window,
+        and, only when the session asked for streaming, what it was granted."""
+        streaming: dict[str, Any] = {}
+        if session.streaming is not None:
+            streaming["streaming"] = session.streaming
+            if session.streaming:
+                streaming["partial_update_interval_ms"] = session.partial_interval_ms
+                streaming["max_stream_ms"] = self.s.max_stream_ms
         return SessionInitAck(
             session_id=session.session_id,
             assigned_node_id=session.paired_node_id,
@@ -176,6 +189,7 @@ class ClientSide:
             binary_audio=session.binary_audio,
             max_in_flight_utterances=self.s.max_in_flight_utterances,
             max_in_flight_bytes=self.s.max_in_flight_bytes,
+            **streaming,
         )
 
     def _resume(
@@ -208,15 +222,6 @@ class ClientSide:
         actions += [Send(conn_id, msg) for msg in outbox]
         return actions
 
-    def _take_token(self, session: Session, now: float) -> bool:
-        rate, burst = self.s.utterances_per_s, float(self.s.utterance_burst)
-        session.tokens = min(burst, session.tokens + (now - session.tokens_at) * rate)
-        session.tokens_at = now
-        if session.tokens < 1.0:
-            return False
-        session.tokens -= 1.0
-        return True
-
     def _utterance(self, session: Session, m: Utterance, now: float) -> list[Action]:
         """Validate everything first (session state, index, flow control, audio, rate), then
         accept the index and create its jobs. A refused utterance is never accepted, so it is
@@ -248,7 +253,7 @@ class ClientSide:
                 field="audio",
                 utterance_index=index,
             ) from exc
-        if not self._take_token(session, now):
+        if not take_token(session, now, self.s.utterances_per_s, self.s.utterance_burst):
             raise CoreError(
                 ErrorCode.RATE_LIMITED,
                 f"more than {self.s.utterances_per_s:g} utterances a second; slow down",
@@ -324,36 +329,23 @@ class ClientSide:
             langs, primary_lang = [tgt], tgt
         actions: list[Action] = []
         for lang in langs:
-            use_nmt = pipeline.use_nmt and lang != src
-            job = Job(
-                job_id=self.jobs.new_id(),
-                session_id=session.session_id,
-                utterance_index=index,
-                src_lang=src,
-                tgt_lang=lang,
-                pipeline=_pipeline(pipeline.use_asr, use_nmt, pipeline.use_tts),
-                features=features,
-                dialect=m.dialect or session.dialect,
-                audio=audio,
-                audio_format=m.audio_format,
-                sample_rate=m.sample_rate,
-                audio_s=duration or 10.0,
-                audio_bytes=len(audio),
-                needs=JobNeeds(
-                    src,
-                    lang,
-                    pipeline.use_tts,
-                    use_nmt,
-                    frozenset(features.requested()) if features else frozenset(),
-                    session.paired_node_id,
-                ),
-                created_at=now,
-                primary=(lang == primary_lang),
+            job = new_job(
+                self.jobs.new_id(),
+                session,
+                index,
+                src,
+                lang,
+                pipeline,
+                features,
+                m.dialect or session.dialect,
+                audio,
+                m.audio_format,
+                m.sample_rate,
+                duration or 10.0,
+                room,
+                lang == primary_lang,
+                now,
             )
-            if room is not None:
-                job.room_code = room.code
-                job.listeners = room.members_with(lang, exclude=session.session_id)
-                job.speaker_name = room.members[session.session_id].display_name
             self.jobs.add(job, session)
             log_job(job, "created", now, src=src, tgt=lang)
             actions += self.flow.dispatch(job, now)

@@ -13,9 +13,9 @@ import heapq
 import itertools
 from typing import Literal
 
-DeadlineKind = Literal["job", "gap", "slow"]
+DeadlineKind = Literal["job", "gap", "slow", "stream"]
 Key = tuple[DeadlineKind, str]
-"""(kind, id): ("job", job_id), ("gap", session_id), ("slow", "")."""
+"""(kind, id): ("job", job_id), ("gap", session_id), ("slow", ""), ("stream", Stream.key)."""
 
 
 class Deadlines:

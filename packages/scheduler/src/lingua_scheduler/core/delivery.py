@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from lingua_protocol import Message, RoomMember, RoomMembers, SessionCloseAck
+from lingua_protocol import JobCancel, Message, RoomMember, RoomMembers, SessionCloseAck
 
 from .actions import CLOSE_NORMAL, Action, Close, Send
 from .budget import message_bytes, without_audio
@@ -29,6 +29,7 @@ class Delivery:
         self.jobs = tables.jobs
         self.rooms = tables.rooms
         self.deadlines = tables.deadlines
+        self.registry = tables.registry
 
     def arm_gap(self, session: Session) -> None:
         """Schedule the session's head-of-line gap timeout, if it has one (and it moved)."""
@@ -80,15 +81,26 @@ class Delivery:
         """The session ends: its jobs end unless another room member still waits for them,
         and it leaves its room (the others get the new member list)."""
         self.sessions.drop(session)
+        actions: list[Action] = []
         for job_id in list(session.job_ids):
             job = self.jobs.get(job_id)
             if job is None:
                 continue
             job.primary = False
-            if not job.listeners:
+            open_stream = job.stream is not None and not job.stream.closed
+            if open_stream:
+                # No more audio can come: the node stops, and its stream slot is free.
+                node = self.registry.nodes.get(job.node_id or "")
+                if node is not None and node.conn_id is not None:
+                    cancel = JobCancel(
+                        job_id=job.job_id, attempt_id=job.attempt_id, reason="session ended"
+                    )
+                    actions.append(Send(node.conn_id, cancel))
+            if not job.listeners or open_stream:
                 self.jobs.end(job)
         session.job_ids.clear()
-        return self.leave_room(session)
+        session.streams.clear()
+        return actions + self.leave_room(session)
 
     def leave_room(self, session: Session) -> list[Action]:
         room = self.rooms.leave(session.session_id)

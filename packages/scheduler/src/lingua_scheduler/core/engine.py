@@ -6,7 +6,8 @@ failover, ordering and expiry are tested in microseconds with a fake clock.
 
 `SchedulerCore` is a thin facade. The state lives in tables that own their invariants
 (`tables.CoreTables`); the rules live in handler classes that receive the tables they need
-(`node_side`, `client_side`, `room_side`, `job_flow`, `delivery`, `timers`). The settings are
+(`node_side`, `client_side`, `room_side`, `stream_side`, `job_flow`, `delivery`,
+`timers`). The settings are
 a plain value passed in, and every random draw comes from one `Randomness`, so a run replays
 from its events.
 """
@@ -28,6 +29,7 @@ from .job_flow import JobFlow
 from .node_side import NodeSide
 from .randomness import Randomness
 from .room_side import RoomSide
+from .stream_side import StreamSide
 from .tables import CoreTables, NullObserver, Observer
 from .timers import Timers
 
@@ -58,9 +60,10 @@ class SchedulerCore:
         self.tables = tables
         delivery = Delivery(tables)
         flow = JobFlow(tables, delivery)
-        self._nodes = NodeSide(tables, flow, delivery)
-        self._clients = ClientSide(tables, flow, delivery, RoomSide(tables, delivery))
-        self._timers = Timers(tables, flow, delivery, self._nodes)
+        streams = StreamSide(tables, flow, delivery)
+        self._nodes = NodeSide(tables, flow, delivery, streams)
+        self._clients = ClientSide(tables, flow, delivery, RoomSide(tables, delivery), streams)
+        self._timers = Timers(tables, flow, delivery, self._nodes, streams)
         # The tables, for the shell's views and for tests.
         self.s = settings
         self.sessions = tables.sessions

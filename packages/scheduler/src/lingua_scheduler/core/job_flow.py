@@ -28,6 +28,7 @@ from .jobs import Job, JobState, log_job
 from .registry import NodeRecord
 from .selection import JobNeeds, pick_node
 from .sessions import Session
+from .streams import Stream, has_stream_room, pick_stream_node, stream_assign
 from .tables import CoreTables, JobOutcome
 
 log = logging.getLogger("lingua.scheduler")
@@ -85,9 +86,13 @@ class JobFlow:
         if message.attempt_id is not None and message.attempt_id != job.attempt_id:
             return []
         job.move(JobState.RUNNING)
-        self.set_deadline(
-            job, now + self.s.job_timeout_s + self.s.job_timeout_per_audio_s * job.audio_s
-        )
+        stream = job.stream
+        if stream is not None and not stream.closed:
+            self.set_deadline(job, None)  # a stream's run timeout counts from its final chunk
+        else:
+            self.set_deadline(
+                job, now + self.s.job_timeout_s + self.s.job_timeout_per_audio_s * job.audio_s
+            )
         log_job(job, "running", now)
         return []
 
@@ -205,6 +210,13 @@ class JobFlow:
         speaker's own answer goes through `session`'s sequencer (if the speaker's session is
         still there). Every message was built before this is called."""
         self.jobs.end(job)
+        stream = job.stream
+        if (
+            stream is not None
+            and session is not None
+            and session.streams.get(job.utterance_index) is stream
+        ):
+            del session.streams[job.utterance_index]  # the utterance's audio is done with
         self.observer.job_outcome(outcome)
         self.stats.count("jobs_succeeded" if outcome == "success" else "jobs_failed")
         log_job(job, "succeeded" if outcome == "success" else "failed", now, **log_extra)
@@ -223,6 +235,7 @@ class JobFlow:
             node = self.registry.nodes.get(job.node_id)
             if node is not None:
                 node.in_flight.discard(job.job_id)
+                node.stream_jobs.discard(job.job_id)
         job.last_error = code
         log_job(job, "retrying", now, code=code)
         self.stats.count("jobs_retried")
@@ -234,14 +247,16 @@ class JobFlow:
         nodes = self.capable.nodes(job.needs)
         session = self.sessions.get(job.session_id)
         sticky = session.sticky_node_id if (session and self.s.sticky_nodes) else None
+        if job.stream is not None and not job.stream.closed:
+            return self._dispatch_open_stream(job, job.stream, sticky, now)
         exclude = frozenset(job.tried)
         node = pick_node(nodes, self.rng, sticky, exclude)
-        if node is None and retry and not any(n.node_id not in exclude for n in _serving(nodes)):
+        if node is None and retry and not any(n.node_id not in exclude for n in serving(nodes)):
             # Every capable node has been tried: allow them again rather than give up early.
             node = pick_node(nodes, self.rng, None, frozenset({job.node_id or ""}))
         if node is not None:
             return self.assign(job, node, now)
-        if any(_serving(nodes)):
+        if any(serving(nodes)):
             if not self.queue.fits(job):
                 self.stats.count("queue_full")
                 return self.fail(
@@ -265,13 +280,31 @@ class JobFlow:
             )
         return self.fail(job, ErrorCode.NO_AVAILABLE_NODE, _no_node(job), now)
 
+    def _dispatch_open_stream(
+        self, job: Job, stream: Stream, sticky: str | None, now: float
+    ) -> list[Action]:
+        """A streamed utterance whose node went away before its final chunk: another node with
+        a free stream slot gets all audio so far. With none, the utterance goes on buffered and
+        runs as whole jobs at its final chunk (no more partials); a stream never waits in the
+        queue, since its audio arrives in real time."""
+        node = pick_stream_node(
+            self.capable.nodes(job.needs), self.rng, sticky, frozenset(job.tried)
+        )
+        if node is not None:
+            return self.assign(job, node, now)
+        stream.job_id = None
+        self.jobs.end(job)
+        self.stats.count("streams_buffered")
+        log_job(job, "buffered", now)
+        return []
+
     def queue_deadline(self, job: Job, now: float) -> list[Action]:
         """A queued job's wait ran out: it keeps waiting while a node that could run it is
         finishing jobs, and fails only when none is (or none is left)."""
-        serving = _serving(self.capable.nodes(job.needs))
-        if not serving:
+        able = serving(self.capable.nodes(job.needs))
+        if not able:
             return self.fail(job, ErrorCode.NO_AVAILABLE_NODE, _no_node(job), now)
-        last = max(self.jobs.progress_at.get(n.node_id, float("-inf")) for n in serving)
+        last = max(self.jobs.progress_at.get(n.node_id, float("-inf")) for n in able)
         if last > now - self.s.queue_timeout_s:
             self.set_deadline(job, last + self.s.queue_timeout_s)
             return []
@@ -289,6 +322,13 @@ class JobFlow:
         self.queue.remove(job)
         job.next_attempt()
         message = job.assign_message(int(timeout_s * 1000))
+        stream = job.stream
+        streamed = stream is not None and (not stream.closed or has_stream_room(node))
+        if stream is not None and streamed:
+            # All audio so far; a stream closed before this attempt goes whole to a node
+            # without a free stream slot.
+            message = stream_assign(message, stream, stream.partial_interval_ms)
+            node.stream_jobs.add(job.job_id)
         job.move(JobState.ASSIGNED)
         job.node_id = node.node_id
         job.assigned_at = now
@@ -304,7 +344,7 @@ class JobFlow:
         if not len(self.queue):
             return []
         free = sum(
-            max(0, n.max_jobs - len(n.in_flight))
+            max(0, n.max_jobs - len(n.in_flight) + len(n.stream_jobs))
             for n in self.registry.connected()
             if n.status in ("ready", "degraded")
         )
@@ -324,7 +364,7 @@ class JobFlow:
         return actions
 
 
-def _serving(nodes: list[NodeRecord]) -> list[NodeRecord]:
+def serving(nodes: list[NodeRecord]) -> list[NodeRecord]:
     """The nodes that take jobs now or may soon (busy ones included)."""
     return [n for n in nodes if n.status in ("ready", "degraded")]
 

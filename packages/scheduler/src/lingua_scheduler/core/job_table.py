@@ -68,6 +68,8 @@ class JobTable:
         node = self._registry.nodes.get(job.node_id or "")
         if node is not None:
             node.in_flight.discard(job.job_id)
+            if job.stream is not None:
+                node.stream_jobs.discard(job.job_id)
 
     def forget_progress_of_unknown_nodes(self) -> None:
         """Drop `progress_at` entries of nodes the registry has forgotten (bounded by nodes)."""

@@ -23,6 +23,7 @@ from lingua_protocol import (
 )
 
 from .selection import JobNeeds
+from .streams import Stream
 
 log = logging.getLogger("lingua.scheduler")
 
@@ -89,6 +90,8 @@ class Job:
     assigned_at: float | None = None
     tried: set[str] = field(default_factory=set)
     last_error: ErrorCode = ErrorCode.NODE_UNAVAILABLE
+    stream: Stream | None = None
+    """Set on the one job of a streamed utterance that gets its chunks (`streams.py`)."""
 
     def move(self, to: JobState) -> None:
         if to._value_ not in _ALLOWED[self.state._value_]:

@@ -29,6 +29,7 @@ from .errors import CoreError
 from .job_flow import JobFlow
 from .limit_log import LimitLog
 from .registry import NodeRecord
+from .stream_side import StreamSide
 from .tables import CoreTables
 from .versions import version_ok, version_refusal
 
@@ -38,7 +39,9 @@ log = logging.getLogger("lingua.scheduler")
 class NodeSide:
     """Handles every message from a node connection; receives the tables it works on."""
 
-    def __init__(self, tables: CoreTables, flow: JobFlow, delivery: Delivery) -> None:
+    def __init__(
+        self, tables: CoreTables, flow: JobFlow, delivery: Delivery, streams: StreamSide
+    ) -> None:
         self.s = tables.config
         self.random = tables.random
         self.stats = tables.stats
@@ -48,6 +51,7 @@ class NodeSide:
         self.trust = tables.trust
         self.flow = flow
         self.delivery = delivery
+        self.streams = streams
 
     def node_message(self, conn_id: str, message: Message, now: float) -> list[Action]:
         if isinstance(message, NodeRegister):
@@ -62,10 +66,7 @@ class NodeSide:
         if isinstance(message, JobResult):
             return self.flow.job_result(node, message, now)
         if isinstance(message, AsrPartial):
-            job = self.jobs.get(message.job_id or "")
-            if job is not None and job.node_id == node.node_id and job.primary:
-                return self.delivery.send_to_session(job.session_id, message)
-            return []
+            return self.streams.partial(node, message, now)
         if isinstance(message, NodeError):
             detail = f"node={node.node_id} code={message.code} message={message.message}"
             self.trust.limits.hit("node_error", detail, now)  # a node may send them at will
@@ -141,6 +142,7 @@ class NodeSide:
             actions += self.node_gone(old, "replaced by a new connection", now)
         if current is not None:
             node.in_flight = current.in_flight
+            node.stream_jobs = current.stream_jobs
         log.info("node=%s registered status=%s reason=%s", node_id, node.status, node.reason)
         actions.append(SetAudioTransport(conn_id, node.binary_audio))
         actions.append(
@@ -203,6 +205,7 @@ class NodeSide:
             if job is not None:
                 actions += self.flow.retry(job, ErrorCode.NODE_UNAVAILABLE, now)
         node.in_flight.clear()
+        node.stream_jobs.clear()
         return actions
 
 

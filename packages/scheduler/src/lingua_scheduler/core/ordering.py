@@ -76,6 +76,12 @@ class ResultSequencer:
         self.in_flight_bytes += audio_bytes
         return Acceptance.NEW
 
+    def grow(self, index: int, audio_bytes: int) -> None:
+        """A streamed utterance's audio grew: its bytes count against the window as they come."""
+        if index in self.accepted:
+            self.accepted[index] += audio_bytes
+            self.in_flight_bytes += audio_bytes
+
     def replay(self, index: int) -> Message | None:
         """The message already delivered for `index`, if still remembered."""
         kept = self.delivered.get(index)

@@ -22,6 +22,9 @@ class NodeRecord:
     reason: str = ""
     draining: bool = False
     in_flight: set[str] = field(default_factory=set)
+    stream_jobs: set[str] = field(default_factory=set)
+    """The streaming jobs among `in_flight`: they count against `max_concurrent_streams`,
+    not against `max_jobs`."""
     usage: ResourceUsage | None = None
     max_jobs: int = 2
     binary_audio: bool = False
@@ -41,7 +44,7 @@ class NodeRecord:
         return max(u.cpu_percent or 0.0, u.gpu_percent or 0.0)
 
     def has_capacity(self) -> bool:
-        return len(self.in_flight) < self.max_jobs
+        return len(self.in_flight) - len(self.stream_jobs) < self.max_jobs
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -51,6 +54,8 @@ class NodeRecord:
             "accept_public_jobs": self.accept_public,
             "max_concurrent_jobs": self.max_jobs,
             "in_flight_jobs": sorted(self.in_flight),
+            "streams": len(self.stream_jobs),
+            "max_concurrent_streams": self.register.max_concurrent_streams or 0,
             "asr_languages": sorted(self.caps.asr_languages),
             "tts_languages": sorted(self.caps.tts_languages),
             "language_pairs": self.caps.pairs(),

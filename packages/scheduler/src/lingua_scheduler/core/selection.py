@@ -14,6 +14,7 @@ in-flight jobs (as counted by the scheduler), then the lower reported load, then
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .registry import NodeRecord, NodeRegistry
@@ -50,6 +51,7 @@ class CapableNodes(list[NodeRecord]):
         others = [n for n in nodes if not n.caps.has_features(features)]
         super().__init__(preferred + others)
         self.with_features = len(preferred)
+        self.features = features
 
     def tiers(self) -> tuple[list[NodeRecord], list[NodeRecord]]:
         return self[: self.with_features], self[self.with_features :]
@@ -60,14 +62,16 @@ def pick_node(
     rng: random.Random,
     sticky_node_id: str | None = None,
     exclude: frozenset[str] = frozenset(),
+    has_room: Callable[[NodeRecord], bool] = NodeRecord.has_capacity,
 ) -> NodeRecord | None:
     """The best node for a job among `capable_nodes` (those able to run it at all, see
     `CapableIndex`), or None when every one is busy, excluded or unfit now. When given
     `CapableNodes`, a node with every requested feature (ready, then degraded) is taken before
-    one without."""
+    one without. `has_room` says whether a node can take one more (a job slot by default; a
+    stream slot for a streamed utterance)."""
     tiers = capable_nodes.tiers() if isinstance(capable_nodes, CapableNodes) else (capable_nodes,)
     for tier in tiers:
-        node = _pick_in(tier, rng, sticky_node_id, exclude)
+        node = _pick_in(tier, rng, sticky_node_id, exclude, has_room)
         if node is not None:
             return node
     return None
@@ -78,11 +82,10 @@ def _pick_in(
     rng: random.Random,
     sticky_node_id: str | None,
     exclude: frozenset[str],
+    has_room: Callable[[NodeRecord], bool],
 ) -> NodeRecord | None:
     for status in ("ready", "degraded"):
-        pool = [
-            n for n in nodes if n.status == status and n.node_id not in exclude and n.has_capacity()
-        ]
+        pool = [n for n in nodes if n.status == status and n.node_id not in exclude and has_room(n)]
         if not pool:
             continue
         if sticky_node_id is not None:

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lingua_protocol import FeatureFlags, Message, PipelineConfig
 
 from .ordering import ResultSequencer
+
+if TYPE_CHECKING:
+    from .streams import Stream
 
 
 @dataclass(slots=True)
@@ -40,6 +44,23 @@ class Session:
     tokens: float = 0.0
     tokens_at: float = 0.0
     display_name: str | None = None
+    streaming: bool | None = None
+    """None: the session did not ask for streaming; False: asked, refused; True: granted."""
+    partial_interval_ms: int | None = None
+    streams: dict[int, Stream] = field(default_factory=dict)
+    """Streamed utterances whose audio the scheduler still keeps (open, or closed and waiting
+    for their final result), by index; bounded by the flow-control window."""
+
+
+def take_token(session: Session, now: float, rate: float, burst: float) -> bool:
+    """Take one utterance from the session's token bucket (`rate` per second, `burst` at
+    most); False when it is empty."""
+    session.tokens = min(burst, session.tokens + (now - session.tokens_at) * rate)
+    session.tokens_at = now
+    if session.tokens < 1.0:
+        return False
+    session.tokens -= 1.0
+    return True
 
 
 class SessionTable:

@@ -1,5 +1,6 @@
-"""The clock moving on: job deadlines, head-of-line gaps, and the once-a-second slow tick
-(node heartbeats, resume grace and idle expiry of sessions, room expiry)."""
+"""The clock moving on: job deadlines, head-of-line gaps, open streams' close-by times, and
+the once-a-second slow tick (node heartbeats, resume grace and idle expiry of sessions, room
+expiry)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from .deadlines import DeadlineKind
 from .delivery import Delivery
 from .job_flow import JobFlow
 from .node_side import NodeSide
+from .stream_side import StreamSide
 from .tables import CoreTables
 
 log = logging.getLogger("lingua.scheduler")
@@ -23,7 +25,12 @@ SLOW_TICK_S = 1.0
 
 class Timers:
     def __init__(
-        self, tables: CoreTables, flow: JobFlow, delivery: Delivery, nodes: NodeSide
+        self,
+        tables: CoreTables,
+        flow: JobFlow,
+        delivery: Delivery,
+        nodes: NodeSide,
+        streams: StreamSide,
     ) -> None:
         self.s = tables.config
         self.sessions = tables.sessions
@@ -34,6 +41,7 @@ class Timers:
         self.flow = flow
         self.delivery = delivery
         self.nodes = nodes
+        self.streams = streams
 
     def fire(self, kind: DeadlineKind, ident: str, now: float) -> list[Action]:
         if kind == "job":
@@ -41,6 +49,8 @@ class Timers:
             if job is not None and job.deadline is not None and job.deadline <= now:
                 return self.flow.deadline_passed(job, now)
             return []
+        if kind == "stream":
+            return self.streams.deadline(ident, now)
         if kind == "gap":
             session = self.sessions.get(ident)
             if session is None:

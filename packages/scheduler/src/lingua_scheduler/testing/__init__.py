@@ -4,7 +4,13 @@ tricks): a core driver with a fake clock (`Harness`), a real server on a free po
 (`ScriptedNode`, `ScriptedClient`). For unit, integration and load tests only; a user never
 runs these, and end-to-end tests use real nodes and clients instead."""
 
-from .core_driver import PCM_1S, REFERENCE_REGISTER, Harness, node_register
+from .core_driver import (
+    PCM_1S,
+    REFERENCE_REGISTER,
+    Harness,
+    node_register,
+    streaming_node_register,
+)
 from .running import Running, running_scheduler
 from .scripted import ScriptedClient, ScriptedNode
 
@@ -17,4 +23,5 @@ __all__ = [
     "ScriptedNode",
     "node_register",
     "running_scheduler",
+    "streaming_node_register",
 ]

@@ -73,6 +73,22 @@ def node_register(
     return body
 
 
+def streaming_node_register(
+    node_id: str,
+    streams: int = 2,
+    pairs: Iterable[tuple[str, str]] = (("en", "zh"), ("zh", "en")),
+    **kw: Any,
+) -> dict[str, Any]:
+    """`node_register` for a node that also holds `streams` streaming jobs at once."""
+    return node_register(
+        node_id,
+        pairs,
+        max_concurrent_streams=streams,
+        features_supported={"enable_streaming_asr": True},
+        **kw,
+    )
+
+
 class Harness:
     """Drives one `SchedulerCore` (seeded randomness, clock at 1000 s) and keeps what it sent."""
 
@@ -129,6 +145,48 @@ class Harness:
             **kw,
         }
         return self.client(conn, body)
+
+    def chunk(
+        self,
+        conn: str,
+        sid: str,
+        index: int,
+        seq: int,
+        audio: bytes = b"\x00\x00" * 1600,
+        *,
+        is_final: bool = False,
+        **kw: Any,
+    ) -> list[Action]:
+        """The client on `conn` sends one `audio_chunk` (default: 0.1 s of 16 kHz pcm16)."""
+        body = {
+            "type": "audio_chunk",
+            "session_id": sid,
+            "utterance_index": index,
+            "seq": seq,
+            "is_final": is_final,
+            "payload": base64.b64encode(audio).decode(),
+            "audio_format": "pcm16",
+            "sample_rate": 16000,
+            **kw,
+        }
+        return self.client(conn, body)
+
+    def partial(
+        self, conn: str, job: Message, text: str, stable_text: str = "", **kw: Any
+    ) -> list[Action]:
+        """The node on `conn` sends an `asr_partial` for `job` (a `job_assign` it received)."""
+        assert isinstance(job, JobAssign), job
+        body: dict[str, Any] = {
+            "type": "asr_partial",
+            "job_id": job.job_id,
+            "attempt_id": job.attempt_id,
+            "session_id": job.session_id,
+            "utterance_index": job.utterance_index,
+            "text": text,
+            "stable_text": stable_text,
+            **kw,
+        }
+        return self.node(conn, body)
 
     def result(self, conn: str, job: Message, success: bool = True, **kw: Any) -> list[Action]:
         """The node on `conn` answers `job` (a `job_assign` it received)."""

@@ -3,7 +3,10 @@ client. For unit, integration and load tests only; a user never runs these.
 
 `ScriptedNode` answers each `job_assign` with a deterministic result (`asr:<index>`,
 `<tgt>:<index>`), after an optional hold that the test releases, so tests synchronise on
-events rather than on sleeps.
+events rather than on sleeps. With `streams=N` it also holds N streaming jobs: it sends an
+`asr_partial` for the audio of the assignment and for every `job_audio` (text
+`partial:<index>:<seq>`, stable text `partial:<index>`), and the result after the final chunk
+(or at once for a `stream_closed` assignment); `stream_audio` keeps what each job received.
 """
 
 from __future__ import annotations
@@ -15,10 +18,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from lingua_protocol import (
+    AsrPartial,
+    AudioChunk,
     AudioData,
     CapabilityByType,
+    FeatureFlags,
     JobAck,
     JobAssign,
+    JobAudio,
     JobCancel,
     JobResult,
     LanguageCapabilities,
@@ -57,8 +64,15 @@ class ScriptedNode:
         tts_bytes: int = 0,
         register: dict[str, Any] | None = None,
         credential: str | None = None,
+        streams: int = 0,
+        partials: bool = True,
     ) -> None:
         self.url = url
+        self.streams = streams
+        self.partials = partials
+        self.stream_jobs: dict[str, JobAssign] = {}  # open streaming jobs, by job id
+        self.stream_audio: dict[str, bytearray] = {}  # all audio each streaming job received
+        self.partials_sent = 0
         self.credential = credential  # presented at register; one handed in the ack is kept
         self.node_id = node_id
         self.pairs = list(pairs)
@@ -101,6 +115,8 @@ class ScriptedNode:
                 supported_language_pairs=[LanguagePair(src=s, tgt=t) for s, t in self.pairs]
             ),
             max_concurrent_jobs=self.max_jobs,
+            max_concurrent_streams=self.streams or None,
+            features_supported=FeatureFlags(enable_streaming_asr=True) if self.streams else None,
             accept_public_jobs=self.accept_public,
             auth_token=self.token,
             binary_audio=self.binary,
@@ -213,8 +229,11 @@ class ScriptedNode:
                 self._changed.set()
                 if isinstance(message, JobAssign):
                     await self._on_job(message)
+                elif isinstance(message, JobAudio):
+                    await self._on_audio(message)
                 elif isinstance(message, JobCancel):
                     self.cancelled.append(message.job_id)
+                    self.stream_jobs.pop(message.job_id, None)
                 else:
                     await self._inbox.put(message)
 
@@ -227,10 +246,49 @@ class ScriptedNode:
             await self.ws.send(ack.to_json())
         if not self.answer:
             return
+        if job.stream:
+            self.stream_jobs[job.job_id] = job
+            self.stream_audio[job.job_id] = bytearray(job.audio.to_bytes())
+            if job.audio:
+                await self._send_partial(job, job.next_seq - 1)
+            if job.stream_closed:
+                await self._finish(job)
+            return
+        await self._finish(job)
+
+    async def _finish(self, job: JobAssign) -> None:
+        self.stream_jobs.pop(job.job_id, None)
         if self.hold:
             self.held.append(job)
         else:
             await self.send_result(job)
+
+    async def _on_audio(self, audio: JobAudio) -> None:
+        job = self.stream_jobs.get(audio.job_id)
+        if job is None:
+            return  # a job this node does not hold (cancelled, finished): dropped, as a node does
+        self.stream_audio[job.job_id] += audio.payload.to_bytes()
+        await self._send_partial(job, audio.seq)
+        if audio.is_final:
+            await self._finish(job)
+
+    async def _send_partial(self, job: JobAssign, seq: int) -> None:
+        if not self.partials or self.ws is None:
+            return
+        audio_ms = len(self.stream_audio[job.job_id]) * 1000 // (2 * job.sample_rate)
+        partial = AsrPartial(
+            session_id=job.session_id,
+            utterance_index=job.utterance_index,
+            text=f"partial:{job.utterance_index}:{seq}",
+            stable_text=f"partial:{job.utterance_index}",
+            audio_ms=audio_ms,
+            job_id=job.job_id,
+            attempt_id=job.attempt_id,
+            node_id=self.node_id,
+        )
+        await self.ws.send(partial.to_json())
+        self.partials_sent += 1
+        self._changed.set()
 
     async def _heartbeats(self) -> None:
         assert self.ws is not None
@@ -280,6 +338,23 @@ class ScriptedClient:
             session_id=self.session_id,
             utterance_index=index,
             audio=AudioData.from_bytes(audio),
+            **kw,
+        )
+        binary = bool(getattr(self.ack, "binary_audio", False))
+        await self.ws.send(message.to_frame() if binary else message.to_json())
+
+    async def chunk(
+        self, index: int, seq: int, audio: bytes, *, is_final: bool = False, **kw: Any
+    ) -> None:
+        """One `audio_chunk` of utterance `index` (a session that asked for streaming)."""
+        assert self.ws is not None
+        assert self.session_id is not None
+        message = AudioChunk(
+            session_id=self.session_id,
+            utterance_index=index,
+            seq=seq,
+            is_final=is_final,
+            payload=AudioData.from_bytes(audio),
             **kw,
         )
         binary = bool(getattr(self.ack, "binary_audio", False))
