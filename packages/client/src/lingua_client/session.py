@@ -333,6 +333,11 @@ class ClientSession:
         self._queue.append(item)
         return local
 
+    def stream_is_open(self, local: int) -> bool:
+        """True while `local` is a stream that takes audio: opened, not closed, not answered
+        early by an error, its session not failed."""
+        return local in self._open_streams
+
     @property
     def stream_reserve_bytes(self) -> int:
         """The most audio one stream may hold now: the client's limit or the ack's."""
