@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 
 import numpy as np
-from lingua_protocol import PipelineConfig
 from lingua_protocol.audio import float32_to_pcm16
 
 from .connection import SessionConnection
@@ -28,15 +26,10 @@ log = logging.getLogger("lingua.client.stream")
 
 
 class LiveUtterances:
-    """`pipeline`: asked at each `open` (the live app's speech on/off key)."""
+    """Streams take the session's pipeline: `audio_chunk` carries none of its own."""
 
-    def __init__(
-        self,
-        conn: SessionConnection,
-        pipeline: Callable[[], PipelineConfig | None] = lambda: None,
-    ) -> None:
+    def __init__(self, conn: SessionConnection) -> None:
         self.conn = conn
-        self.pipeline = pipeline
         self.current: int | None = None
         """The local index of the utterance being spoken, if one is open."""
 
@@ -47,7 +40,7 @@ class LiveUtterances:
             if event.kind == "open":
                 if self.current is not None:  # never happens with the cutter: close it anyway
                     await self._close(manual=False)
-                self.current = await self.conn.open_stream(pipeline=self.pipeline())
+                self.current = await self.conn.open_stream()
                 opened.append(self.current)
                 await self._append(event.audio, opened)
             elif event.kind == "audio":
@@ -66,7 +59,7 @@ class LiveUtterances:
             return  # ended early in an error for its index: the rest of it is not sent
         log.info("utterance %d reached the longest stream; the next one goes on", self.current)
         await self._close(manual=False)
-        self.current = await self.conn.open_stream(pipeline=self.pipeline())
+        self.current = await self.conn.open_stream()
         opened.append(self.current)
         self.conn.append_stream(self.current, pcm)
 
