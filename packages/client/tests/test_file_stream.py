@@ -9,7 +9,7 @@ import json
 import time
 
 import numpy as np
-from client_support import SPEECH, clip
+from client_support import SPEECH, Sched, clip
 from lingua_client.files import run_files
 from lingua_protocol.audio import pcm16_wav_bytes
 from stream_scheduler import ScriptedStreamingScheduler, running, url
@@ -121,3 +121,27 @@ async def test_with_vad_each_sentence_is_streamed_as_its_own_utterance(tmp_path:
     first_final = next(i for i, e in enumerate(sched.timeline) if e[0] == "final_chunk")
     assert ("partial", 1, 1) not in sched.timeline[:first_final]  # one after the other
     assert any(e[:2] == ("partial", 0) for e in sched.timeline[:first_final])
+
+
+async def test_streamed_files_against_the_real_scheduler_each_get_their_final_line(
+    sched: Sched,
+) -> None:
+    """Whatever the real scheduler grants (streaming or not), every streamed file ends in its
+    one final line, in order, and partials, if any, come before it."""
+    await sched.node()
+    out = io.StringIO()
+    files = [SPEECH / "market.wav", SPEECH / "report.wav"]
+    code = await run_files(
+        sched.session_url, files, src="en", tgt="en", as_json=True, out=out, stream=True
+    )
+    assert code == 0
+    rows = rows_of(out)
+    finals = [r for r in rows if not r.get("partial")]
+    assert [(r["utterance_index"], r["file"]) for r in finals] == [
+        (0, "market.wav"),
+        (1, "report.wav"),
+    ]
+    assert all(r["latency_ms"] is not None for r in finals)
+    for r in rows:
+        if r.get("partial"):
+            assert rows.index(r) < rows.index(finals[int(r["utterance_index"])])  # type: ignore[arg-type]
