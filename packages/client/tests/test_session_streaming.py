@@ -289,3 +289,12 @@ def test_a_stream_asking_for_another_pipeline_goes_whole_since_chunks_carry_none
     assert isinstance(u, Utterance)
     assert u.pipeline is not None
     assert u.pipeline.use_tts is False
+
+
+def test_a_stream_waiting_for_its_end_sets_no_deadline() -> None:
+    s = new_session()
+    s.opened(ack(streaming=False), 0.0)
+    i = s.open_stream(now=0.0)
+    s.append_stream(i, PIECE, 0.1)
+    assert s.utterances_to_send(0.1) == []
+    assert s.next_deadline(0.1) is None  # close_stream is what lets it go

@@ -361,7 +361,7 @@ class SessionConnection:
                     else:
                         await ws.send(message.to_json_bytes(), text=True)
             self._wake.clear()
-            deadline = self.core.next_deadline()
+            deadline = self.core.next_deadline(time.perf_counter())
             timeout = None if deadline is None else max(0.0, deadline - time.perf_counter())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):

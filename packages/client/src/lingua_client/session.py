@@ -156,11 +156,15 @@ class ClientSession:
         """How long to wait before the next connection attempt."""
         return self.backoff.delay_s(self.failures, self.rng)
 
-    def next_deadline(self) -> float | None:
-        """When `utterances_to_send` may have something new without any other event."""
+    def next_deadline(self, now: float = float("-inf")) -> float | None:
+        """When `utterances_to_send` may have something new without any other event: a
+        retry's backoff ending after `now`. None when only an event can change anything (an
+        answer freeing the window, more audio, a stream's end), so a writer waits for that
+        instead of waking in a loop."""
         if not self.connected or not self._queue:
             return None
-        return self._queue[0].not_before
+        at = self._queue[0].not_before
+        return at if at > now else None
 
     def deliveries(self) -> list[Delivery]:
         """Messages for the user interface, in order; each is returned once."""
