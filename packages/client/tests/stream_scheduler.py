@@ -52,6 +52,7 @@ class ScriptedStreamingScheduler:
     async def handler(self, ws: ServerConnection) -> None:
         init = parse_client_message(await ws.recv())
         assert isinstance(init, SessionInit)
+        self.streams = {}  # one session at a time: a new connection starts from nothing
         granted = self.grant and bool(init.enable_streaming_asr)
         await ws.send(
             SessionInitAck(
