@@ -4,7 +4,13 @@ without gaps, nothing after `is_final`), sends an `asr_partial` for every `parti
 of audio received, a repeat of each partial's revision (stale: a client must not show it),
 the final `translation_result` at the final chunk, and one more partial after it (too late:
 a client must not show it). Whole `utterance`s are answered at once. Scripted text: the
-partial after n steps says `w1 ... wn`, all but the last word stable."""
+partial after n steps says `w1 ... wn`, all but the last word stable.
+
+Failures on cue: `drop_after_chunks` closes the first connection once that many chunks came;
+the client's resume is then granted (its streams kept, a chunk whose seq it already has is
+dropped, as a scheduler does with a resent utterance in progress) or, with
+`restart_on_drop`, refused with INVALID_SESSION as by a restarted scheduler, whose new
+session `s2` starts from nothing."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from dataclasses import dataclass, field
 from lingua_protocol import (
     AsrPartial,
     AudioChunk,
+    Error,
     Message,
     SessionInit,
     SessionInitAck,
@@ -48,16 +55,28 @@ class ScriptedStreamingScheduler:
     timeline: list[tuple[str, int, int]] = field(default_factory=list)
     """In order: ("partial", index, revision) sent, ("final_chunk", index, seq) received."""
     streams: dict[int, StreamState] = field(default_factory=dict)
+    drop_after_chunks: int | None = None
+    restart_on_drop: bool = False
+    duplicates: int = 0
+    session_id: str = "s1"
+    sessions: int = 0
 
     async def handler(self, ws: ServerConnection) -> None:
         init = parse_client_message(await ws.recv())
         assert isinstance(init, SessionInit)
-        self.streams = {}  # one session at a time: a new connection starts from nothing
+        if init.resume_token is not None and self.restart_on_drop:
+            await ws.send(Error(code="INVALID_SESSION", message="unknown resume token").to_json())
+            return
+        if init.resume_token is None:  # a new session starts from nothing
+            self.sessions += 1
+            self.session_id = f"s{self.sessions}"
+            self.streams = {}
         granted = self.grant and bool(init.enable_streaming_asr)
         await ws.send(
             SessionInitAck(
-                session_id="s1",
-                resume_token="t1",
+                session_id=self.session_id,
+                resume_token=f"t{self.sessions}",
+                resumed=init.resume_token is not None or None,
                 binary_audio=bool(init.binary_audio),
                 streaming=granted or None,
                 partial_update_interval_ms=self.partial_every_ms if granted else None,
@@ -70,6 +89,13 @@ class ScriptedStreamingScheduler:
             if isinstance(m, AudioChunk):
                 for reply in self.chunk(m):
                     await ws.send(reply.to_json())
+                if (
+                    self.drop_after_chunks is not None
+                    and len(self.chunks) >= self.drop_after_chunks
+                ):
+                    self.drop_after_chunks = None
+                    await ws.close()
+                    return
             elif isinstance(m, Utterance):
                 self.utterances.append(m)
                 await ws.send(self.result(m.utterance_index, len(m.audio)).to_json())
@@ -78,6 +104,9 @@ class ScriptedStreamingScheduler:
         self.chunks.append(m)
         index = m.utterance_index
         s = self.streams.setdefault(index, StreamState(first_chunk_at=time.perf_counter()))
+        if m.seq < s.next_seq:
+            self.duplicates += 1  # resent after a resume: already held
+            return []
         if s.closed or m.seq != s.next_seq:
             self.violations.append(f"index {index}: seq {m.seq}, expected {s.next_seq}")
             return []
@@ -107,7 +136,7 @@ class ScriptedStreamingScheduler:
     def partial(self, index: int, revision: int, size_bytes: int) -> AsrPartial:
         words = self.words(size_bytes, self.partial_every_ms)
         return AsrPartial(
-            session_id="s1",
+            session_id=self.session_id,
             utterance_index=index,
             text=" ".join(words),
             stable_text=" ".join(words[:-1]),
@@ -118,7 +147,7 @@ class ScriptedStreamingScheduler:
     def result(self, index: int, size_bytes: int) -> TranslationResult:
         text = " ".join(self.words(size_bytes, self.partial_every_ms))
         return TranslationResult(
-            session_id="s1",
+            session_id=self.session_id,
             utterance_index=index,
             text_asr=text,
             text_translated=text.upper(),

@@ -145,3 +145,48 @@ async def test_streamed_files_against_the_real_scheduler_each_get_their_final_li
     for r in rows:
         if r.get("partial"):
             assert rows.index(r) < rows.index(finals[int(r["utterance_index"])])  # type: ignore[arg-type]
+
+
+async def test_a_connection_dropped_mid_stream_is_resumed_and_the_stream_sent_again() -> None:
+    out = io.StringIO()
+    async with running(ScriptedStreamingScheduler(drop_after_chunks=5)) as sched:
+        code = await run_files(
+            url(sched),
+            [SPEECH / "market.wav"],
+            src="en",
+            tgt="en",
+            as_json=True,
+            out=out,
+            stream=True,
+        )
+    assert code == 0
+    assert sched.violations == []
+    assert sched.sessions == 1  # resumed, not a new session
+    assert sched.duplicates >= 5  # the stream went again from seq 0; what was held is dropped
+    finals = [r for r in rows_of(out) if not r.get("partial")]
+    assert [(r["utterance_index"], r["text_asr"]) for r in finals] == [(0, "w1 w2 w3 w4 w5 w6")]
+    held = {c.seq: c.payload.to_bytes() for c in sched.chunks}
+    assert len(b"".join(held[k] for k in sorted(held))) == clip("market.wav").size * 2
+
+
+async def test_after_a_scheduler_restart_mid_stream_the_utterance_streams_from_its_start() -> None:
+    out = io.StringIO()
+    sched = ScriptedStreamingScheduler(drop_after_chunks=5, restart_on_drop=True)
+    async with running(sched):
+        code = await run_files(
+            url(sched),
+            [SPEECH / "market.wav"],
+            src="en",
+            tgt="en",
+            as_json=True,
+            out=out,
+            stream=True,
+        )
+    assert code == 0
+    assert sched.sessions == 2
+    second = [c for c in sched.chunks[5:]]
+    assert second[0].seq == 0
+    assert second[0].session_id == "s2"
+    assert sum(len(c.payload) for c in second) == clip("market.wav").size * 2
+    finals = [r for r in rows_of(out) if not r.get("partial")]
+    assert [(r["utterance_index"], r["text_asr"]) for r in finals] == [(0, "w1 w2 w3 w4 w5 w6")]

@@ -196,9 +196,16 @@ def test_a_resume_streams_the_utterance_again_from_seq_0_under_the_same_index() 
     s.connection_lost(0.5)
     s.append_stream(i, PIECE, 0.6)  # said while the connection was down
     s.opened(ack(resumed=True), 1.0)
-    assert shape(s.utterances_to_send(1.0)) == [("chunk", 0, 0, 3600, False)]
+    # the same chunks again (the scheduler drops a seq it holds), then what is new
+    assert shape(s.utterances_to_send(1.0)) == [
+        ("chunk", 0, 0, 2400, False),
+        ("chunk", 0, 1, 1200, False),
+    ]
     s.close_stream(i, 1.1)
-    assert shape(s.utterances_to_send(1.1)) == [("chunk", 0, 1, 0, True)]
+    assert shape(s.utterances_to_send(1.1)) == [("chunk", 0, 2, 0, True)]
+    s.connection_lost(1.2)
+    s.opened(ack(resumed=True), 1.3)
+    assert shape(s.utterances_to_send(1.3))[-1] == ("chunk", 0, 2, 0, True)
 
 
 def test_after_a_restart_a_finished_stream_goes_whole_and_an_open_one_streams_again() -> None:
@@ -246,7 +253,10 @@ def test_a_rate_limited_first_chunk_is_streamed_again_from_seq_0_and_its_echoes_
     assert s.deliveries() == []
     deadline = s.next_deadline()
     assert deadline is not None
-    assert shape(s.utterances_to_send(deadline)) == [("chunk", 0, 0, 2400, False)]
+    assert shape(s.utterances_to_send(deadline)) == [
+        ("chunk", 0, 0, 1200, False),
+        ("chunk", 0, 1, 1200, False),
+    ]
     s.received(Error(code="INTERNAL_ERROR", message="x", session_id="s1", utterance_index=0), 1.0)
     assert [d.message.type for d in s.deliveries()] == ["error"]  # a real answer now
 

@@ -5,7 +5,7 @@ message finally answers an index (`final_index`), and the backoff curve. Plain d
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lingua_protocol import (
     Error,
@@ -53,8 +53,13 @@ class Outgoing:
     as_chunks: bool = False
     """In flight as `audio_chunk`s (not as one `utterance`) in the current session."""
     next_seq: int = 0
-    sent_bytes: int = 0
-    final_sent: bool = False
+    """The next chunk to send in the current connection (0 again after a resume)."""
+    chunk_ends: list[int] = field(default_factory=list)
+    """Where each chunk sent so far ends in `audio`: chunk `seq` is always the same bytes,
+    so a resend after a resume repeats exactly what the scheduler may already hold (it drops
+    a seq it has). At most `max_stream_bytes / min_chunk_bytes` entries (300 by default)."""
+    final_recorded: bool = False
+    """The last chunk in `chunk_ends` carried `is_final`."""
     first_sent_at: float | None = None
     """When its first audio went out (for a partial's `t_ms`); kept across resends."""
     last_revision: int = -1
@@ -67,10 +72,8 @@ class Outgoing:
         return len(self.audio)
 
     def restart_upload(self) -> None:
-        """Forget what went out: the next send starts again from seq 0 (or whole)."""
+        """The next send starts again from seq 0 (or whole), with the same chunks as before."""
         self.next_seq = 0
-        self.sent_bytes = 0
-        self.final_sent = False
 
 
 @dataclass(frozen=True)

@@ -38,10 +38,11 @@ What it decides (the socket loop in `connection.py` only carries it out):
   local index and are passed on only when their `revision` is above the last one shown and
   the index has no final answer yet.
 - **streams across failures**: a *resume* re-sends a stream's chunks from seq 0 under the
-  same index (the scheduler keeps the chunks it has and drops a seq it already holds, as it
-  drops a resent `utterance` in progress); after a *scheduler restart* (a new session) an
-  unanswered stream the speaker has finished goes whole as an `utterance` under its new index,
-  and one still being spoken is streamed again from its first byte.
+  same index, each seq with the same bytes as before (the scheduler keeps the chunks it has
+  and drops a seq it already holds, as it drops a resent `utterance` in progress); after a
+  *scheduler restart* (a new session) an unanswered stream the speaker has finished goes
+  whole as an `utterance` under its new index, and one still being spoken is streamed again
+  from its first byte.
 
 Bound: the audio of all unanswered utterances together is capped at `max_unanswered_bytes`
 (default 16 MiB, about eight minutes of speech at 32 KB/s, what a long outage can pile up).
@@ -75,7 +76,12 @@ from lingua_protocol import (
 from lingua_protocol.base import AudioFormat
 
 from .outgoing import Backoff, Delivery, Outgoing, final_index
-from .stream_upload import DEFAULT_MAX_CHUNK_BYTES, DEFAULT_MIN_CHUNK_BYTES, next_slices
+from .stream_upload import (
+    DEFAULT_MAX_CHUNK_BYTES,
+    DEFAULT_MIN_CHUNK_BYTES,
+    ChunkSlice,
+    next_slices,
+)
 
 DEFAULT_MAX_UNANSWERED_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_STREAM_BYTES = 30 * 16000 * 2
@@ -453,15 +459,26 @@ class ClientSession:
     def _chunks(self, o: Outgoing, now: float) -> list[AudioChunk]:
         assert o.wire_index is not None
         assert self.session_id is not None
-        slices = next_slices(
+        ends = o.chunk_ends
+        last = len(ends) - 1
+        slices = [  # sent before (a resume): the same bytes under the same seq
+            ChunkSlice(
+                seq, ends[seq - 1] if seq else 0, ends[seq], seq == last and o.final_recorded
+            )
+            for seq in range(o.next_seq, len(ends))
+        ]
+        fresh = next_slices(
             total_bytes=o.size_bytes,
-            sent_bytes=o.sent_bytes,
-            next_seq=o.next_seq,
+            sent_bytes=ends[-1] if ends else 0,
+            next_seq=len(ends),
             closed=o.closed,
-            final_sent=o.final_sent,
+            final_sent=o.final_recorded,
             min_chunk_bytes=self.min_chunk_bytes,
             max_chunk_bytes=self.max_chunk_bytes,
         )
+        ends += [c.end for c in fresh]
+        o.final_recorded = o.final_recorded or any(c.is_final for c in fresh)
+        slices += fresh
         out = [
             AudioChunk(
                 session_id=self.session_id,
@@ -473,11 +490,9 @@ class ClientSession:
             )
             for c in slices
         ]
-        if slices:
-            last = slices[-1]
-            o.next_seq, o.sent_bytes, o.final_sent = last.seq + 1, last.end, last.is_final
-            if o.first_sent_at is None:
-                o.first_sent_at = now
+        o.next_seq = len(ends)
+        if slices and o.first_sent_at is None:
+            o.first_sent_at = now
         return out
 
     def _partial(self, message: AsrPartial, now: float) -> None:

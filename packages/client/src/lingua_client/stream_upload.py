@@ -7,9 +7,12 @@ which chunk. Why these sizes:
   pcm16, 3,200 bytes): the microphone delivers 32 ms blocks, and a frame per block would
   triple the messages for no earlier partial (the scheduler asks nodes for partials every few
   hundred milliseconds);
-- no chunk carries more than `max_chunk_bytes` (default 1 s, 32,000 bytes): after a resume or
-  a late stream grant the whole utterance so far goes again, and one huge frame would sit in
-  front of every other message of the session;
+- no chunk carries more than `max_chunk_bytes` (default 1 s, 32,000 bytes): a stream that
+  waited (for the connection or the window) has piled up audio, and one huge frame would sit
+  in front of every other message of the session;
+- once sent, a chunk's bytes are fixed (`Outgoing.chunk_ends`): a resend after a resume
+  repeats the same seqs with the same bytes, so a scheduler that drops a seq it already holds
+  loses nothing;
 - the chunk that closes the utterance (`is_final`) goes as soon as the speaker has stopped,
   with whatever is left, possibly nothing.
 """
