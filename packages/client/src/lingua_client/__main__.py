@@ -59,7 +59,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--stream",
         action=argparse.BooleanOptionalAction,
-        default=None,
+        default=argparse.SUPPRESS,  # unset: each mode's own default, stated in the help
         help="send speech while it is spoken and show partial transcripts (default: on for "
         "--mic, off for --file, where files are then played in real time); a scheduler that "
         "does not offer streaming gets whole utterances",
@@ -82,6 +82,17 @@ def parser() -> argparse.ArgumentParser:
         help="--mic: where log lines and audio libraries' messages go while the app runs",
     )
     return p
+
+
+def live_session_init(args: argparse.Namespace) -> SessionInit:
+    """The `--mic` session: it asks for streaming unless `--no-stream` was given."""
+    return SessionInit(
+        src_lang=args.src,
+        tgt_lang=args.tgt,
+        pairing_code=args.pairing_code,
+        pipeline=PipelineConfig(use_tts=not args.no_tts),
+        enable_streaming_asr=None if getattr(args, "stream", None) is False else True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,13 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     from .cutter import CutterSettings
     from .screen_guard import stderr_to_file
 
-    init = SessionInit(
-        src_lang=args.src,
-        tgt_lang=args.tgt,
-        pairing_code=args.pairing_code,
-        pipeline=PipelineConfig(use_tts=not args.no_tts),
-        enable_streaming_asr=None if args.stream is False else True,
-    )
+    init = live_session_init(args)
     player = None if args.no_tts else Player()
     with stderr_to_file(args.log_file, args.log_level.upper()):
         if player is not None:

@@ -306,6 +306,6 @@ def main_files(args: Any) -> int:
             use_tts=not args.no_tts,
             use_vad=args.vad,
             pairing_code=args.pairing_code,
-            stream=bool(args.stream),
+            stream=bool(getattr(args, "stream", False)),
         )
     )
