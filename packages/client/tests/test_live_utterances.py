@@ -46,13 +46,3 @@ async def test_after_an_early_error_the_rest_of_that_utterance_is_not_sent() -> 
     await live.apply([StreamEvent("close")])
     assert core.utterances_to_send(0.2) == []
     assert await live.apply([StreamEvent("open", TENTH_S)]) == [1]  # the next one as usual
-
-
-def test_the_live_app_streams_by_default_and_file_mode_only_when_asked() -> None:
-    from lingua_client.__main__ import live_session_init, parser
-
-    assert live_session_init(parser().parse_args(["--mic"])).enable_streaming_asr is True
-    off = live_session_init(parser().parse_args(["--mic", "--no-stream"]))
-    assert off.enable_streaming_asr is None  # not asked: a v0.1 session
-    assert getattr(parser().parse_args(["--file", "a.wav"]), "stream", False) is False
-    assert parser().parse_args(["--file", "a.wav", "--stream"]).stream is True
