@@ -11,7 +11,7 @@ import numpy as np
 from client_support import clip
 from fake_mic import RecordedMic
 from lingua_client.app import CaptionView, LinguaApp
-from lingua_protocol import AsrPartial, SessionInit, TranslationResult
+from lingua_protocol import AsrPartial, RoomError, SessionInit, TranslationResult
 from stream_scheduler import ScriptedStreamingScheduler, running, url
 from textual.pilot import Pilot
 from textual.widgets import Static
@@ -119,4 +119,24 @@ async def test_a_room_members_live_line_is_shown_until_their_final_result() -> N
             await pilot.pause()
             assert not [v for v in app.query(CaptionView) if v.row.live]
             assert app.captions.room_rows[-1].translation == "hello everyone"
+            partial = AsrPartial(
+                session_id="s1",
+                utterance_index=5,
+                text="y",
+                revision=1,
+                **room,  # type: ignore[arg-type]
+            )
+            app.on_message(partial)
+            app.on_message(
+                RoomError(
+                    room_code="123456",
+                    session_id="s1",
+                    speaker_session_id="s-bo",
+                    utterance_index=5,
+                    code="NO_AVAILABLE_NODE",
+                    message="none",
+                )
+            )
+            await pilot.pause()
+            assert not app.captions.room_live  # a failed utterance leaves no live line behind
             await pilot.press("q")

@@ -88,6 +88,7 @@ class Captions:
             row.node = message.node_id
             return row
         if isinstance(message, RoomError):  # another member's words failed for us: their row
+            self.room_live.pop((message.speaker_session_id, message.utterance_index), None)
             row = Row(
                 message.utterance_index,
                 speaker=message.speaker_display_name or "?",
