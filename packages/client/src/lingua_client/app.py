@@ -300,6 +300,7 @@ class LinguaApp(App[int]):
                 self.notice = f"the scheduler restarted: room {self.room_code} has ended"
                 self.room_code = None
                 self.members = []
+                self.captions.room_live.clear()  # nobody is talking in a room we left
                 self.refresh_captions()
         self.refresh_status()
 
@@ -361,6 +362,7 @@ class LinguaApp(App[int]):
             self.notice = f"room {message.room_code} expired"
             self.room_code = None
             self.members = []
+            self.captions.room_live.clear()  # nobody is talking in a room we left
         elif isinstance(message, Error) and message.utterance_index is None:
             self.notice = f"{message.code}: {message.message}"
         self.refresh_captions()
