@@ -82,3 +82,50 @@ def test_a_manual_cut_starts_the_next_utterance_with_the_audio_that_follows() ->
     [second] = cutter.feed(np.concatenate([quiet, silence]))
     assert not second.manual
     assert np.array_equal(second.audio[: quiet.size], quiet)  # not one sample lost
+
+
+def scripted_probability(w: np.ndarray) -> float:
+    """A test double of the VAD: loud is speech, quiet is a pause."""
+    return 0.9 if float(np.abs(w).max()) >= 0.5 else 0.0
+
+
+def test_streaming_gives_each_utterance_while_it_is_spoken_with_the_same_audio_as_a_cut() -> None:
+    window = 512
+    rng = np.random.default_rng(5)
+    speech = [(rng.uniform(0.5, 0.9, window * n)).astype(np.float32) for n in (40, 25)]
+    gap = np.zeros(window * 30, np.float32)
+    click = np.full(window * 2, 0.6, np.float32)  # 64 ms: under min_speech_ms
+    audio = np.concatenate([gap, speech[0], gap, click, gap, speech[1], gap])
+    cuts = UtteranceCutter(scripted_probability).feed(audio)
+    streamer = UtteranceCutter(scripted_probability)
+    events = []
+    opened_at = []
+    for start in range(0, audio.size, window):  # the microphone's 32 ms blocks
+        got = streamer.feed_stream(audio[start : start + window])
+        opened_at += [start for e in got if e.kind == "open"]
+        events += got
+    assert [e.kind for e in events if e.kind != "audio"] == ["open", "close"] * 2
+    streamed: list[np.ndarray] = []
+    for e in events:
+        if e.kind == "open":
+            streamed.append(e.audio)
+        elif e.kind == "audio":
+            streamed[-1] = np.concatenate([streamed[-1], e.audio])
+    assert len(cuts) == len(streamed) == 2
+    for cut, utterance in zip(cuts, streamed, strict=True):
+        assert np.array_equal(cut.audio, utterance)
+    first_speech = gap.size
+    assert opened_at[0] < first_speech + 10 * window  # open after ~250 ms, not at the end
+
+
+def test_a_manual_cut_while_streaming_closes_the_utterance_with_everything_said() -> None:
+    window = 512
+    loud = np.full(window * 20, 0.6, np.float32)
+    streamer = UtteranceCutter(scripted_probability)
+    events = streamer.feed_stream(loud)
+    assert [e.kind for e in events] == ["open"]
+    end = streamer.cut_now_stream()
+    assert [e.kind for e in end] == ["audio", "close"]
+    assert end[1].manual
+    assert events[0].audio.size + end[0].audio.size == loud.size
+    assert streamer.cut_now_stream() == []  # keeps listening: nothing said since

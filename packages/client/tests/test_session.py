@@ -310,3 +310,14 @@ def test_a_room_error_is_a_room_row_and_never_answers_our_own_index() -> None:
     assert row.speaker == "Bo"
     assert row.state == "error"
     assert captions.rows[0].state == "pending"
+
+
+def test_a_full_window_has_no_deadline_so_the_writer_waits_for_an_answer() -> None:
+    s = new_session()
+    s.opened(ack(max_in_flight_utterances=1), 0.0)
+    s.submit(AUDIO, now=0.0)
+    s.submit(AUDIO, now=0.0)
+    assert indexes(s.utterances_to_send(0.0)) == [0]
+    assert s.next_deadline(0.5) is None  # only an answer can free the window
+    s.received(result("s1", 0), 1.0)
+    assert indexes(s.utterances_to_send(1.0)) == [1]

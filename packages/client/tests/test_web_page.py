@@ -378,3 +378,38 @@ def test_the_capture_resampler_keeps_speech_and_stops_aliasing(page: Any) -> Non
     assert levels["pass"]["n"] == 15872  # 31 whole blocks of the 16000 samples a second makes
     assert abs(levels["pass"]["rms"] - 0.7071) < 0.01
     assert levels["alias"]["rms"] < 0.7071 * 0.01
+
+
+def test_partials_show_newest_revision_only_and_a_room_members_never_make_a_row(page: Any) -> None:
+    got = page.evaluate(
+        """async () => {
+        const {ws, events} = await openSession({}, 1);
+        const p = (revision, text, extra = {}) => ws.deliver({type: 'asr_partial',
+          session_id: 's1', utterance_index: 0, text, stable_text: 'a', revision, ...extra});
+        p(2, 'a b'); p(1, 'a old'); p(2, 'a dup'); p(3, 'a b c');
+        p(9, 'hola', {speaker_session_id: 's-bo', room_code: '123456',
+                      speaker_display_name: 'Bo'});
+        ws.deliver({type: 'translation_result', session_id: 's1', utterance_index: 0,
+                    text_asr: 'a b c d'});
+        p(4, 'late');
+        const {CaptionList} = await import('./captions.js');
+        const line = document.createElement('p');
+        const c = new CaptionList(document.createElement('ol'), line);
+        c.showPartial({text: 'a b <i>c</i>', stable_text: 'a b'}, 'Bo');
+        const shown = {who: line.querySelector('.who').textContent,
+                       stable: line.querySelector('.stable').textContent,
+                       tail: line.querySelector('.tail').textContent,
+                       elements: line.querySelectorAll('i').length};
+        c.showPartial(null);
+        return {kinds: events.filter((e) => e.kind.endsWith('partial') || e.kind === 'room')
+                  .map((e) => [e.kind, e.message.text]),
+                shown, cleared: line.textContent};
+    }"""
+    )
+    assert got["kinds"] == [
+        ["partial", "a b"],
+        ["partial", "a b c"],
+        ["room_partial", "hola"],
+    ]
+    assert got["shown"] == {"who": "Bo:", "stable": "a b", "tail": " <i>c</i>", "elements": 0}
+    assert got["cleared"] == ""

@@ -4,6 +4,7 @@ hatch run client --mic --src en --tgt en
 hatch run client --mic --room-create --name Ana --tgt en
 hatch run client --mic --room 123456 --name Bo --tgt zh
 hatch run client --file a.wav --file b.wav --json --save-tts out/
+hatch run client --file a.wav --stream --json   # real time, partial transcripts as they come
 hatch run client --web [--host 127.0.0.1] [--port 8080]   # the web client; prints its URL
 """
 
@@ -55,6 +56,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="--file: print JSON lines")
     p.add_argument("--save-tts", metavar="DIR", help="--file: write the returned speech as WAV")
     p.add_argument("--vad", action="store_true", help="--file: cut long files with VAD")
+    p.add_argument(
+        "--stream",
+        action=argparse.BooleanOptionalAction,
+        default=argparse.SUPPRESS,  # unset: each mode's own default, stated in the help
+        help="send speech while it is spoken and show partial transcripts (default: on for "
+        "--mic, off for --file, where files are then played in real time); a scheduler that "
+        "does not offer streaming gets whole utterances",
+    )
     p.add_argument("--room-create", action="store_true", help="create a room; prints its code")
     p.add_argument("--room", metavar="CODE", help="join a room")
     p.add_argument("--name", help="your name in a room")
@@ -73,6 +82,17 @@ def parser() -> argparse.ArgumentParser:
         help="--mic: where log lines and audio libraries' messages go while the app runs",
     )
     return p
+
+
+def live_session_init(args: argparse.Namespace) -> SessionInit:
+    """The `--mic` session: it asks for streaming unless `--no-stream` was given."""
+    return SessionInit(
+        src_lang=args.src,
+        tgt_lang=args.tgt,
+        pairing_code=args.pairing_code,
+        pipeline=PipelineConfig(use_tts=not args.no_tts),
+        enable_streaming_asr=None if getattr(args, "stream", None) is False else True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,12 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     from .cutter import CutterSettings
     from .screen_guard import stderr_to_file
 
-    init = SessionInit(
-        src_lang=args.src,
-        tgt_lang=args.tgt,
-        pairing_code=args.pairing_code,
-        pipeline=PipelineConfig(use_tts=not args.no_tts),
-    )
+    init = live_session_init(args)
     player = None if args.no_tts else Player()
     with stderr_to_file(args.log_file, args.log_level.upper()):
         if player is not None:

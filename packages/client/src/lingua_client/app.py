@@ -5,6 +5,12 @@ double of the microphone and a silent player, against a real scheduler. Everythi
 supplies (node text, names, error messages) is rendered as plain `rich.text.Text`, never as
 markup.
 
+Streaming (when `init.enable_streaming_asr` is set, the `--mic` default): utterances go as
+chunks while the VAD hears speech, each pending caption is a live line (committed words and
+the unstable tail styled by `app.tcss`'s `caption--stable` and `caption--tail`) that becomes
+the final caption; the latency shown is still from the end of speech to the final result. A
+scheduler that does not grant streaming gets whole utterances, with no live line.
+
 Half-duplex (the default) means the user's voice and the translated speech never overlap:
 the microphone is never discarded; while the user is talking, playback holds its position and
 goes on when the utterance ends. `--full-duplex` plays regardless.
@@ -33,6 +39,7 @@ from lingua_protocol import (
     TranslationResult,
 )
 from lingua_protocol.audio import float32_to_pcm16
+from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -42,7 +49,8 @@ from textual.widgets import Footer, Static
 
 from .captions import Captions, Row
 from .connection import LinkStatus, SessionConnection
-from .cutter import CutterSettings, UtteranceCutter
+from .cutter import CutterSettings, StreamEvent, UtteranceCutter
+from .live_utterances import LiveUtterances
 
 log = logging.getLogger("lingua.client.app")
 
@@ -72,12 +80,19 @@ STATE_STYLE = {
 }
 
 
-def caption_text(row: Row, in_room: bool) -> Text:
-    """One caption: the translation first and large, what was said below it, dim."""
+def caption_text(
+    row: Row, in_room: bool, stable_style: Style | str = "", tail_style: Style | str = ""
+) -> Text:
+    """One caption: the translation first and large, what was said below it, dim. A live line
+    (a pending row with a partial) shows the committed words and the guess after them."""
     text = Text(no_wrap=False)
     if in_room or row.speaker != "me":
         text.append(f"{row.speaker}: ", style="bold cyan")
-    if row.state == "pending":
+    if row.live:
+        text.append(row.stable, style=stable_style)
+        text.append(row.tail, style=tail_style)
+        text.append(" …", style="yellow")
+    elif row.state == "pending":
         text.append("…", style="yellow")
     elif row.state in ("error", "missing"):
         text.append(row.translation, style="red")
@@ -89,6 +104,31 @@ def caption_text(row: Row, in_room: bool) -> Text:
         text.append("\n  ")
         text.append(row.source, style="dim italic")
     return text
+
+
+class CaptionView(Static):
+    """One caption row. It renders from its row each time, so the live line's two styles come
+    from `app.tcss` (`caption--stable`, `caption--tail`)."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"caption--stable", "caption--tail"}
+
+    def __init__(self, row: Row, in_room: bool) -> None:
+        super().__init__(classes=f"caption {row.state}")
+        self.row = row
+        self.in_room = in_room
+
+    def show(self, row: Row, in_room: bool) -> None:
+        self.row, self.in_room = row, in_room
+        self.set_classes(f"caption {row.state}" + (" live" if row.live else ""))
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        return caption_text(
+            self.row,
+            self.in_room,
+            self.get_component_rich_style("caption--stable", partial=True),
+            self.get_component_rich_style("caption--tail", partial=True),
+        )
 
 
 class LogToApp(logging.Handler):
@@ -138,6 +178,9 @@ class LinguaApp(App[int]):
         reconnect_max_s: float = 10.0,
     ) -> None:
         super().__init__()
+        if player is None:  # nothing to play it on: the session asks for no speech at all
+            pipeline = (init.pipeline or PipelineConfig()).model_copy(update={"use_tts": False})
+            init = init.model_copy(update={"pipeline": pipeline})
         self.url = url
         self.init = init
         self.source = source
@@ -163,13 +206,15 @@ class LinguaApp(App[int]):
             reconnect_min_s=reconnect_min_s,
             reconnect_max_s=reconnect_max_s,
         )
+        self.streaming = bool(init.enable_streaming_asr)
+        self.live = LiveUtterances(self.conn)
         self.link = LinkStatus("connecting")
         self.members: list[str] = []
         self.last_latency_ms: float | None = None
         self.last_timings: str = ""
         self.notice = ""
         self._room_session: str | None = None
-        self._row_widgets: dict[str, Static] = {}
+        self._row_widgets: dict[str, CaptionView] = {}
         self._log_handler = LogToApp(self)
 
     # --- layout ----------------------------------------------------------------------------
@@ -200,8 +245,11 @@ class LinguaApp(App[int]):
 
     async def capture(self) -> None:
         async for block in self.source.blocks():
-            for cut in self.cutter.feed(block):
-                await self.send_cut(cut.audio, manual=cut.manual)
+            if self.streaming:
+                await self.send_stream_events(self.cutter.feed_stream(block))
+            else:
+                for cut in self.cutter.feed(block):
+                    await self.send_cut(cut.audio, manual=cut.manual)
             if self.player is not None and hasattr(self.player, "hold"):
                 # half-duplex: the speaker holds the floor; playback waits, the mic never does
                 self.player.hold = not self.full_duplex and self.cutter.state == "speech"
@@ -219,6 +267,14 @@ class LinguaApp(App[int]):
         )
         if index not in self.captions.rows:
             self.captions.pending(index)
+        self.refresh_captions()
+
+    async def send_stream_events(self, events: list[StreamEvent]) -> None:
+        if not events:
+            return
+        for index in await self.live.apply(events):
+            if index not in self.captions.rows:
+                self.captions.pending(index)
         self.refresh_captions()
 
     def _pipeline(self, use_tts: bool) -> PipelineConfig:
@@ -244,6 +300,7 @@ class LinguaApp(App[int]):
                 self.notice = f"the scheduler restarted: room {self.room_code} has ended"
                 self.room_code = None
                 self.members = []
+                self.captions.room_live.clear()  # nobody is talking in a room we left
                 self.refresh_captions()
         self.refresh_status()
 
@@ -305,6 +362,7 @@ class LinguaApp(App[int]):
             self.notice = f"room {message.room_code} expired"
             self.room_code = None
             self.members = []
+            self.captions.room_live.clear()  # nobody is talking in a room we left
         elif isinstance(message, Error) and message.utterance_index is None:
             self.notice = f"{message.code}: {message.message}"
         self.refresh_captions()
@@ -330,17 +388,15 @@ class LinguaApp(App[int]):
         in_room = self.room_code is not None
         rows = [(f"me-{r.index}", r) for r in self.captions.ordered()[-ROWS_SHOWN:]]
         rows += [(f"room-{i}", r) for i, r in enumerate(self.captions.room_rows[-ROWS_SHOWN:])]
+        rows += [(f"live-{s}-{i}", r) for (s, i), r in self.captions.room_live.items()]
         new: list[Static] = []
         for key, row in rows:
             widget = self._row_widgets.get(key)
-            text = caption_text(row, in_room)
             if widget is None:
-                widget = Static(text, classes=f"caption {row.state}")
+                widget = CaptionView(row, in_room)
                 self._row_widgets[key] = widget
                 new.append(widget)
-            else:
-                widget.update(text)
-                widget.set_classes(f"caption {row.state}")
+            widget.show(row, in_room)
         if new:
             view.mount_all(new)
         shown = {key for key, _ in rows}
@@ -390,7 +446,10 @@ class LinguaApp(App[int]):
             text.append(f" ({link.detail})", style=style)
         node = self.conn.assigned_node or "-"
         latency = f"{self.last_latency_ms:.0f} ms" if self.last_latency_ms is not None else "-"
-        text.append(f"  {self.init.src_lang}->{self.init.tgt_lang}  latency {latency}")
+        text.append(f"  {self.init.src_lang}->{self.init.tgt_lang}")
+        if self.conn.core.streaming:
+            text.append("  live", style="green")
+        text.append(f"  latency {latency}")
         if self.last_timings:
             text.append(f" ({self.last_timings})")
         text.append(f"  node {node}")
@@ -407,6 +466,9 @@ class LinguaApp(App[int]):
     # --- keys ------------------------------------------------------------------------------
 
     async def action_cut(self) -> None:
+        if self.streaming:
+            await self.send_stream_events(self.cutter.cut_now_stream())
+            return
         cut = self.cutter.cut_now()
         if cut is not None:
             await self.send_cut(cut.audio, manual=True)
@@ -416,8 +478,10 @@ class LinguaApp(App[int]):
         self.refresh_meter()
 
     def action_toggle_tts(self) -> None:
-        """Speech off: later utterances ask the scheduler for no TTS at all (the node does not
-        synthesise it) and what is queued stops; on: later utterances ask for it again."""
+        """Speech off: later whole utterances ask the scheduler for no TTS at all (the node
+        does not synthesise it) and what is queued stops; on: they ask for it again. A
+        streamed utterance has no per-utterance pipeline (`audio_chunk` carries none): it
+        keeps the session's, and its speech is simply not played while speech is off."""
         if self.player is None:
             self.notice = "speech output is off for this run (--no-tts or no output device)"
         else:

@@ -128,6 +128,7 @@ class SessionConnection:
         self._first: asyncio.Future[SessionInitAck] | None = None
         self._send_lock = asyncio.Lock()
         self._latency = self.stats.latency_ms
+        self._partial_t_ms: float | None = None
 
     # --- what the user interface reads -----------------------------------------------------
 
@@ -201,6 +202,37 @@ class SessionConnection:
         await self._deliver_all()
         self._wake.set()
         return index
+
+    async def open_stream(
+        self, *, sample_rate: int = 16000, pipeline: PipelineConfig | None = None
+    ) -> int:
+        """Start an utterance sent while the speaker talks; returns its local index. Its
+        audio follows with `append_stream` and its end with `close_stream`; where the session
+        has no streaming grant it goes whole at its end (see `ClientSession`)."""
+        index = self.core.open_stream(
+            now=time.perf_counter(), sample_rate=sample_rate, pipeline=pipeline
+        )
+        await self._deliver_all()
+        return index
+
+    def append_stream(self, index: int, pcm16: bytes) -> bool:
+        """More audio of an open stream; False: not taken (the stream has ended or is at its
+        longest), so the caller closes it and opens the next one for this audio."""
+        taken = self.core.append_stream(index, pcm16, time.perf_counter())
+        if taken:
+            self._wake.set()
+        return taken
+
+    async def close_stream(
+        self, index: int, *, manual_cut: bool = False, spoken_until: float | None = None
+    ) -> None:
+        """The speaker finished this utterance (`spoken_until`, perf_counter: when, for its
+        latency). Its final chunk goes at once."""
+        self.core.close_stream(
+            index, time.perf_counter(), manual_cut=manual_cut, spoken_at=spoken_until
+        )
+        await self._deliver_all()
+        self._wake.set()
 
     async def send(self, message: Message) -> None:
         """Any other client message (rooms, heartbeats)."""
@@ -322,14 +354,14 @@ class SessionConnection:
 
     async def _write(self, ws: ClientConnection) -> None:
         while True:
-            for utterance in self.core.utterances_to_send(time.perf_counter()):
+            for message in self.core.utterances_to_send(time.perf_counter()):
                 async with self._send_lock:
                     if self.core.binary_audio:
-                        await ws.send(utterance.to_frame())
+                        await ws.send(message.to_frame())
                     else:
-                        await ws.send(utterance.to_json_bytes(), text=True)
+                        await ws.send(message.to_json_bytes(), text=True)
             self._wake.clear()
-            deadline = self.core.next_deadline()
+            deadline = self.core.next_deadline(time.perf_counter())
             timeout = None if deadline is None else max(0.0, deadline - time.perf_counter())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
@@ -338,6 +370,7 @@ class SessionConnection:
     async def _deliver_all(self) -> None:
         delivered = self.core.deliveries()
         for d in delivered:
+            self._partial_t_ms = d.t_ms
             if d.latency_ms is not None:
                 index = getattr(d.message, "utterance_index", None)
                 if isinstance(index, int):
@@ -349,6 +382,11 @@ class SessionConnection:
                 await out
         if delivered:
             self._progress.set()
+
+    def partial_t_ms(self) -> float | None:
+        """For the `asr_partial` being handed over now: milliseconds since its utterance's
+        first audio was sent (see `Delivery.t_ms`)."""
+        return self._partial_t_ms
 
     def latency_ms(self, index: int) -> float | None:
         """Latency of a delivered final answer (see `Delivery.latency_ms`)."""

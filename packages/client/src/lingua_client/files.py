@@ -1,5 +1,10 @@
 """`--file` mode: send WAV files (whole, or cut by VAD with `--vad`) and print each answer as
-text or JSON lines. For scripts, tests and the demo; exits non-zero when anything failed."""
+text or JSON lines. For scripts, tests and the demo; exits non-zero when anything failed.
+
+With `--stream` the files are played in real time, `FILE_BLOCK_MS` at a time, as a speaker
+would say them: each utterance goes as `audio_chunk`s while it is "spoken" (the whole file as
+one utterance, or the VAD's cuts with `--vad`, pauses included), each `asr_partial` is printed
+as it comes, and `latency_ms` counts from the end of the utterance's audio."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from typing import Any, TextIO
 
 import numpy as np
 from lingua_protocol import (
+    AsrPartial,
     Error,
     Message,
     MissingResult,
@@ -24,7 +30,11 @@ from lingua_protocol import (
 from lingua_protocol.audio import float32_to_pcm16, pcm16_wav_bytes, read_wav, to_mono_16k
 
 from .connection import SchedulerUnreachable, SessionConnection, SessionRefused
+from .cutter import StreamEvent
 from .scheduler_url import BadSchedulerUrl, check_scheduler_url
+
+FILE_BLOCK_MS = 100
+"""`--stream`: how much audio is handed over at each real-time step (the chunk length)."""
 
 
 class UnreadableAudio(Exception):
@@ -43,6 +53,8 @@ class FileRun:
     def on_message(self, message: Message) -> None:
         if isinstance(message, TranslationResult):
             self._result(message)
+        elif isinstance(message, AsrPartial):
+            self._partial(message)
         elif isinstance(message, MissingResult | Error):
             self._failure(message)
 
@@ -79,6 +91,23 @@ class FileRun:
                 file=self.out,
                 flush=True,
             )
+
+    def _partial(self, p: AsrPartial) -> None:
+        if p.speaker_session_id not in (None, p.session_id):
+            return  # another room member's words: --file shows only its own
+        t_ms = self.conn.partial_t_ms() if self.conn else None
+        row: dict[str, Any] = {
+            "utterance_index": p.utterance_index,
+            "partial": True,
+            "revision": p.revision,
+            "text": p.text,
+            "stable_text": p.stable_text,
+            "t_ms": round(t_ms, 1) if t_ms is not None else None,
+        }
+        if self.as_json:
+            print(json.dumps(row, ensure_ascii=False), file=self.out, flush=True)
+        else:
+            print(f"[{p.utterance_index}] … {p.text}", file=self.out, flush=True)
 
     def _failure(self, m: MissingResult | Error) -> None:
         self.failures += 1
@@ -158,17 +187,20 @@ async def run_files(
     out: TextIO = sys.stdout,
     sequential: bool = False,
     max_reconnects: int | None = 20,
+    stream: bool = False,
 ) -> int:
     """`sequential`: wait for each answer before sending the next utterance, like a speaker
     who pauses; latencies then measure one utterance, not a queue. The session keeps within
     the scheduler's flow-control window (the rest waits here) and survives a scheduler restart
-    (`max_reconnects` consecutive failed attempts, about three minutes with backoff, end it)."""
+    (`max_reconnects` consecutive failed attempts, about three minutes with backoff, end it).
+    `stream`: play each file in real time as chunks (see the module docstring)."""
     run = FileRun(out, as_json, save_tts)
     init = SessionInit(
         src_lang=src,
         tgt_lang=tgt,
         pairing_code=pairing_code,
         pipeline=PipelineConfig(use_tts=use_tts),
+        enable_streaming_asr=True if stream else None,
     )
     conn = SessionConnection(url, init, run.on_message, max_reconnects=max_reconnects)
     run.conn = conn
@@ -182,6 +214,17 @@ async def run_files(
         return 2
     try:
         for path in files:
+            if stream:
+                try:
+                    audio = await asyncio.to_thread(read_audio_16k, path)
+                except UnreadableAudio as exc:
+                    print(str(exc), file=sys.stderr)
+                    return 2
+                for index in await stream_in_real_time(conn, audio, use_vad):
+                    run.origin[index] = path.name
+                if sequential:
+                    await conn.drained(timeout_s)
+                continue
             try:
                 pieces = await asyncio.to_thread(load_pieces, path, use_vad)
             except UnreadableAudio as exc:
@@ -207,6 +250,41 @@ async def run_files(
     return 1 if run.failures else 0
 
 
+async def stream_in_real_time(
+    conn: SessionConnection, audio: np.ndarray, use_vad: bool
+) -> list[int]:
+    """Hand `audio` over `FILE_BLOCK_MS` at a time at the pace it would be spoken; returns
+    the local indexes of the utterances it became. Without VAD the whole file is one
+    utterance, opened with its first block; with it, the VAD opens and closes utterances
+    as it hears them (1 s of silence follows the file, as in whole mode, to end the last)."""
+    from .live_utterances import LiveUtterances
+
+    live = LiveUtterances(conn)
+    opened: list[int] = []
+    block = 16000 * FILE_BLOCK_MS // 1000
+    if use_vad:
+        from .cutter import UtteranceCutter
+        from .vad import SileroStream
+
+        cutter = UtteranceCutter(await asyncio.to_thread(SileroStream))
+        audio = np.concatenate([audio, np.zeros(16000, np.float32)])
+    start = time.perf_counter()
+    for n, offset in enumerate(range(0, audio.size, block)):
+        piece = audio[offset : offset + block]
+        # real time: a block can be handed over once it has been "spoken" in full
+        await asyncio.sleep(max(0.0, start + (offset + piece.size) / 16000 - time.perf_counter()))
+        if use_vad:
+            events = cutter.feed_stream(piece)
+        else:
+            events = [StreamEvent("open" if n == 0 else "audio", piece)]
+        opened += await live.apply(events)
+    if use_vad:
+        opened += await live.apply(cutter.cut_now_stream())
+    else:
+        opened += await live.apply([StreamEvent("close", reason="end_of_file")])
+    return opened
+
+
 def main_files(args: Any) -> int:
     try:
         check_scheduler_url(args.scheduler)
@@ -228,5 +306,6 @@ def main_files(args: Any) -> int:
             use_tts=not args.no_tts,
             use_vad=args.vad,
             pairing_code=args.pairing_code,
+            stream=bool(getattr(args, "stream", False)),
         )
     )

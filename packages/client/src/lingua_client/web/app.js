@@ -174,12 +174,16 @@ function onSession(event) {
       captions.setInfo(event.row, `#${event.row} the scheduler is busy; retrying in ${event.retryInS} s`);
       return;
     case "partial":
-      captions.showPartial(String(event.message.text ?? ""));
+      captions.showPartial(event.message);
+      return;
+    case "room_partial":
+      captions.showPartial(event.message, String(event.message.speaker_display_name ?? "someone"));
       return;
     case "answer":
       onAnswer(event);
       return;
     case "room":
+      if (event.message.type === "translation_result") captions.showPartial(null);
       captions.room(event.message);
       if (event.message.type === "translation_result") playSpeech(event.message, event.audio);
       return;
@@ -199,7 +203,7 @@ function onSession(event) {
 
 function onAnswer(event) {
   const { row, message } = event;
-  captions.showPartial("");
+  captions.showPartial(null);
   captions.final(row, message);
   if (event.spokenAt !== null) {
     // end of speech (the cut) -> the caption in the document, measured after it is there

@@ -102,8 +102,17 @@ export class CaptionList {
     this.scroll();
   }
 
-  showPartial(text) {
-    this.partial.textContent = text ? `… ${text}` : "";
+  // The live line: an `asr_partial`'s committed words (`.stable`) and the guess after them
+  // (`.tail`), with the speaker's name for a room member; null clears it. Peer text is only
+  // ever set as text, never parsed as HTML.
+  showPartial(message, who = null) {
+    this.partial.replaceChildren();
+    if (!message) return;
+    const text = String(message.text ?? "");
+    let stable = String(message.stable_text ?? "");
+    if (!text.startsWith(stable)) stable = "";
+    if (who) this.partial.append(span("who", `${who}:`));
+    this.partial.append(span("stable", stable), span("tail", text.slice(stable.length)), " …");
   }
 
   scroll() {

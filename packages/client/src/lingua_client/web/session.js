@@ -58,6 +58,7 @@ export class Session {
     this.items = new Map(); // row -> {row, pcm, manual, spokenAt, index, sent, retries, retryAt}
     this.indexToRow = new Map();
     this.answered = new Set(); // indexes answered in this scheduler session
+    this.partialRevisions = new Map(); // index -> last partial revision shown (until answered)
     this.nextIndex = 0;
     this.nextRow = 0;
     this.ws = null;
@@ -308,6 +309,7 @@ export class Session {
   renumber() {
     this.indexToRow.clear();
     this.answered.clear();
+    this.partialRevisions.clear(); // revisions count per scheduler session
     this.nextIndex = 0;
     for (const item of this.items.values()) {
       item.index = null;
@@ -325,7 +327,9 @@ export class Session {
 
   dispatch(message, audio) {
     if (isRoomMessage(message, this.sessionId)) {
-      this.emit({ kind: "room", message, audio });
+      // a member's words while they talk: the live line, never a row of its own
+      const kind = message.type === "asr_partial" ? "room_partial" : "room";
+      this.emit({ kind, message, audio });
       return;
     }
     const index = message.utterance_index;
@@ -337,6 +341,11 @@ export class Session {
         return;
       case "asr_partial":
         if (hasIndex && !this.answered.has(index)) {
+          // a revision not above the last one shown is stale: it never overwrites a newer one
+          const revision = Number(message.revision ?? 0);
+          const last = this.partialRevisions.get(index);
+          if (last !== undefined && revision <= last) return;
+          this.partialRevisions.set(index, revision);
           this.emit({ kind: "partial", row: this.indexToRow.get(index), message });
         }
         return;
@@ -360,6 +369,7 @@ export class Session {
   answer(index, message, audio) {
     if (this.answered.has(index)) return; // a replay of something already shown
     this.answered.add(index);
+    this.partialRevisions.delete(index);
     const row = this.indexToRow.get(index);
     const item = this.items.get(row);
     this.items.delete(row);
