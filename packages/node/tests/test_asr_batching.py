@@ -1,13 +1,17 @@
 """Batching concurrent utterances: the rule (`BatchCollector`, a plain object driven with
 `now`), its thread shell (`Batcher`), when the node batches (`batch_policy`), and, with the
-real Whisper, that a batched utterance comes out exactly as it does alone."""
+real Whisper, that a batched utterance comes out exactly as it does alone (text, language,
+every word's times)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lingua_node.backends.asr_batching import (
@@ -127,20 +131,29 @@ def test_the_node_batches_on_cuda_by_default_and_on_the_cpu_when_asked(
         assert policy == BatchPolicy(max_batch=jobs, window_s=DEFAULT_WINDOW_MS / 1000)
 
 
-def run_together(batcher: Batcher[str, int, int], items: list[int]) -> list[object]:
-    """Each item submitted from its own announced transcription, all announced first."""
-    announced = threading.Barrier(len(items))
+def together(work: list[Callable[[], object]], batcher: Batcher[Any, Any, Any]) -> list[object]:
+    """Each piece of work in its own announced transcription, all announced first."""
+    announced = threading.Barrier(len(work))
 
-    def one(item: int) -> object:
+    def one(fn: Callable[[], object]) -> object:
         with batcher.caller():
             announced.wait(timeout=10)
-            try:
-                return batcher.submit("k", item)
-            except RuntimeError as exc:
-                return exc
+            return fn()
 
-    with ThreadPoolExecutor(max_workers=len(items)) as pool:
-        return list(pool.map(one, items))
+    with ThreadPoolExecutor(max_workers=len(work)) as pool:
+        return list(pool.map(one, work))
+
+
+def run_together(batcher: Batcher[str, int, int], items: list[int]) -> list[object]:
+    """Each item submitted from its own announced transcription; an error is returned."""
+
+    def submit(item: int) -> object:
+        try:
+            return batcher.submit("k", item)
+        except RuntimeError as exc:
+            return exc
+
+    return together([functools.partial(submit, i) for i in items], batcher)
 
 
 def test_concurrent_calls_run_as_one_batch_and_each_gets_its_own_result() -> None:
@@ -171,19 +184,120 @@ def test_a_batch_that_returns_too_few_results_fails_every_call() -> None:
     assert all("returned 1 results" in str(o) for o in outcomes)
 
 
+class RecordingWhisper:
+    """Test double of `ctranslate2.models.Whisper`: records each call's batch size and
+    answers from its inputs, so every caller can check it got its own part."""
+
+    device = "cpu"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+
+    def encode(self, features: object, to_cpu: bool = False) -> object:
+        import numpy as np
+
+        array = np.asarray(features)
+        self.calls.append(("encode", array.shape[0]))
+        return array * 2
+
+    def generate(self, features: object, prompts: list[list[int]], **options: object) -> list[str]:
+        self.calls.append(("generate", len(prompts)))
+        return [f"heard {p[-1]}" for p in prompts]
+
+    def align(
+        self,
+        features: object,
+        start_sequence: list[int],
+        text_tokens: list[list[int]],
+        num_frames: object,
+        *,
+        median_filter_width: int = 7,
+    ) -> list[int]:
+        self.calls.append(("align", len(text_tokens)))
+        return [sum(t) for t in text_tokens]
+
+
+def features(value: float, frames: int = 4) -> object:
+    import ctranslate2
+    import numpy as np
+
+    return ctranslate2.StorageView.from_array(np.full((1, 2, frames), value, dtype=np.float32))
+
+
+def test_equal_encoder_inputs_share_one_call_and_each_gets_its_own_output() -> None:
+    import numpy as np
+    from lingua_node.backends.asr_batched import BatchingWhisper
+
+    model = RecordingWhisper()
+    whisper = BatchingWhisper(model, BatchPolicy(2, window_s=1.0))
+    out = together(
+        [lambda: whisper.encode(features(1.0)), lambda: whisper.encode(features(3.0))],
+        whisper.batcher,
+    )
+    assert model.calls == [("encode", 2)]
+    assert sorted(float(np.asarray(o).max()) for o in out) == [2.0, 6.0]
+
+
+def test_encoder_inputs_of_different_lengths_are_never_padded_into_one_call() -> None:
+    from lingua_node.backends.asr_batched import BatchingWhisper
+
+    model = RecordingWhisper()
+    whisper = BatchingWhisper(model, BatchPolicy(2, window_s=1.0))
+    together(
+        [lambda: whisper.encode(features(1.0, 4)), lambda: whisper.encode(features(1.0, 6))],
+        whisper.batcher,
+    )
+    assert model.calls == [("encode", 1), ("encode", 1)]
+
+
+def test_decoder_calls_with_equal_options_share_one_call_with_each_prompt() -> None:
+    from lingua_node.backends.asr_batched import BatchingWhisper
+
+    model = RecordingWhisper()
+    whisper = BatchingWhisper(model, BatchPolicy(3, window_s=1.0))
+    out = together(
+        [
+            lambda: whisper.generate(features(1.0), [[1, 7]], beam_size=5),
+            lambda: whisper.generate(features(2.0), [[1, 8]], beam_size=5),
+            lambda: whisper.generate(features(3.0), [[1, 9]], beam_size=1),
+        ],
+        whisper.batcher,
+    )
+    assert out == [["heard 7"], ["heard 8"], ["heard 9"]]
+    assert sorted(model.calls) == [("generate", 1), ("generate", 2)]
+
+
+def test_alignments_share_a_call_only_when_their_texts_are_equally_long() -> None:
+    """The alignment normalises attention over the text tokens: padding a shorter text
+    moved a word's end from 0.46 s to 0.48 s on the committed Mandarin speech."""
+    from lingua_node.backends.asr_batched import BatchingWhisper
+
+    model = RecordingWhisper()
+    whisper = BatchingWhisper(model, BatchPolicy(3, window_s=1.0))
+    out = together(
+        [
+            lambda: whisper.align(features(1.0), [1], [[5, 6]], 4),
+            lambda: whisper.align(features(2.0), [1], [[7, 8]], 4),
+            lambda: whisper.align(features(3.0), [1], [[9, 9, 9]], 4),
+        ],
+        whisper.batcher,
+    )
+    assert out == [[11], [15], [27]]
+    assert sorted(model.calls) == [("align", 1), ("align", 2)]
+
+
 def committed_clips() -> list[tuple[str, str, object]]:
-    """(file, language, 16 kHz audio) of every committed clip: English, Spanish, Mandarin."""
+    """(file, language, 16 kHz audio) of the committed English and Spanish speech. Not the
+    Mandarin clips: Whisper base hears espeak-ng's Mandarin so badly that its beam result
+    fails faster-whisper's quality thresholds and it falls back to sampling, which differs
+    from run to run even without batching."""
     from lingua_protocol.audio import read_wav
 
     out: list[tuple[str, str, object]] = []
-    for listing, default_lang in (
-        ("sentences.json", "en"),
-        ("foreign.json", None),
-        ("mandarin.json", None),
-    ):
+    for listing in ("sentences.json", "foreign.json"):
         for item in json.loads((SPEECH / listing).read_text()):
             audio, _ = read_wav(SPEECH / item["file"])
-            out.append((item["file"], item.get("lang", default_lang), audio))
+            out.append((item["file"], item.get("lang", "en"), audio))
     return out
 
 
