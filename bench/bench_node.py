@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import statistics
 import tempfile
 import time
@@ -281,9 +282,10 @@ def report_accuracy(figures: dict[str, dict[str, float]], lang: str = "en") -> N
     print(f"{'decoding':<16} {'wrong':>9} {rate:>6} {'median ms':>10} {'5 s clip ms':>12}")
     for label, f in figures.items():
         wer = f["wrong"] / max(1, f["words"])
+        five = "-" if math.isnan(f["five_s_ms"]) else f"{f['five_s_ms']:.0f}"  # no ~5 s clip
         print(
             f"{label:<16} {int(f['wrong']):>4}/{int(f['words']):<4} {wer * 100:>5.1f}% "
-            f"{f['median_ms']:>10.0f} {f['five_s_ms']:>12.0f}"
+            f"{f['median_ms']:>10.0f} {five:>12}"
         )
 
 
