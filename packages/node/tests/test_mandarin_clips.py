@@ -17,7 +17,8 @@ def test_every_mandarin_clip_is_a_short_16_khz_mono_wav_with_its_text() -> None:
     assert len(items) >= 5
     for item in items:
         assert item["lang"] == "zh"
-        assert item["text"] and item["pinyin"]
+        assert item["text"]
+        assert item["pinyin"]
         with wave.open(str(SPEECH / item["file"])) as wav:
             assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (16000, 1, 2)
             assert 1.0 <= wav.getnframes() / 16000 <= 6.0, item["file"]
