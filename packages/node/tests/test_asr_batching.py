@@ -27,8 +27,12 @@ SPEECH = ROOT / "tests" / "data" / "speech"
 WINDOW_S = 0.01
 
 
-def collector(max_batch: int = 4, callers: int = 0) -> BatchCollector[str, str]:
-    core: BatchCollector[str, str] = BatchCollector(BatchPolicy(max_batch, WINDOW_S))
+def collector(
+    max_batch: int = 4, callers: int = 0, max_running: int = 4
+) -> BatchCollector[str, str]:
+    core: BatchCollector[str, str] = BatchCollector(
+        BatchPolicy(max_batch, WINDOW_S, max_running=max_running)
+    )
     for _ in range(callers):
         core.caller_started()
     return core
@@ -97,6 +101,31 @@ def test_a_transcription_in_a_running_batch_does_not_hold_up_another_batch() -> 
     assert core.take_ready(now=0.1) == []  # "b" is between calls again: it may come
 
 
+def test_while_the_model_is_busy_a_ready_batch_waits_and_gathers_the_calls_arriving() -> None:
+    core = collector(callers=3, max_running=1)
+    core.add("generate", "a", now=0.0)
+    [running] = core.take_ready(now=WINDOW_S)  # nobody joined within the window
+    core.add("encode", "b", now=0.02)
+    assert core.take_ready(now=0.02 + WINDOW_S) == []  # its window passed, but the model is busy
+    assert core.wait_s(now=0.05) is None  # nothing to time: `done` wakes it
+    core.add("encode", "c", now=0.05)
+    core.done(running)
+    [batch] = core.take_ready(now=0.06)
+    assert batch.items == ["b", "c"]
+
+
+def test_the_oldest_of_several_ready_batches_runs_first_when_one_may_run() -> None:
+    core = collector(callers=2, max_running=1)
+    core.add("align", "a", now=0.0)
+    core.add("encode", "b", now=0.001)
+    [first] = core.take_ready(now=0.001)
+    assert first.items == ["a"]
+    assert core.take_ready(now=0.001) == []
+    core.done(first)
+    core.caller_finished()  # "a" was its transcription's last call
+    assert [b.items for b in core.take_ready(now=0.002)] == [["b"]]
+
+
 def test_a_transcription_that_ends_releases_the_batch_waiting_for_it() -> None:
     core = collector(callers=2)
     core.add("encode", "a", now=0.0)
@@ -110,25 +139,30 @@ def test_a_policy_outside_its_bounds_is_refused() -> None:
         BatchPolicy(0)
     with pytest.raises(ValueError, match="window_s"):
         BatchPolicy(2, window_s=2.0)
+    with pytest.raises(ValueError, match="max_running"):
+        BatchPolicy(2, max_running=0)
 
 
 @pytest.mark.parametrize(
-    ("setting", "device", "jobs", "batched"),
+    ("setting", "device", "jobs", "running"),
     [
-        ("auto", "cuda", 4, True),
-        ("auto", "cpu", 4, False),
-        ("on", "cpu", 2, True),
-        ("off", "cuda", 4, False),
-        ("auto", "cuda", 1, False),  # one job has nothing to batch with
+        ("auto", "cuda", 4, 1),  # one batch on the GPU at a time: calls gather behind it
+        ("auto", "cpu", 4, None),
+        ("on", "cpu", 2, 2),  # the CPU's jobs keep running side by side
+        ("off", "cuda", 4, None),
+        ("auto", "cuda", 1, None),  # one job has nothing to batch with
     ],
 )
 def test_the_node_batches_on_cuda_by_default_and_on_the_cpu_when_asked(
-    setting: str, device: str, jobs: int, batched: bool
+    setting: str, device: str, jobs: int, running: int | None
 ) -> None:
     policy = batch_policy(setting, device, jobs)  # type: ignore[arg-type]
-    assert (policy is not None) == batched
-    if policy is not None:
-        assert policy == BatchPolicy(max_batch=jobs, window_s=DEFAULT_WINDOW_MS / 1000)
+    expected = (
+        BatchPolicy(max_batch=jobs, window_s=DEFAULT_WINDOW_MS / 1000, max_running=running)
+        if running is not None
+        else None
+    )
+    assert policy == expected
 
 
 def together(work: list[Callable[[], object]], batcher: Batcher[Any, Any, Any]) -> list[object]:

@@ -13,10 +13,15 @@ The rule (`BatchCollector`, pure: an injected `now`, no threads, no sleeping):
 - Calls go together only when their `key` is equal (same method, input shape and decoding
   options: Whisper's encoder has no padding mask, so padding a shorter input to a longer one
   would change what it hears, and results must equal the unbatched ones).
-- A batch is run as soon as (a) it holds `max_batch` calls, or (b) every transcription in
+- A batch may run as soon as (a) it holds `max_batch` calls, or (b) every transcription in
   progress is waiting in some batch or running one (nobody else could join it), or
   (c) `window_s` has passed since its first call. So a lone job never waits, and a job that
   is still computing its features holds the others back by at most the window.
+- At most `max_running` batches run at once; a batch that may run waits for one of them to
+  finish (the oldest first), and gathers the calls that arrive meanwhile. On a GPU that is
+  one: calls that arrive while the device is busy are what fill a batch (jobs running side by
+  side rarely reach the model at the same moment, and once out of step they stay so). On the
+  CPU it is the jobs at once, so batching never takes parallelism away.
 
 A call from a thread that did not announce its transcription (`caller()`) counts as nobody
 else could join: it never waits. Waiting calls are at most the transcriptions in progress
@@ -51,10 +56,14 @@ class BatchPolicy:
     """Most calls in one batch: the node's jobs at once (no more can be waiting)."""
     window_s: float = DEFAULT_WINDOW_MS / 1000
     """Longest wait of a batch's first call for others (rule (c) in the module docstring)."""
+    max_running: int = 1
+    """Batches running at once; the others wait for one to finish, gathering calls."""
 
     def __post_init__(self) -> None:
         if self.max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, not {self.max_batch}")
+        if self.max_running < 1:
+            raise ValueError(f"max_running must be at least 1, not {self.max_running}")
         if not 0 <= self.window_s <= 1:
             raise ValueError(f"window_s must be within 0 to 1 s, not {self.window_s}")
 
@@ -66,11 +75,12 @@ def batch_policy(
     run as they come. `auto` batches on CUDA only: on the CPU the node's jobs already run in
     parallel on their own cores, and a batch runs on one job's threads (measured in
     docs/node.md: batching lowered throughput on the CPU). One job alone has nothing to
-    batch with."""
+    batch with. On CUDA one batch runs at a time; on the CPU as many as jobs."""
     batching = setting == "on" or (setting == "auto" and device == "cuda")
     if not batching or jobs < 2:
         return None
-    return BatchPolicy(max_batch=jobs, window_s=window_ms / 1000)
+    running = 1 if device == "cuda" else jobs
+    return BatchPolicy(max_batch=jobs, window_s=window_ms / 1000, max_running=running)
 
 
 @dataclass(slots=True, eq=False)
@@ -94,6 +104,7 @@ class BatchCollector(Generic[K, T]):
     _open: list[Batch[K, T]] = field(default_factory=list)
     _waiting: int = 0
     _running: int = 0
+    _running_batches: int = 0
 
     def caller_started(self) -> None:
         self.callers += 1
@@ -115,27 +126,33 @@ class BatchCollector(Generic[K, T]):
 
     def take_ready(self, now: float) -> list[Batch[K, T]]:
         """The batches to run now, taken out of waiting; each must be reported with `done`."""
+        free = self.policy.max_running - self._running_batches
+        if free <= 0:
+            return []
         nobody_else = self.callers - self._waiting - self._running <= 0
         ready = [
             b
-            for b in self._open
+            for b in self._open  # oldest first
             if nobody_else
             or len(b.items) >= self.policy.max_batch
             or now - b.opened_s >= self.policy.window_s
-        ]
+        ][:free]
         for batch in ready:
             self._open.remove(batch)
             self._waiting -= len(batch.items)
             self._running += len(batch.items)
+            self._running_batches += 1
         return ready
 
     def done(self, batch: Batch[K, T]) -> None:
         """A batch from `take_ready` has finished: its callers may call again."""
         self._running = max(0, self._running - len(batch.items))
+        self._running_batches = max(0, self._running_batches - 1)
 
     def wait_s(self, now: float) -> float | None:
-        """Until the earliest open batch's window ends (0 when past); None: no open batch."""
-        if not self._open:
+        """Until the earliest open batch's window ends (0 when past); None: no open batch, or
+        none may run before a running batch is `done`."""
+        if not self._open or self._running_batches >= self.policy.max_running:
             return None
         first = min(b.opened_s for b in self._open)
         return max(0.0, first + self.policy.window_s - now)
