@@ -7,6 +7,7 @@ characters, since Whisper writes either script.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from contextlib import AbstractContextManager, nullcontext
@@ -21,6 +22,8 @@ from ..script_check import foreign_letters
 from .asr_batched import BatchingWhisper
 from .asr_batching import BatchPolicy
 from .interfaces import Transcript, Word
+
+log = logging.getLogger("lingua.node.asr")
 
 
 def to_simplified(text: str) -> str:
@@ -103,6 +106,15 @@ class WhisperASR:
         if batching is not None:
             self.batching = BatchingWhisper(self.model.model, batching)
             self.model.model = self.batching
+            log.info(
+                "asr model %s on %s: concurrent utterances batched, up to %d per model call, "
+                "%d batch(es) at once, waiting at most %.0f ms for others",
+                model_id,
+                device,
+                batching.max_batch,
+                batching.max_running,
+                batching.window_s * 1000,
+            )
         self.multilingual = bool(self.model.model.is_multilingual)
         self._non_latin: list[int] | None = None
         self.languages = sorted(self.model.supported_languages) if self.multilingual else ["en"]
