@@ -1,17 +1,19 @@
 """Node figures: per-stage timings (VAD, ASR, translation, TTS) for the committed test speech,
 the node's overhead over calling the same models directly in one process, throughput at 1, 2
-and 4 concurrent jobs, and the accuracy and latency of the node's decoding defaults against
-faster-whisper's own defaults.
+and 4 concurrent jobs (each utterance on its own and batched), and the accuracy and latency of
+the node's decoding defaults against faster-whisper's own defaults, in English and Mandarin.
 
 Measured in one run: (1) the models called directly (faster-whisper, Piper) on each clip;
 (2) the same clips as jobs through a real node process over a real scheduler, timed from
 sending the utterance to receiving its result. Overhead = (2) / (1) - 1. (3) The English
 clips as ASR jobs through the node's pipeline, 1, 2 and 4 at a time: utterances per second
-and real-time factor (wall time / audio time; below 1 is faster than real time). (4) The
-English clips transcribed with the node's defaults and with faster-whisper's defaults on the
-same loaded model: words wrong and median ASR time.
+and real-time factor (wall time / audio time; below 1 is faster than real time), with the
+concurrent utterances run side by side and batched into one model call (`LINGUA_NODE_ASR_BATCH`).
+(4) The English clips transcribed with the node's defaults and with faster-whisper's defaults on
+the same loaded model: words wrong and median ASR time. (5) The same for the committed Mandarin
+clips (espeak-ng speech, `tests/data/speech/mandarin.json`): character error rate.
 
-    python bench/bench_node.py [--repeat 3] [--parts stages,throughput,accuracy]
+    python bench/bench_node.py [--repeat 3] [--parts stages,throughput,accuracy,mandarin]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import statistics
 import tempfile
 import time
@@ -109,14 +112,14 @@ async def through_node(models: Path, repeat: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in out.items()}
 
 
-def asr_job(audio: object) -> JobAssign:
-    """An English transcription job (no translation, no speech) for 16 kHz float audio."""
+def asr_job(audio: object, lang: str = "en") -> JobAssign:
+    """A transcription job (no translation, no speech) for 16 kHz float audio."""
     return JobAssign(
         job_id="j",
         session_id="s",
         utterance_index=0,
-        src_lang="en",
-        tgt_lang="en",
+        src_lang=lang,
+        tgt_lang=lang,
         audio=AudioData.from_bytes(float32_to_pcm16(audio)),  # type: ignore[arg-type]
         pipeline=PipelineConfig(use_nmt=False, use_tts=False),
     )
@@ -131,10 +134,15 @@ def english_clips() -> list[tuple[str, str, object]]:
     return out
 
 
+THROUGHPUT_RUNS = ((1, (1,), "off"), (4, (1, 2, 4), "off"), (4, (1, 2, 4), "on"))
+"""(jobs the models are loaded for, jobs at once, `asr_batch`): all cores for one job, then
+the cores divided among 4 jobs with each utterance on its own and batched."""
+
+
 def throughput(models: Path, rounds: int) -> dict[str, dict[str, float]]:
-    """ASR jobs (VAD + ASR, no translation or speech) through the pipeline, k at a time: on
-    models loaded for one job (all cores for it), then for 4 jobs (the cores divided among
-    them), keyed "k of n"."""
+    """ASR jobs (VAD + ASR, no translation or speech) through the pipeline, k at a time, for
+    each of `THROUGHPUT_RUNS`, keyed "k of n" (+ " batched"). A batched run also reports the
+    mean size of its decoder batches."""
     from concurrent.futures import ThreadPoolExecutor
 
     from lingua_node.loader import load_backends
@@ -144,11 +152,17 @@ def throughput(models: Path, rounds: int) -> dict[str, dict[str, float]]:
     clips_en = english_clips() * rounds
     audio_s = sum(a.size for _f, _t, a in clips_en) / 16000  # type: ignore[attr-defined]
     out: dict[str, dict[str, float]] = {}
-    for loaded_for, concurrency in ((1, (1,)), (4, (1, 2, 4))):
+    for loaded_for, concurrency, batch in THROUGHPUT_RUNS:
         settings = NodeSettings(
-            models_dir=models, home=models.parent, max_jobs=loaded_for, tts=False
+            models_dir=models,
+            home=models.parent,
+            max_jobs=loaded_for,
+            tts=False,
+            asr_batch=batch,  # type: ignore[arg-type]
         )
-        pipeline = Pipeline(load_backends(settings), "b")
+        backends = load_backends(settings)
+        pipeline = Pipeline(backends, "b")
+        batching = getattr(backends.asr.choose("en"), "batching", None)  # type: ignore[attr-defined]
 
         def one(item: tuple[str, str, object], pipeline: Pipeline = pipeline) -> float:
             _name, _text, audio = item
@@ -159,62 +173,81 @@ def throughput(models: Path, rounds: int) -> dict[str, dict[str, float]]:
 
         one(clips_en[0])  # warm up
         for k in concurrency:
+            if batching is not None:
+                batching.batcher.sizes.clear()
             with ThreadPoolExecutor(max_workers=k) as pool:
                 t0 = time.perf_counter()
                 latencies = list(pool.map(one, clips_en))
                 wall = time.perf_counter() - t0
-            out[f"{k} of {loaded_for}"] = {
+            label = f"{k} of {loaded_for}" + (" batched" if batching is not None else "")
+            out[label] = {
                 "utt_per_s": len(clips_en) / wall,
                 "rtf": wall / audio_s,
                 "median_ms": statistics.median(latencies) * 1000,
             }
+            if batching is not None:
+                sizes = batching.batcher.sizes
+                out[label]["mean_batch"] = sum(n * c for n, c in sizes.items()) / max(
+                    1, sum(sizes.values())
+                )
     return out
 
 
-def accuracy(models: Path, repeat: int) -> dict[str, dict[str, float]]:
-    """Words wrong and ASR time on the English clips: the node's pipeline with its defaults
-    (VAD, then Whisper with beam 5 and the short window) vs faster-whisper's own defaults on
-    the same model (beam 5, the full 30 s window, temperature fallback, previous-text
-    conditioning, no VAD). Times are of the transcription call alone."""
-    import sys
+def mandarin_clips() -> list[tuple[str, str, object]]:
+    """(file, reference text, 16 kHz float audio) of the committed Mandarin speech."""
+    out = []
+    for item in json.loads((SPEECH / "mandarin.json").read_text()):
+        audio, _ = read_wav(SPEECH / item["file"])
+        out.append((item["file"], item["text"], audio))
+    return out
 
+
+def accuracy(models: Path, repeat: int, lang: str = "en") -> dict[str, dict[str, float]]:
+    """Errors and ASR time on the committed English clips (words) or Mandarin clips
+    (characters; `lang="zh"`): the node's pipeline with its defaults (VAD, then Whisper with
+    beam 5 and the short window) vs faster-whisper's own defaults on the same model (beam 5,
+    the full 30 s window, temperature fallback, previous-text conditioning, no VAD; Chinese
+    converted to simplified characters as the node does). Times are of the transcription
+    call alone."""
+    from lingua_node.backends.asr import to_simplified
     from lingua_node.loader import load_backends
     from lingua_node.pipeline import Pipeline
     from lingua_node.settings import NodeSettings
-
-    sys.path.insert(0, str(ROOT / "packages" / "node" / "tests"))
-    from lingua_node.testing.wer import word_edits
+    from lingua_node.testing.wer import char_edits, word_edits
 
     backends = load_backends(NodeSettings(models_dir=models, home=models.parent, tts=False))
     pipeline = Pipeline(backends, "b")
-    asr: Any = backends.asr.choose("en")  # type: ignore[attr-defined]
+    asr: Any = backends.asr.choose(lang)  # type: ignore[attr-defined]
+    clips_lang = english_clips() if lang == "en" else mandarin_clips()
+    edits = word_edits if lang == "en" else char_edits
     heard_in: list[float] = []
 
     def node_defaults(audio: object) -> str:
-        job = asr_job(audio)
+        job = asr_job(audio, lang)
         result = pipeline.run(job)
         assert result.service_timings is not None
         heard_in.append((result.service_timings.asr_ms or 0) / 1000)
         return result.text_asr or ""
 
     def fw_defaults(audio: object) -> str:
-        segments, _info = asr.model.transcribe(audio, language="en")  # type: ignore[arg-type]
-        return "".join(s.text for s in segments)
+        segments, _info = asr.model.transcribe(audio, language=lang)  # type: ignore[arg-type]
+        text = "".join(s.text for s in segments)
+        return to_simplified(text) if lang == "zh" else text
 
     out: dict[str, dict[str, float]] = {}
     for label, fn in (("node defaults", node_defaults), ("faster-whisper", fw_defaults)):
-        fn(english_clips()[0][2])  # warm up
+        fn(clips_lang[0][2])  # warm up
         heard_in.clear()
         wrong = total = 0
         times: list[float] = []
         five: list[float] = []
-        for _name, text, audio in english_clips():
+        for _name, text, audio in clips_lang:
             runs = []
             for _ in range(repeat):
                 t0 = time.perf_counter()
                 hyp = fn(audio)
                 runs.append(heard_in.pop() if heard_in else time.perf_counter() - t0)
-            e, n = word_edits(text, hyp)
+            e, n = edits(text, hyp)
             wrong, total = wrong + e, total + n
             times.append(statistics.median(runs))
             if 4.5 <= audio.size / 16000 <= 5.5:  # type: ignore[attr-defined]
@@ -230,19 +263,29 @@ def accuracy(models: Path, repeat: int) -> dict[str, dict[str, float]]:
 
 def report_throughput(figures: dict[str, dict[str, float]]) -> None:
     print("throughput: English clips as ASR jobs through the pipeline, k at a time")
-    print(f"{'k of loaded for':>15} {'utt/s':>7} {'RTF':>6} {'median job ms':>14}")
+    print(f"{'k of loaded for':>23} {'utt/s':>7} {'RTF':>6} {'median job ms':>14} {'batch':>6}")
     for k, f in figures.items():
-        print(f"{k:>15} {f['utt_per_s']:>7.2f} {f['rtf']:>6.3f} {f['median_ms']:>14.0f}")
+        batch = f"{f['mean_batch']:.2f}" if "mean_batch" in f else "-"
+        print(f"{k:>23} {f['utt_per_s']:>7.2f} {f['rtf']:>6.3f} {f['median_ms']:>14.0f} {batch:>6}")
+    print("  batch: mean calls per model call (encoder, decoder, alignment) in a batched run")
 
 
-def report_accuracy(figures: dict[str, dict[str, float]]) -> None:
-    print("accuracy: committed English speech, Whisper base int8")
-    print(f"{'decoding':<16} {'wrong':>9} {'WER':>6} {'median ms':>10} {'5 s clip ms':>12}")
+def report_accuracy(figures: dict[str, dict[str, float]], lang: str = "en") -> None:
+    if lang == "en":
+        print("accuracy: committed English speech, Whisper base int8; words")
+    else:
+        print(
+            "accuracy: committed Mandarin speech (espeak-ng, synthetic), Whisper base int8; "
+            "characters (CER)"
+        )
+    rate = "WER" if lang == "en" else "CER"
+    print(f"{'decoding':<16} {'wrong':>9} {rate:>6} {'median ms':>10} {'5 s clip ms':>12}")
     for label, f in figures.items():
         wer = f["wrong"] / max(1, f["words"])
+        five = "-" if math.isnan(f["five_s_ms"]) else f"{f['five_s_ms']:.0f}"  # no ~5 s clip
         print(
             f"{label:<16} {int(f['wrong']):>4}/{int(f['words']):<4} {wer * 100:>5.1f}% "
-            f"{f['median_ms']:>10.0f} {f['five_s_ms']:>12.0f}"
+            f"{f['median_ms']:>10.0f} {five:>12}"
         )
 
 
@@ -250,7 +293,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--models-dir", type=Path)
-    parser.add_argument("--parts", default="stages,throughput,accuracy")
+    parser.add_argument("--parts", default="stages,throughput,accuracy,mandarin")
     args = parser.parse_args()
     from lingua_node.embedded import ensure_embedded
     from lingua_node.settings import NodeSettings
@@ -262,6 +305,8 @@ def main() -> None:
         report_throughput(throughput(models, max(1, args.repeat - 1)))
     if "accuracy" in parts:
         report_accuracy(accuracy(models, args.repeat))
+    if "mandarin" in parts:
+        report_accuracy(accuracy(models, args.repeat, "zh"), "zh")
     if "stages" not in parts:
         return
     durations = {name: dur for name, _l, _p, dur in clips()}

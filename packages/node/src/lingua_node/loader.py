@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import psutil
 
 from .asr_choice import AsrOption, ASRRouter, asr_models
+from .backends.asr_batching import batch_policy
 from .backends.interfaces import Recognizer, Translator, Voice
 from .backends.nmt import MANIFEST, read_manifest
 from .backends.registry import engine_class
@@ -248,6 +249,9 @@ def _whisper(settings: NodeSettings, folder: Path, model_id: str, device: str) -
         workers=plan.workers,
         beam_size=settings.asr_beam_size,
         short_context=settings.asr_short_context,
+        batching=batch_policy(
+            settings.asr_batch, device, plan.workers, settings.asr_batch_window_ms
+        ),
     )
 
 

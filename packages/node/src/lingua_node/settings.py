@@ -39,6 +39,11 @@ class NodeSettings(BaseSettings):
     asr_beam_size: int = Field(default=5, ge=1, le=10)
     """Beam search width; 5 is chosen from measurements (docs/node.md, backends/asr.py)."""
     asr_short_context: bool = True
+    asr_batch: Literal["auto", "on", "off"] = "auto"
+    """Put concurrent utterances into one model call; `auto`: on CUDA only
+    (`backends/asr_batching.py`, measured in docs/node.md)."""
+    asr_batch_window_ms: float = Field(default=10.0, ge=0, le=1000)
+    """Longest wait of a batch's first utterance for others to join it."""
     asr_model: str | None = None  # pin: this installed ASR model id serves its languages
     cpu_threads: int = Field(default=0, ge=0)
     """Threads per job on the CPU; 0: the cores divided among the jobs (`concurrency.py`)."""

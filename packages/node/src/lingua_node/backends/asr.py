@@ -7,8 +7,10 @@ characters, since Whisper writes either script.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,11 @@ from faster_whisper import WhisperModel
 from lingua_protocol.audio import FloatAudio
 
 from ..script_check import foreign_letters
+from .asr_batched import BatchingWhisper
+from .asr_batching import BatchPolicy
 from .interfaces import Transcript, Word
+
+log = logging.getLogger("lingua.node.asr")
 
 
 def to_simplified(text: str) -> str:
@@ -80,7 +86,10 @@ class WhisperASR:
         workers: int = 1,
         beam_size: int = DEFAULT_BEAM_SIZE,
         short_context: bool = True,
+        batching: BatchPolicy | None = None,
     ) -> None:
+        """`batching`: put concurrent utterances into one CTranslate2 call under that policy
+        (`asr_batching.py`); None: each job calls the model on its own."""
         self.model_id = model_id
         self.device = device
         self.beam_size = beam_size
@@ -93,6 +102,19 @@ class WhisperASR:
             num_workers=workers,
             local_files_only=True,
         )
+        self.batching: BatchingWhisper | None = None
+        if batching is not None:
+            self.batching = BatchingWhisper(self.model.model, batching)
+            self.model.model = self.batching
+            log.info(
+                "asr model %s on %s: concurrent utterances batched, up to %d per model call, "
+                "%d batch(es) at once, waiting at most %.0f ms for others",
+                model_id,
+                device,
+                batching.max_batch,
+                batching.max_running,
+                batching.window_s * 1000,
+            )
         self.multilingual = bool(self.model.model.is_multilingual)
         self._non_latin: list[int] | None = None
         self.languages = sorted(self.model.supported_languages) if self.multilingual else ["en"]
@@ -103,9 +125,14 @@ class WhisperASR:
         local = ShortContextWhisper._local
         local.frames = context_frames(audio.size) if self.short_context else None
         try:
-            return self._transcribe(audio, language, task)
+            with self._transcription():
+                return self._transcribe(audio, language, task)
         finally:
             local.frames = None
+
+    def _transcription(self) -> AbstractContextManager[None]:
+        """While it runs, batches its calls could join wait for it (within the window)."""
+        return self.batching.batcher.caller() if self.batching is not None else nullcontext()
 
     def _transcribe(self, audio: FloatAudio, language: str | None, task: str) -> Transcript:
         transcript = self._decode(audio, language, task)
