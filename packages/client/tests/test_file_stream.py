@@ -49,7 +49,7 @@ async def test_a_streamed_file_prints_partials_while_it_is_sent_then_the_final_l
     # partials come while the file is still being spoken, at its real-time pace
     t_ms = [float(r["t_ms"]) for r in partials]  # type: ignore[arg-type]
     assert t_ms == sorted(t_ms)
-    assert 400 <= t_ms[0] <= 1000  # the first after 0.5 s of audio
+    assert t_ms[0] >= 400  # the first after 0.5 s of audio (no upper bound: a busy CI)
     assert t_ms[-1] >= 2800
     assert sched.timeline.index(("partial", 0, 1)) < sched.timeline.index(
         ("final_chunk", 0, len(sched.chunks) - 1)
@@ -82,6 +82,7 @@ async def test_a_scheduler_that_does_not_grant_streaming_gets_the_file_whole() -
             as_json=True,
             out=out,
             stream=True,
+            stream_speed=4.0,  # the pacing is checked in the first test
         )
     assert code == 0
     assert sched.chunks == []
@@ -111,6 +112,7 @@ async def test_with_vad_each_sentence_is_streamed_as_its_own_utterance(tmp_path:
             as_json=True,
             out=out,
             stream=True,
+            stream_speed=4.0,  # the pacing is checked in the first test
             use_vad=True,
         )
     assert code == 0
@@ -132,7 +134,14 @@ async def test_streamed_files_against_the_real_scheduler_each_get_their_final_li
     out = io.StringIO()
     files = [SPEECH / "market.wav", SPEECH / "report.wav"]
     code = await run_files(
-        sched.session_url, files, src="en", tgt="en", as_json=True, out=out, stream=True
+        sched.session_url,
+        files,
+        src="en",
+        tgt="en",
+        as_json=True,
+        out=out,
+        stream=True,
+        stream_speed=4.0,
     )
     assert code == 0
     rows = rows_of(out)
@@ -158,6 +167,7 @@ async def test_a_connection_dropped_mid_stream_is_resumed_and_the_stream_sent_ag
             as_json=True,
             out=out,
             stream=True,
+            stream_speed=4.0,
         )
     assert code == 0
     assert sched.violations == []
@@ -181,6 +191,7 @@ async def test_after_a_scheduler_restart_mid_stream_the_utterance_streams_from_i
             as_json=True,
             out=out,
             stream=True,
+            stream_speed=4.0,
         )
     assert code == 0
     assert sched.sessions == 2

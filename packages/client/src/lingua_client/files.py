@@ -188,12 +188,14 @@ async def run_files(
     sequential: bool = False,
     max_reconnects: int | None = 20,
     stream: bool = False,
+    stream_speed: float = 1.0,
 ) -> int:
     """`sequential`: wait for each answer before sending the next utterance, like a speaker
     who pauses; latencies then measure one utterance, not a queue. The session keeps within
     the scheduler's flow-control window (the rest waits here) and survives a scheduler restart
     (`max_reconnects` consecutive failed attempts, about three minutes with backoff, end it).
-    `stream`: play each file in real time as chunks (see the module docstring)."""
+    `stream`: play each file in real time as chunks (see the module docstring);
+    `stream_speed` > 1 plays faster than real time (tests of the pacing logic)."""
     run = FileRun(out, as_json, save_tts)
     init = SessionInit(
         src_lang=src,
@@ -220,7 +222,7 @@ async def run_files(
                 except UnreadableAudio as exc:
                     print(str(exc), file=sys.stderr)
                     return 2
-                for index in await stream_in_real_time(conn, audio, use_vad):
+                for index in await stream_in_real_time(conn, audio, use_vad, stream_speed):
                     run.origin[index] = path.name
                 if sequential:
                     await conn.drained(timeout_s)
@@ -251,7 +253,7 @@ async def run_files(
 
 
 async def stream_in_real_time(
-    conn: SessionConnection, audio: np.ndarray, use_vad: bool
+    conn: SessionConnection, audio: np.ndarray, use_vad: bool, speed: float = 1.0
 ) -> list[int]:
     """Hand `audio` over `FILE_BLOCK_MS` at a time at the pace it would be spoken; returns
     the local indexes of the utterances it became. Without VAD the whole file is one
@@ -272,7 +274,8 @@ async def stream_in_real_time(
     for n, offset in enumerate(range(0, audio.size, block)):
         piece = audio[offset : offset + block]
         # real time: a block can be handed over once it has been "spoken" in full
-        await asyncio.sleep(max(0.0, start + (offset + piece.size) / 16000 - time.perf_counter()))
+        spoken = (offset + piece.size) / 16000 / speed
+        await asyncio.sleep(max(0.0, start + spoken - time.perf_counter()))
         if use_vad:
             events = cutter.feed_stream(piece)
         else:
