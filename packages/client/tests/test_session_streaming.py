@@ -288,19 +288,6 @@ def test_the_acks_max_stream_ms_lowers_the_reservation() -> None:
     assert not s.append_stream(i, PIECE, 0.0)
 
 
-def test_a_stream_asking_for_another_pipeline_goes_whole_since_chunks_carry_none() -> None:
-    s = new_session()
-    s.opened(ack(), 0.0)
-    i = s.open_stream(now=0.0, pipeline=PipelineConfig(use_tts=False))
-    s.append_stream(i, PIECE, 0.0)
-    assert s.utterances_to_send(0.0) == []
-    s.close_stream(i, 0.3)
-    [u] = s.utterances_to_send(0.3)
-    assert isinstance(u, Utterance)
-    assert u.pipeline is not None
-    assert u.pipeline.use_tts is False
-
-
 def test_a_stream_waiting_for_its_end_sets_no_deadline() -> None:
     s = new_session()
     s.opened(ack(streaming=False), 0.0)
@@ -308,3 +295,19 @@ def test_a_stream_waiting_for_its_end_sets_no_deadline() -> None:
     s.append_stream(i, PIECE, 0.1)
     assert s.utterances_to_send(0.1) == []
     assert s.next_deadline(0.1) is None  # close_stream is what lets it go
+
+
+def test_an_utterances_own_pipeline_travels_on_its_first_chunk_only() -> None:
+    s = new_session()
+    s.opened(ack(), 0.0)
+    no_tts = PipelineConfig(use_tts=False)
+    i = s.open_stream(now=0.0, pipeline=no_tts)
+    s.append_stream(i, PIECE, 0.0)
+    first = s.utterances_to_send(0.0)
+    s.append_stream(i, PIECE, 0.1)
+    later = s.utterances_to_send(0.1)
+    assert [m.pipeline for m in first] == [no_tts]
+    assert [m.pipeline for m in later] == [None]
+    j = s.open_stream(now=0.2)  # none of its own: the session's applies
+    s.append_stream(j, PIECE, 0.2)
+    assert [m.pipeline for m in s.utterances_to_send(0.2)] == [None]

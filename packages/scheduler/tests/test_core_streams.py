@@ -542,3 +542,29 @@ def test_a_bug_after_a_stream_is_accepted_still_ends_its_index(
     assert error.code == "INTERNAL_ERROR"  # type: ignore[attr-defined]
     assert error.utterance_index == 0  # type: ignore[attr-defined]
     assert h.core.sessions[sid].sequencer.pending() == 0
+
+
+def test_the_first_chunks_pipeline_is_the_utterances_streamed_or_buffered() -> None:
+    """Speech off for one utterance travels on its first chunk; a later chunk cannot change
+    it, and an utterance without one takes the session's pipeline."""
+    h = Harness()
+    h.node("s1", streaming_node_register("s1", streams=1))
+    h.node("n1", node_register("n1"))
+    sid = _stream_session(h)
+    no_tts = {"use_asr": True, "use_nmt": True, "use_tts": False}
+    h.chunk("c1", sid, 0, 0, CHUNK, pipeline=no_tts)
+    h.chunk("c1", sid, 0, 1, CHUNK, is_final=True, pipeline={"use_tts": True})
+    streamed = _assign(h, "s1")
+    assert streamed.stream
+    assert streamed.pipeline is not None
+    assert streamed.pipeline.use_tts is False
+    h.chunk("c1", sid, 1, 0, CHUNK, pipeline=no_tts)  # the one stream slot is taken: buffered
+    h.chunk("c1", sid, 1, 1, CHUNK, is_final=True)
+    buffered = _assign(h, "n1")
+    assert not buffered.stream
+    assert buffered.pipeline is not None
+    assert buffered.pipeline.use_tts is False
+    h.chunk("c1", sid, 2, 0, CHUNK, is_final=True)
+    plain = [m for m in h.to("n1", "job_assign") + h.to("s1", "job_assign")]
+    assert plain
+    assert all(m.pipeline is None or m.pipeline.use_tts for m in plain)  # type: ignore[attr-defined]

@@ -207,7 +207,9 @@ class LinguaApp(App[int]):
             reconnect_max_s=reconnect_max_s,
         )
         self.streaming = bool(init.enable_streaming_asr)
-        self.live = LiveUtterances(self.conn)
+        self.live = LiveUtterances(
+            self.conn, lambda: None if self.tts_wanted else self._pipeline(use_tts=False)
+        )
         self.link = LinkStatus("connecting")
         self.members: list[str] = []
         self.last_latency_ms: float | None = None
@@ -480,8 +482,7 @@ class LinguaApp(App[int]):
     def action_toggle_tts(self) -> None:
         """Speech off: later whole utterances ask the scheduler for no TTS at all (the node
         does not synthesise it) and what is queued stops; on: they ask for it again. A
-        streamed utterance has no per-utterance pipeline (`audio_chunk` carries none): it
-        keeps the session's, and its speech is simply not played while speech is off."""
+        streamed utterance carries the same choice on its first `audio_chunk`."""
         if self.player is None:
             self.notice = "speech output is off for this run (--no-tts or no output device)"
         else:

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
+from lingua_protocol import PipelineConfig
 from lingua_protocol.audio import float32_to_pcm16
 
 from .connection import SessionConnection
@@ -26,12 +28,22 @@ log = logging.getLogger("lingua.client.stream")
 
 
 class LiveUtterances:
-    """Streams take the session's pipeline: `audio_chunk` carries none of its own."""
+    """Opens, feeds and closes streamed utterances as the cutter's events say. `pipeline`,
+    when set, is asked at each opening for the utterance's own stages (None: the
+    session's); it travels on the utterance's first `audio_chunk`."""
 
-    def __init__(self, conn: SessionConnection) -> None:
+    def __init__(
+        self,
+        conn: SessionConnection,
+        pipeline: Callable[[], PipelineConfig | None] | None = None,
+    ) -> None:
         self.conn = conn
+        self.pipeline = pipeline
         self.current: int | None = None
         """The local index of the utterance being spoken, if one is open."""
+
+    async def _open(self) -> int:
+        return await self.conn.open_stream(pipeline=self.pipeline() if self.pipeline else None)
 
     async def apply(self, events: list[StreamEvent]) -> list[int]:
         """Carry out the events; returns the local indexes of the utterances they opened."""
@@ -40,7 +52,7 @@ class LiveUtterances:
             if event.kind == "open":
                 if self.current is not None:  # never happens with the cutter: close it anyway
                     await self._close(manual=False)
-                self.current = await self.conn.open_stream()
+                self.current = await self._open()
                 opened.append(self.current)
                 await self._append(event.audio, opened)
             elif event.kind == "audio":
@@ -59,7 +71,7 @@ class LiveUtterances:
             return  # ended early in an error for its index: the rest of it is not sent
         log.info("utterance %d reached the longest stream; the next one goes on", self.current)
         await self._close(manual=False)
-        self.current = await self.conn.open_stream()
+        self.current = await self._open()
         opened.append(self.current)
         self.conn.append_stream(self.current, pcm)
 

@@ -451,10 +451,9 @@ class ClientSession:
         return out
 
     def _streamable(self, o: Outgoing) -> bool:
-        """Chunks only where streaming was granted, and only for an utterance with the
-        session's own pipeline: `audio_chunk` has no `pipeline` field, so one asking for
-        something else (speech off) goes whole, with its pipeline, once finished."""
-        return self.streaming and o.pipeline is None
+        """Chunks where streaming was granted; an utterance's own pipeline (speech off)
+        travels on its first chunk."""
+        return self.streaming
 
     def _chunks(self, o: Outgoing, now: float) -> list[AudioChunk]:
         assert o.wire_index is not None
@@ -487,6 +486,7 @@ class ClientSession:
                 is_final=c.is_final,
                 payload=AudioData.from_bytes(bytes(o.audio[c.start : c.end])),
                 sample_rate=o.sample_rate,
+                pipeline=o.pipeline if c.seq == 0 else None,
             )
             for c in slices
         ]

@@ -83,6 +83,9 @@ class AudioChunk(Message):
     payload: AudioData
     audio_format: AudioFormat = "pcm16"
     sample_rate: SampleRate = 16000
+    pipeline: PipelineConfig | None = None
+    """Read on the first chunk (`seq` 0) only: this utterance's stages, as `utterance.pipeline`
+    (e.g. no speech synthesis while the listener has speech off). None: the session's."""
 
 
 class ClientHeartbeat(Message):

@@ -149,6 +149,7 @@ class StreamSide:
             opened_at=now,
             close_by=now + self.s.max_stream_ms / 1000.0 + self.s.stream_close_grace_s,
             partial_interval_ms=session.partial_interval_ms,
+            pipeline=m.pipeline,
         )
         stream.audio += raw
         stream.next_seq = 1
@@ -188,7 +189,7 @@ class StreamSide:
             index,
             session.src_lang,
             session.tgt_lang,
-            session.pipeline,
+            m.pipeline or session.pipeline,
             session.features,
             session.dialect,
             audio,
@@ -307,7 +308,7 @@ class StreamSide:
                 stream.utterance_index,
                 session.src_lang,
                 lang,
-                session.pipeline,
+                stream.pipeline or session.pipeline,
                 session.features,
                 session.dialect,
                 audio,

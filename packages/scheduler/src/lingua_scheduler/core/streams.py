@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from lingua_protocol import AudioChunk, AudioData, ErrorCode, JobAssign, SessionInit
+from lingua_protocol import AudioChunk, AudioData, ErrorCode, JobAssign, PipelineConfig, SessionInit
 
 from ..settings import SchedulerSettings
 from .errors import CoreError
@@ -43,6 +43,8 @@ class Stream:
     closed: bool = False
     closed_at: float | None = None
     partial_interval_ms: int | None = None
+    pipeline: PipelineConfig | None = None
+    """The first chunk's own pipeline, if it carried one (else the session's applies)."""
     revision: int = 0
     """The last `revision` stamped on a partial of this utterance (across failovers)."""
     job_id: str | None = None
