@@ -1,9 +1,10 @@
 """Several scheduler URLs for one client (`--scheduler ws://a/ws/session,ws://b/ws/session`).
 
-Scheduler instances of one cluster share their state through Redis, so a session may open or resume
-with any of them. The connection shell connects to the current URL and, when that connection fails or
-drops, moves to the next one (round robin) with the backoff it already has, so an instance
-that died or refuses upgrades (HTTP 503 while it cannot reach Redis) is left at once.
+Scheduler instances of one cluster share their state through Redis, so a session may open or
+resume on any of them. The connection shell connects to the current URL and, when that
+connection fails or drops, moves to the next one (round robin) with the backoff it already
+has, so an instance that died or refuses upgrades (HTTP 503 while it cannot reach Redis) is
+left at once.
 """
 
 from __future__ import annotations
