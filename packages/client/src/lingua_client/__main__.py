@@ -85,6 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lingua-client: {exc}", file=sys.stderr)
         return 2
     if args.web:
+        if "," in args.scheduler:
+            print(
+                "lingua-client: --web takes one scheduler URL (a cluster's balancer)",
+                file=sys.stderr,
+            )
+            return 2
         logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
         from .web_server import serve_web
 
