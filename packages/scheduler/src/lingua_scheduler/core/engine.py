@@ -14,6 +14,7 @@ from its events.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from lingua_protocol import ErrorCode, Message, NodeCommand, error_message
@@ -39,7 +40,8 @@ class SchedulerCore:
 
     `settings` is read, never changed; `randomness` defaults to `Randomness.secure(seed)`
     with the `seed` setting; `credentials` persists node credential bindings (in memory by
-    default)."""
+    default); `customize` may swap tables for other implementations of the same interfaces
+    before the handlers receive them (a cluster's shared pairing and rate limits)."""
 
     def __init__(
         self,
@@ -48,6 +50,7 @@ class SchedulerCore:
         randomness: Randomness | None = None,
         observer: Observer | None = None,
         credentials: CredentialStore | None = None,
+        customize: Callable[[CoreTables], None] | None = None,
     ) -> None:
         tables = CoreTables.build(
             settings,
@@ -55,6 +58,8 @@ class SchedulerCore:
             observer or NullObserver(),
             credentials,
         )
+        if customize is not None:  # before the handlers take their tables
+            customize(tables)
         self.tables = tables
         delivery = Delivery(tables)
         flow = JobFlow(tables, delivery)
