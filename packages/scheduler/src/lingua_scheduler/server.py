@@ -152,6 +152,8 @@ class SchedulerServer:
             credentials=store,
             customize=self.cluster.customize if self.cluster is not None else None,
         )
+        if self.cluster is not None:
+            self.cluster.attach(self.core, self._apply, self._send_to)
         self.metrics.attach(self.core)
         self.peers: dict[str, Peer] = {}
         self._clock = clock
@@ -466,6 +468,8 @@ class SchedulerServer:
                     # its size is bounded on its own, not by the limit for audio-carrying frames.
                     self._send(peer, _too_large(message.type, len(data), kept_limit))
                     continue
+                if self.cluster is not None and kind == "node" and self._relayed(peer, message):
+                    continue
                 if self.cluster is not None and self.cluster.prepares(message):
                     if not await self._run_clustered(peer, message, address):
                         break
@@ -559,6 +563,20 @@ class SchedulerServer:
         self._apply(actions)
         return True
 
+    def _relayed(self, peer: Peer, message: Message) -> bool:
+        """A node's answer about a job another instance assigned goes back there."""
+        assert self.cluster is not None
+        node = self.core.registry.for_conn(peer.conn_id)
+        return self.cluster.relays(node.node_id if node else None, message)
+
+    def _send_to(self, conn_id: str, message: Message) -> bool:
+        """Send to one of this instance's connections; False when it is gone."""
+        peer = self.peers.get(conn_id)
+        if peer is None:
+            return False
+        self._send(peer, message)
+        return True
+
     def _credential_conflict(self, node_id: str) -> None:
         """Two instances bound one new node id to different secrets at once; Redis kept the
         other: this instance's connection of that node goes (it reconnects and is checked)."""
@@ -582,6 +600,8 @@ class SchedulerServer:
         for action in actions:
             peer = self.peers.get(action.conn_id)
             if peer is None:
+                if self.cluster is not None:  # a node another instance holds
+                    self.cluster.forward(action)
                 continue
             if isinstance(action, Send):
                 self._send(peer, action.message)

@@ -7,16 +7,54 @@ scheduler, with no Redis call.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import secrets
+from collections import OrderedDict
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from lingua_protocol import Message, NodeRegister, PairingCodeRequest, RoomJoin, SessionInit
+from lingua_protocol import (
+    AsrPartial,
+    JobAck,
+    JobAssign,
+    JobError,
+    JobResult,
+    Message,
+    NodeRegister,
+    PairingCodeRequest,
+    ProtocolError,
+    RoomJoin,
+    SessionInit,
+    parse_node_message,
+    parse_scheduler_message,
+)
+from redis.asyncio.client import Pipeline
 
+from ..core.actions import Action, Send
 from ..core.tables import CoreTables
 from ..core.trust import TOTAL, GuessGuard
 from ..settings import SchedulerSettings
 from .link import ClusterUnavailable, RedisLink
-from .stores import ClusterBuckets, ClusterPairing, RedisCredentialStore
+from .node_view import (
+    VIEW_INTERVAL_S,
+    VIEW_TTL_S,
+    ViewReader,
+    parse_remote,
+    published,
+    remote_conn,
+)
+from .relay import Relay
+from .stores import PREFIX, ClusterBuckets, ClusterPairing, RedisCredentialStore
+
+if TYPE_CHECKING:
+    from ..core.engine import SchedulerCore
+
+MAX_RELAYED_JOBS = 10_000
+"""Jobs this instance remembers relaying to its nodes for another instance (oldest forgotten
+first; a job lives at most its timeout)."""
+FROM_NODE = (JobAck, JobResult, AsrPartial)
 
 log = logging.getLogger("lingua.scheduler.cluster")
 
@@ -35,6 +73,15 @@ class Cluster:
         self.guesses: GuessGuard | None = None
         self.new_node_ids: ClusterBuckets | None = None
         self._buckets: list[ClusterBuckets] = []
+        self.instance = secrets.token_hex(6)
+        self.relay = Relay(self.link, settings.redis_url, self.instance, PREFIX)
+        self._view = ViewReader()
+        self._proxies: set[str] = set()  # remote connection ids the core holds as nodes
+        self._relayed: OrderedDict[str, str] = OrderedDict()  # job id -> assigning instance
+        self._core: SchedulerCore | None = None
+        self._apply: Callable[[list[Action]], None] = lambda _actions: None
+        self._send_local: Callable[[str, Message], bool] = lambda _conn, _message: False
+        self._viewer: asyncio.Task[None] | None = None
 
     @property
     def up(self) -> bool:
@@ -50,8 +97,29 @@ class Cluster:
             self.link.on_reconnect.append(self.pairing.republish)
         for buckets in self._buckets:
             buckets.use_clock(self.clock)
+        await self.relay.start(self._from_inbox)
+        self._viewer = asyncio.create_task(self._view_loop(), name="lingua-node-view")
+
+    def attach(
+        self,
+        core: SchedulerCore,
+        apply: Callable[[list[Action]], None],
+        send_local: Callable[[str, Message], bool],
+    ) -> None:
+        """The shell's core, how it carries out actions, and how it sends to one of its own
+        connections (False when that connection is gone)."""
+        self._core = core
+        self._apply = apply
+        self._send_local = send_local
 
     async def close(self) -> None:
+        if self._viewer is not None:
+            self._viewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._viewer
+        await self.relay.close()
+        with contextlib.suppress(ClusterUnavailable):
+            await self._withdraw()
         await self.link.close()
 
     # ------------------------------------------------------------------ the core's tables
@@ -132,3 +200,149 @@ class Cluster:
     async def settle(self) -> None:
         """Wait until this instance's writes so far are in Redis."""
         await self.link.flush()
+
+    # ------------------------------------------------------------------ node view
+
+    async def _view_loop(self) -> None:
+        while True:
+            try:
+                await self._publish_and_read()
+            except ClusterUnavailable as exc:
+                log.debug("node view not refreshed: %s", exc)
+            except Exception:  # keep the view alive; the next interval tries again
+                log.exception("node view refresh failed")
+            await asyncio.sleep(VIEW_INTERVAL_S)  # a period, not a synchronisation
+
+    def _local_nodes(self) -> dict[str, bytes]:
+        assert self._core is not None
+        return {
+            n.node_id: published(n)
+            for n in self._core.registry.connected()
+            if n.conn_id is not None and parse_remote(n.conn_id) is None
+        }
+
+    async def _publish_and_read(self) -> None:
+        mine = self._local_nodes()
+        key = f"{PREFIX}nodes:{self.instance}"
+        instances_key = f"{PREFIX}instances"
+
+        def publish(pipe: Pipeline) -> int:
+            pipe.delete(key)
+            if mine:
+                pipe.hset(key, mapping=mine)  # type: ignore[arg-type]
+                pipe.pexpire(key, int(VIEW_TTL_S * 1000))
+            pipe.sadd(instances_key, self.instance)
+            pipe.smembers(instances_key)
+            return 3 + (2 if mine else 0) + self.relay.keep_alive(pipe)
+
+        replies = await self.link.call(publish)
+        members = replies[-2]
+        others = sorted(
+            m.decode() for m in members if isinstance(m, bytes) and m.decode() != self.instance
+        )
+
+        def read(pipe: Pipeline) -> int:
+            for other in others:
+                pipe.hgetall(f"{PREFIX}nodes:{other}")
+            return len(others)
+
+        views = await self.link.call(read) if others else []
+        self._refresh(dict(zip(others, views, strict=True)))
+
+    def _refresh(self, views: dict[str, Any]) -> None:
+        """Show the core every node the other instances published; drop the ones gone."""
+        assert self._core is not None
+        now = self.clock()
+        seen: set[str] = set()
+        actions: list[Action] = []
+        for instance, entries in views.items():
+            for raw_id, raw in (entries or {}).items():
+                node_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+                conn = remote_conn(instance, node_id)
+                node = self._view.read(conn, raw)
+                if node is None:
+                    log.warning("unreadable node %s published by instance %s", node_id, instance)
+                    continue
+                seen.add(conn)
+                actions += self._core.remote_node(
+                    conn, node.register, node.usage, node.draining, now
+                )
+                if self._core.registry.for_conn(conn) is not None:
+                    self._proxies.add(conn)
+        for conn in sorted(self._proxies - seen):
+            self._proxies.discard(conn)
+            self._view.forget(conn)
+            actions += self._core.node_disconnected(conn, now)
+        if actions:
+            self._apply(actions)
+
+    async def _withdraw(self) -> None:
+        """On a clean stop: this instance's nodes leave every view at once."""
+
+        def remove(pipe: Pipeline) -> int:
+            pipe.delete(f"{PREFIX}nodes:{self.instance}")
+            pipe.srem(f"{PREFIX}instances", self.instance)
+            return 2
+
+        await self.link.call(remove)
+
+    # ------------------------------------------------------------------ jobs across instances
+
+    def forward(self, action: Action) -> bool:
+        """Carry out an action for a node another instance holds: a job's messages go to that
+        instance's inbox; anything else for it (a close, an error) is not sent. False when
+        `action` is not for a remote node."""
+        target = parse_remote(action.conn_id)
+        if target is None:
+            return False
+        if isinstance(action, Send) and getattr(action.message, "job_id", None) is not None:
+            instance, node_id = target
+            self.relay.send(instance, "to_node", node_id, action.message.to_json_bytes())
+        return True
+
+    def relays(self, node_id: str | None, message: Message) -> bool:
+        """A node's answer about a job another instance assigned: sent back to that instance
+        (True) instead of this instance's core."""
+        if node_id is None or not isinstance(message, FROM_NODE):
+            return False
+        origin = self._relayed.get(message.job_id or "")
+        if origin is None:
+            return False
+        if isinstance(message, JobResult):
+            self._relayed.pop(message.job_id, None)
+        self.relay.send(origin, "from_node", node_id, message.to_json_bytes())
+        return True
+
+    def _from_inbox(self, kind: str, sender: str, node_id: str, payload: bytes) -> None:
+        assert self._core is not None
+        try:
+            if kind == "to_node":
+                self._to_own_node(
+                    sender, node_id, parse_scheduler_message(payload, verify_audio=False)
+                )
+            elif kind == "from_node":
+                message = parse_node_message(payload, verify_audio=False)
+                conn = remote_conn(sender, node_id)
+                self._apply(self._core.node_message(conn, message, self.clock()))
+        except ProtocolError as exc:
+            log.warning("relay: unreadable %s message from instance %s: %s", kind, sender, exc)
+
+    def _to_own_node(self, sender: str, node_id: str, message: Message) -> None:
+        assert self._core is not None
+        node = self._core.registry.nodes.get(node_id)
+        conn = node.conn_id if node is not None else None
+        job_id = getattr(message, "job_id", None)
+        if conn is not None and parse_remote(conn) is None and self._send_local(conn, message):
+            if isinstance(message, JobAssign) and job_id:
+                self._relayed[job_id] = sender
+                self._relayed.move_to_end(job_id)
+                while len(self._relayed) > MAX_RELAYED_JOBS:
+                    self._relayed.popitem(last=False)
+            return
+        if isinstance(message, JobAssign):  # the node left this instance: refuse at once
+            refusal = message.answer(
+                node_id,
+                success=False,
+                error=JobError(code="NODE_UNAVAILABLE", message="node not on this instance"),
+            )
+            self.relay.send(sender, "from_node", node_id, refusal.to_json_bytes())

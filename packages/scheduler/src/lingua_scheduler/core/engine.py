@@ -17,7 +17,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from lingua_protocol import ErrorCode, Message, NodeCommand, error_message
+from lingua_protocol import (
+    ErrorCode,
+    Message,
+    NodeCommand,
+    NodeRegister,
+    ResourceUsage,
+    error_message,
+)
 
 from ..settings import SchedulerSettings
 from .actions import Action, Send
@@ -109,6 +116,18 @@ class SchedulerCore:
     def node_disconnected(self, conn_id: str, now: float) -> list[Action]:
         """A node connection is gone; its jobs move on to other nodes."""
         return self._nodes.node_disconnected(conn_id, now)
+
+    def remote_node(
+        self,
+        conn_id: str,
+        register: NodeRegister,
+        usage: ResourceUsage | None,
+        draining: bool,
+        now: float,
+    ) -> list[Action]:
+        """A node held by another instance of a cluster, as published there (`conn_id` names
+        the link to it; see `NodeSide.remote_node`). It leaves with `node_disconnected`."""
+        return self._nodes.remote_node(conn_id, register, usage, draining, now)
 
     def control_node(self, node_id: str, command: NodeCommand, now: float) -> list[Action]:
         """Operator action (drain/resume/shutdown/reload_config) on a node; no actions when
