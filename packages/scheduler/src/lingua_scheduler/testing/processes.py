@@ -76,7 +76,9 @@ class SchedulerProcess:
     async def wait_ready_nodes(self, count: int, timeout_s: float = 10.0) -> None:
         """Until this instance sees `count` ready nodes (its own and other instances')."""
         async with asyncio.timeout(timeout_s):
-            while await self.ready_nodes() < count:
+            while True:
+                if await self.ready_nodes() >= count:
+                    return
                 await asyncio.sleep(0.05)  # polling an HTTP view: there is no event to wait on
 
     async def kill(self) -> None:
