@@ -554,6 +554,7 @@ class SchedulerServer:
         try:
             await self.cluster.prepare(message, address, registered, self.now())
             actions = handler(peer.conn_id, message, self.now())
+            self.cluster.after(peer.conn_id, message)
             if self.cluster.settles(message):
                 await self.cluster.settle()
         except ClusterUnavailable as exc:

@@ -33,10 +33,11 @@ from lingua_protocol import (
 from redis.asyncio.client import Pipeline
 
 from ..core.actions import Action, Send
+from ..core.sessions import SessionState
 from ..core.tables import CoreTables
 from ..core.trust import TOTAL, GuessGuard
 from ..settings import SchedulerSettings
-from .link import ClusterUnavailable, RedisLink
+from .link import ClusterUnavailable, Op, RedisLink
 from .node_view import (
     VIEW_INTERVAL_S,
     VIEW_TTL_S,
@@ -46,6 +47,7 @@ from .node_view import (
     remote_conn,
 )
 from .relay import Relay
+from .shared_sessions import DELETE_IF_HOME, REFRESH_EVERY_S, decode, encode
 from .stores import PREFIX, ClusterBuckets, ClusterPairing, RedisCredentialStore
 
 if TYPE_CHECKING:
@@ -82,6 +84,7 @@ class Cluster:
         self._apply: Callable[[list[Action]], None] = lambda _actions: None
         self._send_local: Callable[[str, Message], bool] = lambda _conn, _message: False
         self._viewer: asyncio.Task[None] | None = None
+        self._home_tokens: set[str] = set()  # resume tokens of the sessions homed here
 
     @property
     def up(self) -> bool:
@@ -160,17 +163,13 @@ class Cluster:
     @staticmethod
     def prepares(message: Message) -> bool:
         """Whether the shell must `prepare` before the core sees `message`."""
-        return isinstance(message, NodeRegister | RoomJoin | PairingCodeRequest) or (
-            isinstance(message, SessionInit) and bool(message.pairing_code)
-        )
+        return isinstance(message, NodeRegister | RoomJoin | PairingCodeRequest | SessionInit)
 
     @staticmethod
     def settles(message: Message) -> bool:
         """Whether the core's answer to `message` waits for its Redis writes (so a client that
         reads the answer, then goes to another instance, finds them there)."""
-        return isinstance(message, PairingCodeRequest | RoomJoin) or (
-            isinstance(message, SessionInit) and bool(message.pairing_code)
-        )
+        return isinstance(message, PairingCodeRequest | RoomJoin | SessionInit)
 
     async def prepare(self, message: Message, address: str, registered: bool, now: float) -> None:
         """Read into this instance what the core will decide `message` on. Raises
@@ -180,7 +179,9 @@ class Cluster:
         assert self.new_node_ids is not None
         if isinstance(message, SessionInit | RoomJoin):
             await self._fetch_guesses(address, now)
-        if isinstance(message, SessionInit) and message.pairing_code:
+        if isinstance(message, SessionInit) and message.resume_token:
+            await self._find_session(message.resume_token, message.last_received_index, now)
+        elif isinstance(message, SessionInit) and message.pairing_code:
             node_id = await self.pairing.fetch(message.pairing_code, now)
             if node_id is not None:
                 await self.credentials.fetch(node_id)
@@ -188,6 +189,83 @@ class Cluster:
             if message.node_id:
                 await self.credentials.fetch(message.node_id)
             await self.new_node_ids.fetch(address, now)
+
+    async def _find_session(self, token: str, last_received: int | None, now: float) -> None:
+        """Before a resume: a session this instance does not hold (or held, but another
+        instance took it over since) is rebuilt here from its shared state."""
+        assert self._core is not None
+        key = self._session_key(token)
+
+        def get(pipe: Pipeline) -> int:
+            pipe.get(key)
+            return 1
+
+        (raw,) = await self.link.call(get)
+        local = self._core.sessions.for_token(token)
+        if not isinstance(raw, bytes):
+            return  # unknown here and there (or Redis lost it): the core decides alone
+        try:
+            state, home = decode(token, raw)
+        except ValueError as exc:
+            log.warning("session state for a resume does not parse: %s", exc)
+            return
+        if local is not None:
+            if home == self.instance:
+                return
+            self._apply(self._core.drop_session(local.session_id))  # moved away and back
+        self._core.adopt_session(state, last_received, now)
+
+    def after(self, conn_id: str, message: Message) -> None:
+        """After the core handled `message`: a session opened or resumed here is written to
+        Redis with this instance as its home."""
+        assert self._core is not None
+        if not isinstance(message, SessionInit):
+            return
+        session = self._core.sessions.for_conn(conn_id)
+        if session is None:
+            return
+        self._write_session(SessionState.of(session))
+
+    def _session_key(self, token: str) -> str:
+        return f"{PREFIX}session:{token}"
+
+    def _session_ttl_ms(self) -> int:
+        s = self.settings
+        return int((s.session_idle_timeout_s + s.resume_grace_s) * 1000)
+
+    def _write_session(self, state: SessionState) -> None:
+        key, body, ttl = (
+            self._session_key(state.resume_token),
+            encode(state, self.instance),
+            self._session_ttl_ms(),
+        )
+
+        def add(pipe: Pipeline) -> int:
+            pipe.set(key, body, px=ttl)
+            return 1
+
+        self.link.submit(Op(add))
+        self._home_tokens.add(state.resume_token)
+
+    def _refresh_sessions(self) -> None:
+        """Keep the state of this instance's sessions alive; delete that of sessions that
+        ended here (unless another instance is their home by now)."""
+        assert self._core is not None
+        live = {s.resume_token for s in self._core.sessions.values()}
+        gone = self._home_tokens - live
+        self._home_tokens = live
+        ttl = self._session_ttl_ms()
+        me = self.instance
+
+        def add(pipe: Pipeline) -> int:
+            for token in live:
+                pipe.pexpire(self._session_key(token), ttl)
+            for token in gone:
+                pipe.eval(DELETE_IF_HOME, 1, self._session_key(token), me)
+            return len(live) + len(gone)
+
+        if live or gone:
+            self.link.submit(Op(add))
 
     async def _fetch_guesses(self, address: str, now: float) -> None:
         assert self.guesses is not None
@@ -204,8 +282,13 @@ class Cluster:
     # ------------------------------------------------------------------ node view
 
     async def _view_loop(self) -> None:
+        rounds = 0
+        every = max(1, int(REFRESH_EVERY_S / VIEW_INTERVAL_S))
         while True:
+            rounds += 1
             try:
+                if rounds % every == 0:
+                    self._refresh_sessions()
                 await self._publish_and_read()
             except ClusterUnavailable as exc:
                 log.debug("node view not refreshed: %s", exc)

@@ -31,7 +31,7 @@ from .jobs import Job, log_job
 from .ordering import Acceptance, ResultSequencer
 from .room_side import RoomSide
 from .selection import JobNeeds
-from .sessions import Session
+from .sessions import Session, SessionState
 from .tables import CoreTables
 from .versions import version_ok, version_refusal
 
@@ -164,6 +164,41 @@ class ClientSide:
         )
         ack = self._init_ack(session, "session created")
         return [SetAudioTransport(conn_id, session.binary_audio), Send(conn_id, ack)]
+
+    def adopt_session(self, state: SessionState, last_received: int | None, now: float) -> Session:
+        """A session another instance of a cluster held (it died, or the client reconnected
+        through another instance), rebuilt from its shared state, disconnected, so that the
+        client's `session_init` with its resume token resumes it here. Its next index is the
+        one after the client's last received result; the client sends again what it has no
+        answer for, and each gets exactly one."""
+        session = Session(
+            session_id=state.session_id,
+            resume_token=state.resume_token,
+            conn_id=None,
+            src_lang=state.src_lang,
+            tgt_lang=state.tgt_lang,
+            dialect=state.dialect,
+            features=state.features,
+            pipeline=state.pipeline,
+            binary_audio=state.binary_audio,
+            sequencer=ResultSequencer(
+                self.s.result_gap_timeout_s,
+                replay_bytes=self.s.replay_buffer_bytes,
+                hold_bytes=self.s.session_hold_bytes,
+                next_index=None if last_received is None else last_received + 1,
+            ),
+            created_at=now,
+            last_activity=now,
+            paired_node_id=state.paired_node_id,
+            disconnected_at=now,
+            tokens=float(self.s.utterance_burst),
+            tokens_at=now,
+            display_name=state.display_name,
+        )
+        self.sessions.add(session)
+        self.stats.count("sessions_adopted")
+        log.info("session=%s adopted from the cluster", session.session_id)
+        return session
 
     def _init_ack(self, session: Session, text: str) -> SessionInitAck:
         """The ack a new or resumed session gets: its ids, transport and flow-control window."""

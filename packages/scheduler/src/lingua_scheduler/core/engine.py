@@ -36,6 +36,7 @@ from .job_flow import JobFlow
 from .node_side import NodeSide
 from .randomness import Randomness
 from .room_side import RoomSide
+from .sessions import SessionState
 from .tables import CoreTables, NullObserver, Observer
 from .timers import Timers
 
@@ -68,7 +69,7 @@ class SchedulerCore:
         if customize is not None:  # before the handlers take their tables
             customize(tables)
         self.tables = tables
-        delivery = Delivery(tables)
+        delivery = self._delivery = Delivery(tables)
         flow = JobFlow(tables, delivery)
         self._nodes = NodeSide(tables, flow, delivery)
         self._clients = ClientSide(tables, flow, delivery, RoomSide(tables, delivery))
@@ -128,6 +129,16 @@ class SchedulerCore:
         """A node held by another instance of a cluster, as published there (`conn_id` names
         the link to it; see `NodeSide.remote_node`). It leaves with `node_disconnected`."""
         return self._nodes.remote_node(conn_id, register, usage, draining, now)
+
+    def adopt_session(self, state: SessionState, last_received: int | None, now: float) -> None:
+        """Rebuild a session another instance of a cluster held, disconnected, so that its
+        client's resume (the next `client_message`) finds it (`ClientSide.adopt_session`)."""
+        self._clients.adopt_session(state, last_received, now)
+
+    def drop_session(self, session_id: str) -> list[Action]:
+        """End a session here without a word to its client (it moved to another instance)."""
+        session = self.sessions.get(session_id)
+        return self._delivery.drop_session(session) if session is not None else []
 
     def control_node(self, node_id: str, command: NodeCommand, now: float) -> list[Action]:
         """Operator action (drain/resume/shutdown/reload_config) on a node; no actions when

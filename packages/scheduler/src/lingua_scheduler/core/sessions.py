@@ -42,6 +42,38 @@ class Session:
     display_name: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """What another scheduler instance needs to resume a session: who it is and what it asked
+    for (not its results, which the client's own unanswered utterances bring back)."""
+
+    session_id: str
+    resume_token: str
+    src_lang: str
+    tgt_lang: str
+    dialect: str | None
+    features: FeatureFlags | None
+    pipeline: PipelineConfig
+    binary_audio: bool
+    paired_node_id: str | None
+    display_name: str | None
+
+    @classmethod
+    def of(cls, session: Session) -> SessionState:
+        return cls(
+            session.session_id,
+            session.resume_token,
+            session.src_lang,
+            session.tgt_lang,
+            session.dialect,
+            session.features,
+            session.pipeline,
+            session.binary_audio,
+            session.paired_node_id,
+            session.display_name,
+        )
+
+
 class SessionTable:
     def __init__(self) -> None:
         self._by_id: dict[str, Session] = {}

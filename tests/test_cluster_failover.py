@@ -1,0 +1,81 @@
+"""An instance of a scheduler cluster dies (SIGKILL) mid-session: the real client connection
+code resumes the session on the other instance and gets every result, in order, exactly once.
+Real scheduler processes and a real redis-server; the node is a scripted test double (not end
+to end: no models)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from lingua_client.connection import SessionConnection
+from lingua_protocol import Message, SessionInit, TranslationResult
+from lingua_scheduler.testing import ScriptedNode
+from lingua_scheduler.testing.processes import SchedulerProcess
+from lingua_scheduler.testing.redis_server import redis_available, running_redis
+
+pytestmark = pytest.mark.skipif(not redis_available(), reason="needs redis-server")
+
+SILENCE = b"\x00\x00" * 1600
+
+
+class Inbox:
+    """What the client delivers, with an event per delivery to wait on."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, message: Message) -> None:
+        self.messages.append(message)
+        self._changed.set()
+
+    def indexes(self) -> list[int]:
+        return [m.utterance_index for m in self.messages if isinstance(m, TranslationResult)]
+
+    async def until_results(self, count: int, timeout_s: float = 10.0) -> None:
+        async with asyncio.timeout(timeout_s):
+            while len(self.indexes()) < count:
+                self._changed.clear()
+                await self._changed.wait()
+
+
+async def test_session_resumes_on_another_instance_after_sigkill_each_result_once() -> None:
+    async with running_redis() as redis:
+        a, b = SchedulerProcess(redis.url), SchedulerProcess(redis.url)
+        await a.start()
+        await b.start()
+        node = ScriptedNode(b.node_url, "survivor", pairs=[("en", "en")], hold=True, max_jobs=16)
+        inbox = Inbox()
+        conn = SessionConnection(
+            f"{a.session_url},{b.session_url}",
+            SessionInit(src_lang="en", tgt_lang="en"),
+            inbox,
+            reconnect_min_s=0.05,
+            reconnect_max_s=0.2,
+        )
+        try:
+            await node.start()
+            await a.wait_ready_nodes(1)
+            await conn.start()
+            assert conn.url == a.session_url
+            session_id = conn.session_id
+            for _ in range(5):
+                await conn.send_audio(SILENCE)
+            jobs = await node.wait_jobs(5)
+            await node.release(jobs[:2])
+            await inbox.until_results(2)
+            await a.kill()  # 2, 3 and 4 are still running on b's node for a dead instance
+            # The client resumes on b and sends 2, 3 and 4 again; b assigns them anew.
+            await node.wait_jobs(8, timeout_s=20)
+            await node.release()  # the old jobs' results go to a's inbox and are never read
+            await conn.drained(20)
+            assert conn.url == b.session_url
+            assert conn.session_id == session_id  # resumed on b, not a new session
+            assert inbox.indexes() == [0, 1, 2, 3, 4]
+            assert len(node.jobs) == 8  # 2, 3 and 4 ran again, nothing more
+        finally:
+            await conn.close()
+            await node.close()
+            await a.stop()
+            await b.stop()
