@@ -153,7 +153,7 @@ class SchedulerServer:
             customize=self.cluster.customize if self.cluster is not None else None,
         )
         if self.cluster is not None:
-            self.cluster.attach(self.core, self._apply, self._send_to)
+            self.cluster.attach(self.core, self._apply, self._send_to, self._close_conn)
         self.metrics.attach(self.core)
         self.peers: dict[str, Peer] = {}
         self._clock = clock
@@ -470,6 +470,8 @@ class SchedulerServer:
                     continue
                 if self.cluster is not None and kind == "node" and self._relayed(peer, message):
                     continue
+                if self.cluster is not None and self.cluster.relays_client(peer.conn_id, message):
+                    continue
                 if self.cluster is not None and self.cluster.prepares(message):
                     if not await self._run_clustered(peer, message, address):
                         break
@@ -482,6 +484,8 @@ class SchedulerServer:
         finally:
             self.peers.pop(peer.conn_id, None)
             self.core.trust.peer_gone(peer.conn_id)
+            if self.cluster is not None and kind == "session":
+                self.cluster.client_gone(peer.conn_id)
             event = self.core.node_disconnected if kind == "node" else self.core.client_disconnected
             self._apply(event(peer.conn_id, self.now()))
             if peer.writer:
@@ -552,7 +556,8 @@ class SchedulerServer:
         handler = self.core.node_message if peer.kind == "node" else self.core.client_message
         registered = self._established(peer)
         try:
-            await self.cluster.prepare(message, address, registered, self.now())
+            if await self.cluster.prepare(message, address, registered, self.now(), peer.conn_id):
+                return True  # handed to another instance
             actions = handler(peer.conn_id, message, self.now())
             self.cluster.after(peer.conn_id, message)
             if self.cluster.settles(message):
@@ -569,6 +574,11 @@ class SchedulerServer:
         assert self.cluster is not None
         node = self.core.registry.for_conn(peer.conn_id)
         return self.cluster.relays(node.node_id if node else None, message)
+
+    def _close_conn(self, conn_id: str, code: int, reason: str) -> None:
+        peer = self.peers.get(conn_id)
+        if peer is not None:
+            self._enqueue(peer, (code, reason))
 
     def _send_to(self, conn_id: str, message: Message) -> bool:
         """Send to one of this instance's connections; False when it is gone."""

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from lingua_protocol import (
     AsrPartial,
     JobAck,
@@ -25,14 +26,17 @@ from lingua_protocol import (
     NodeRegister,
     PairingCodeRequest,
     ProtocolError,
+    RoomCreate,
     RoomJoin,
     SessionInit,
+    parse_client_message,
     parse_node_message,
     parse_scheduler_message,
+    parse_server_message,
 )
 from redis.asyncio.client import Pipeline
 
-from ..core.actions import Action, Send
+from ..core.actions import Action, Close, Send
 from ..core.sessions import SessionState
 from ..core.tables import CoreTables
 from ..core.trust import TOTAL, GuessGuard
@@ -47,6 +51,7 @@ from .node_view import (
     remote_conn,
 )
 from .relay import Relay
+from .rooms import client_conn, handover, parse_client, taken_over
 from .shared_sessions import DELETE_IF_HOME, REFRESH_EVERY_S, decode, encode
 from .stores import PREFIX, ClusterBuckets, ClusterPairing, RedisCredentialStore
 
@@ -85,6 +90,9 @@ class Cluster:
         self._send_local: Callable[[str, Message], bool] = lambda _conn, _message: False
         self._viewer: asyncio.Task[None] | None = None
         self._home_tokens: set[str] = set()  # resume tokens of the sessions homed here
+        self._home_rooms: set[str] = set()  # codes of the rooms created here
+        self._client_homes: dict[str, str] = {}  # relayed connection -> the home instance
+        self._close_local: Callable[[str, int, str], None] = lambda _conn, _code, _why: None
 
     @property
     def up(self) -> bool:
@@ -108,12 +116,14 @@ class Cluster:
         core: SchedulerCore,
         apply: Callable[[list[Action]], None],
         send_local: Callable[[str, Message], bool],
+        close_local: Callable[[str, int, str], None],
     ) -> None:
-        """The shell's core, how it carries out actions, and how it sends to one of its own
-        connections (False when that connection is gone)."""
+        """The shell's core, how it carries out actions, and how it sends to (or closes) one
+        of its own connections (`send_local` is False when that connection is gone)."""
         self._core = core
         self._apply = apply
         self._send_local = send_local
+        self._close_local = close_local
 
     async def close(self) -> None:
         if self._viewer is not None:
@@ -163,22 +173,29 @@ class Cluster:
     @staticmethod
     def prepares(message: Message) -> bool:
         """Whether the shell must `prepare` before the core sees `message`."""
-        return isinstance(message, NodeRegister | RoomJoin | PairingCodeRequest | SessionInit)
+        return isinstance(
+            message, NodeRegister | RoomCreate | RoomJoin | PairingCodeRequest | SessionInit
+        )
 
     @staticmethod
     def settles(message: Message) -> bool:
         """Whether the core's answer to `message` waits for its Redis writes (so a client that
         reads the answer, then goes to another instance, finds them there)."""
-        return isinstance(message, PairingCodeRequest | RoomJoin | SessionInit)
+        return isinstance(message, PairingCodeRequest | RoomCreate | RoomJoin | SessionInit)
 
-    async def prepare(self, message: Message, address: str, registered: bool, now: float) -> None:
-        """Read into this instance what the core will decide `message` on. Raises
-        `ClusterUnavailable` when Redis does not answer."""
+    async def prepare(
+        self, message: Message, address: str, registered: bool, now: float, conn_id: str = ""
+    ) -> bool:
+        """Read into this instance what the core will decide `message` on. True when the
+        message was handed to another instance instead (a join of a room homed there): the
+        core must not see it. Raises `ClusterUnavailable` when Redis does not answer."""
         assert self.guesses is not None
         assert self.pairing is not None
         assert self.new_node_ids is not None
         if isinstance(message, SessionInit | RoomJoin):
             await self._fetch_guesses(address, now)
+        if isinstance(message, RoomJoin):
+            return await self._join_elsewhere(conn_id, message)
         if isinstance(message, SessionInit) and message.resume_token:
             await self._find_session(message.resume_token, message.last_received_index, now)
         elif isinstance(message, SessionInit) and message.pairing_code:
@@ -189,6 +206,7 @@ class Cluster:
             if message.node_id:
                 await self.credentials.fetch(message.node_id)
             await self.new_node_ids.fetch(address, now)
+        return False
 
     async def _find_session(self, token: str, last_received: int | None, now: float) -> None:
         """Before a resume: a session this instance does not hold (or held, but another
@@ -217,14 +235,91 @@ class Cluster:
 
     def after(self, conn_id: str, message: Message) -> None:
         """After the core handled `message`: a session opened or resumed here is written to
-        Redis with this instance as its home."""
+        Redis with this instance as its home, and so is a room created here."""
         assert self._core is not None
-        if not isinstance(message, SessionInit):
+        if not isinstance(message, SessionInit | RoomCreate):
             return
         session = self._core.sessions.for_conn(conn_id)
         if session is None:
             return
-        self._write_session(SessionState.of(session))
+        if isinstance(message, SessionInit):
+            self._write_session(SessionState.of(session))
+            return
+        code = self._core.rooms.by_session.get(session.session_id)
+        if code is not None:
+            self._write_room(code)
+
+    def _room_key(self, code: str) -> str:
+        return f"{PREFIX}room:{code}"
+
+    def _write_room(self, code: str) -> None:
+        key, ttl = self._room_key(code), int(self.settings.room_idle_timeout_s * 1000)
+        home = self.instance.encode()
+
+        def add(pipe: Pipeline) -> int:
+            pipe.set(key, home, px=ttl, nx=True)
+            return 1
+
+        self.link.submit(Op(add))
+        self._home_rooms.add(code)
+
+    async def _join_elsewhere(self, conn_id: str, message: RoomJoin) -> bool:
+        """A join of a room homed on another instance: hand this client's session over to
+        it and relay the connection from now on (`cluster/rooms.py`)."""
+        assert self._core is not None
+        key = self._room_key(message.room_code)
+
+        def get(pipe: Pipeline) -> int:
+            pipe.get(key)
+            return 1
+
+        (raw,) = await self.link.call(get)
+        home = raw.decode() if isinstance(raw, bytes) else None
+        session = self._core.sessions.for_conn(conn_id)
+        if home is None or home == self.instance or session is None:
+            return False  # a room here, or none at all: the core decides
+        seq = session.sequencer
+        last = None if seq.next_index is None else seq.next_index - 1
+        state = SessionState.of(session)
+        self._apply(self._core.drop_session(session.session_id))
+        self._client_homes[conn_id] = home
+        self.relay.send(home, "client_open", conn_id, handover(state, last))
+        self.relay.send(home, "client", conn_id, message.to_json_bytes())
+        self._write_session_home(state, home)
+        log.info(
+            "session=%s handed to instance %s for room %s",
+            state.session_id,
+            home,
+            message.room_code,
+        )
+        return True
+
+    def _write_session_home(self, state: SessionState, home: str) -> None:
+        key, body, ttl = (
+            self._session_key(state.resume_token),
+            encode(state, home),
+            self._session_ttl_ms(),
+        )
+
+        def add(pipe: Pipeline) -> int:
+            pipe.set(key, body, px=ttl)
+            return 1
+
+        self.link.submit(Op(add))
+
+    def relays_client(self, conn_id: str, message: Message) -> bool:
+        """A message from a client whose session another instance holds: sent there (one
+        dict lookup for every other client)."""
+        home = self._client_homes.get(conn_id)
+        if home is None:
+            return False
+        self.relay.send(home, "client", conn_id, message.to_json_bytes())
+        return True
+
+    def client_gone(self, conn_id: str) -> None:
+        home = self._client_homes.pop(conn_id, None)
+        if home is not None:
+            self.relay.send(home, "client_gone", conn_id, b"")
 
     def _session_key(self, token: str) -> str:
         return f"{PREFIX}session:{token}"
@@ -266,6 +361,17 @@ class Cluster:
 
         if live or gone:
             self.link.submit(Op(add))
+        rooms = set(self._core.rooms.rooms) & self._home_rooms
+        self._home_rooms = rooms
+        room_ttl = int(self.settings.room_idle_timeout_s * 1000)
+
+        def keep_rooms(pipe: Pipeline) -> int:
+            for code in rooms:
+                pipe.pexpire(self._room_key(code), room_ttl)
+            return len(rooms)
+
+        if rooms:
+            self.link.submit(Op(keep_rooms))
 
     async def _fetch_guesses(self, address: str, now: float) -> None:
         assert self.guesses is not None
@@ -375,6 +481,15 @@ class Cluster:
         """Carry out an action for a node another instance holds: a job's messages go to that
         instance's inbox; anything else for it (a close, an error) is not sent. False when
         `action` is not for a remote node."""
+        client = parse_client(action.conn_id)
+        if client is not None:
+            instance, conn = client
+            if isinstance(action, Send):
+                self.relay.send(instance, "to_client", conn, action.message.to_json_bytes())
+            elif isinstance(action, Close):
+                body = orjson.dumps({"code": action.code, "reason": action.reason})
+                self.relay.send(instance, "close_client", conn, body)
+            return True
         target = parse_remote(action.conn_id)
         if target is None:
             return False
@@ -407,8 +522,39 @@ class Cluster:
                 message = parse_node_message(payload, verify_audio=False)
                 conn = remote_conn(sender, node_id)
                 self._apply(self._core.node_message(conn, message, self.clock()))
+            else:
+                self._client_relay(kind, sender, node_id, payload)
         except ProtocolError as exc:
             log.warning("relay: unreadable %s message from instance %s: %s", kind, sender, exc)
+
+    def _client_relay(self, kind: str, sender: str, conn_id: str, payload: bytes) -> None:
+        """The home side and the relaying side of a client another instance relays
+        (`node_id` in the inbox entry carries the relaying instance's connection id)."""
+        assert self._core is not None
+        now = self.clock()
+        conn = client_conn(sender, conn_id)
+        if kind == "client_open":
+            state, last = taken_over(payload)
+            self._core.adopt_session(state, last, now)
+            resume = SessionInit(
+                src_lang=state.src_lang,
+                tgt_lang=state.tgt_lang,
+                resume_token=state.resume_token,
+                last_received_index=last,
+            )
+            self._core.client_message(conn, resume, now)  # its ack: the client has one already
+            self._write_session(state)
+        elif kind == "client":
+            message = parse_client_message(payload, verify_audio=False)
+            self._apply(self._core.client_message(conn, message, now))
+            self.after(conn, message)
+        elif kind == "client_gone":
+            self._apply(self._core.client_disconnected(conn, now))
+        elif kind == "to_client":
+            self._send_local(conn_id, parse_server_message(payload, verify_audio=False))
+        elif kind == "close_client":
+            entry = orjson.loads(payload)
+            self._close_local(conn_id, int(entry["code"]), str(entry["reason"]))
 
     def _to_own_node(self, sender: str, node_id: str, message: Message) -> None:
         assert self._core is not None
