@@ -72,6 +72,7 @@ class RedisLink:
         self._idle = asyncio.Event()
         self._idle.set()
         self._last_loss_log = 0.0
+        self._state_changed = asyncio.Event()
 
     async def start(self) -> None:
         """Connect (raises `ClusterUnavailable` when Redis does not answer) and start the worker."""
@@ -79,8 +80,19 @@ class RedisLink:
             await self.redis.ping()
         except (RedisError, OSError) as exc:
             raise ClusterUnavailable(f"redis unreachable: {exc}") from exc
-        self.up = True
+        self._set_up(True)
         self._worker = asyncio.create_task(self._run(), name="lingua-redis-link")
+
+    def _set_up(self, up: bool) -> None:
+        if up != self.up:
+            self.up = up
+            self._state_changed.set()
+
+    async def wait_until(self, up: bool) -> None:
+        """Until the link is up (or down): for tests and operators' tools."""
+        while self.up != up:
+            self._state_changed.clear()
+            await self._state_changed.wait()
 
     async def close(self) -> None:
         if self._worker is not None:
@@ -159,7 +171,7 @@ class RedisLink:
             replies = await pipe.execute(raise_on_error=False)
             self.round_trips += 1
         except (RedisError, OSError) as exc:
-            self.up = False
+            self._set_up(False)
             log.warning("redis unavailable: %s", exc)
             self._fail(batch, ClusterUnavailable(str(exc)))
             return
@@ -205,13 +217,13 @@ class RedisLink:
             await self.redis.ping()
         except (RedisError, OSError):
             return False
-        self.up = True
         log.info("redis reachable again; publishing this instance's state")
         for callback in self.on_reconnect:
             try:
                 await callback()
             except (RedisError, OSError, ClusterUnavailable) as exc:
                 log.warning("republishing after reconnect failed: %s", exc)
+        self._set_up(True)  # after the republishing is queued: it goes out first
         return True
 
 
