@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 
 import pytest
 from lingua_protocol import Error, TranslationResult
-from lingua_scheduler.testing import Running, ScriptedClient, running_scheduler
+from lingua_scheduler.testing import Running, running_scheduler
 from lingua_scheduler.testing.redis_server import RedisServer, redis_available, running_redis
 from websockets.exceptions import InvalidStatus
 
