@@ -6,6 +6,8 @@ serves the cluster as before."""
 from __future__ import annotations
 
 import asyncio
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
@@ -34,6 +36,16 @@ async def pair(redis: RedisServer) -> AsyncIterator[tuple[Running, Running]]:
         yield a, b
 
 
+def _health_and_metrics(sched: Running) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"{sched.http}/health", timeout=5) as reply:
+            status = reply.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    with urllib.request.urlopen(f"{sched.http}/metrics", timeout=5) as reply:
+        return status, reply.read().decode()
+
+
 def _link(sched: Running):  # type: ignore[no-untyped-def]
     assert sched.server.cluster is not None
     return sched.server.cluster.link
@@ -59,6 +71,9 @@ async def test_redis_outage_keeps_connections_refuses_new_ones_and_recovers(
     with pytest.raises(InvalidStatus) as refused:
         await a.client("en", "zh")
     assert refused.value.response.status_code == 503
+    health, metrics = await asyncio.to_thread(_health_and_metrics, a)
+    assert health == 503  # out of the balancer's rotation
+    assert "lingua_cluster_redis_up 0.0" in metrics
 
     await redis.start()  # back on the same port, without its data
     async with asyncio.timeout(10):

@@ -153,7 +153,10 @@ class SchedulerServer:
             customize=self.cluster.customize if self.cluster is not None else None,
         )
         if self.cluster is not None:
+            from .cluster.metrics import ClusterCollector
+
             self.cluster.attach(self.core, self._apply, self._send_to, self._close_conn)
+            self.metrics.registry.register(ClusterCollector(self.cluster))
         self.metrics.attach(self.core)
         self.peers: dict[str, Peer] = {}
         self._clock = clock
@@ -270,6 +273,11 @@ class SchedulerServer:
         if path in WS_PATHS:
             return self._upgrade_refusal(connection, request, path)
         if path == "/health":
+            if self.cluster is not None and not self.cluster.up:
+                # Out of the balancer's rotation for new connections; the open ones go on.
+                return self._json(
+                    http.HTTPStatus.SERVICE_UNAVAILABLE, {"status": "redis unavailable"}
+                )
             return self._json(http.HTTPStatus.OK, {"status": "ok"})
         if path == "/api/v1/languages":
             response = self._json(

@@ -94,6 +94,12 @@ class Cluster:
         self._client_homes: dict[str, str] = {}  # relayed connection -> the home instance
         self._close_local: Callable[[str, int, str], None] = lambda _conn, _code, _why: None
 
+    def remote_nodes(self) -> int:
+        return len(self._proxies)
+
+    def relayed_clients(self) -> int:
+        return len(self._client_homes)
+
     @property
     def up(self) -> bool:
         """Redis answers: new sessions and node registrations are taken."""
