@@ -198,8 +198,10 @@ class Cluster:
         assert self.guesses is not None
         assert self.pairing is not None
         assert self.new_node_ids is not None
-        if isinstance(message, SessionInit | RoomJoin):
-            await self._fetch_guesses(address, now)
+        if isinstance(message, RoomJoin) or (
+            isinstance(message, SessionInit) and message.pairing_code
+        ):
+            await self._fetch_guesses(address, now)  # a code will be checked
         if isinstance(message, RoomJoin):
             return await self._join_elsewhere(conn_id, message)
         if isinstance(message, SessionInit) and message.resume_token:
