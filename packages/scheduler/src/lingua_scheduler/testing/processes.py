@@ -19,8 +19,10 @@ START_TIMEOUT_S = 30.0
 
 
 class SchedulerProcess:
-    def __init__(self, redis_url: str | None, **settings: Any) -> None:
+    def __init__(self, redis_url: str | None, log_level: str = "WARNING", **settings: Any) -> None:
         self.redis_url = redis_url
+        self.log_level = log_level
+        self.output: list[bytes] = []  # what it printed after it was ready (its log)
         self.settings = settings
         self.port = 0
         self._process: asyncio.subprocess.Process | None = None
@@ -38,7 +40,15 @@ class SchedulerProcess:
         env = dict(os.environ)
         for name, value in self.settings.items():
             env[f"LINGUA_SCHEDULER_{name.upper()}"] = str(value)
-        args = [sys.executable, "-m", "lingua_scheduler", "--port", "0", "--log-level", "WARNING"]
+        args = [
+            sys.executable,
+            "-m",
+            "lingua_scheduler",
+            "--port",
+            "0",
+            "--log-level",
+            self.log_level,
+        ]
         if self.redis_url:
             args += ["--redis", self.redis_url]
         self._process = await asyncio.create_subprocess_exec(
@@ -60,8 +70,8 @@ class SchedulerProcess:
         """Keep reading its output so a full pipe never blocks it."""
         assert self._process is not None
         assert self._process.stdout is not None
-        while await self._process.stdout.readline():
-            pass
+        while line := await self._process.stdout.readline():
+            self.output.append(line)
 
     def cluster_view(self) -> dict[str, Any]:
         """The public /api/v1/cluster (blocking: call it in a thread)."""
