@@ -1,9 +1,9 @@
 """The instance a node is connected to dies (SIGKILL): the real node agent moves to the next
 scheduler URL and registers there with its credential (bound on the dead instance, found in
 Redis), and the job it was running for a client on the surviving instance is reassigned (to
-another node: a retry never goes back to the node that lost it) and answered once. Real scheduler processes,
-a real redis-server and the real node connection code; the node's inference is a test double
-(no models)."""
+another node: a retry never goes back to the node that lost it) and answered once. Real
+scheduler processes, a real redis-server and the real node connection code; the node's
+inference is a test double (no models)."""
 
 from __future__ import annotations
 
