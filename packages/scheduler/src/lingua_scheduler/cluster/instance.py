@@ -468,8 +468,8 @@ class Cluster:
                     self._proxies.add(conn)
         for conn in sorted(self._proxies - seen):
             self._proxies.discard(conn)
-            self._view.forget(conn)
             actions += self._core.node_disconnected(conn, now)
+        self._view.keep_only(seen)
         if actions:
             self._apply(actions)
 

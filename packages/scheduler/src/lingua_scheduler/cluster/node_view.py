@@ -94,3 +94,8 @@ class ViewReader:
 
     def forget(self, key: str) -> None:
         self._registers.pop(key, None)
+
+    def keep_only(self, keys: set[str]) -> None:
+        """Forget every parsed register not published any more (bounded by what is)."""
+        for key in [k for k in self._registers if k not in keys]:
+            del self._registers[key]
