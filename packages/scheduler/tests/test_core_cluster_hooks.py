@@ -97,3 +97,10 @@ def test_shared_encodings_round_trip() -> None:
     assert node.register.node_id == "a"
     assert reader.read("k", published(h.core.registry.nodes["a"])).register is node.register  # type: ignore[union-attr]
     assert reader.read("bad", b"{not json") is None
+
+
+def test_the_redis_password_never_reaches_logs_or_the_cluster_view() -> None:
+    from lingua_scheduler.settings import SchedulerSettings
+
+    shown = SchedulerSettings(redis_url="redis://user:secret@db:6379/0").public_dict()
+    assert shown["redis_url"] == "redis://***@db:6379/0"
