@@ -25,7 +25,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger("lingua.scheduler.cluster")
 
@@ -37,6 +41,21 @@ COMMAND_TIMEOUT_S = 2.0
 """A Redis round trip that takes longer counts as Redis being unavailable."""
 HEALTH_INTERVAL_S = 1.0
 """An idle link pings Redis this often, so an outage is noticed without traffic."""
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client that tries a failed command again on a fresh connection (twice, 50 ms then
+    100 ms later), so a Redis restart costs a pause, not an outage; a command may then run
+    twice, which every use here tolerates (a relayed message twice is dropped as stale by the
+    core, a SET or a bucket charge twice is harmless)."""
+    return aioredis.from_url(
+        url,
+        socket_timeout=COMMAND_TIMEOUT_S,
+        socket_connect_timeout=COMMAND_TIMEOUT_S,
+        decode_responses=False,
+        retry=Retry(ExponentialBackoff(cap=0.1, base=0.05), 2),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
 
 
 class ClusterUnavailable(Exception):
@@ -55,12 +74,7 @@ class Op:
 
 class RedisLink:
     def __init__(self, url: str, *, max_queued: int = MAX_QUEUED) -> None:
-        self.redis: aioredis.Redis = aioredis.from_url(
-            url,
-            socket_timeout=COMMAND_TIMEOUT_S,
-            socket_connect_timeout=COMMAND_TIMEOUT_S,
-            decode_responses=False,
-        )
+        self.redis: aioredis.Redis = connect(url)
         self.max_queued = max_queued
         self.up = False
         self.lost_writes = 0

@@ -27,7 +27,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
-from .link import Op, RedisLink
+from .link import Op, RedisLink, connect
 
 log = logging.getLogger("lingua.scheduler.cluster")
 
@@ -56,7 +56,7 @@ class Relay:
         return f"{self._prefix}inbox:{instance}"
 
     async def start(self, handle: Handler) -> None:
-        client: aioredis.Redis = aioredis.from_url(self._url, decode_responses=False)
+        client: aioredis.Redis = connect(self._url)
         with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
             await client.xgroup_create(self.inbox, GROUP, id="0", mkstream=True)
         await client.pexpire(self.inbox, INBOX_TTL_S * 1000)
