@@ -574,6 +574,10 @@ class SchedulerServer:
             log.warning("%s: %s refused, cluster unavailable: %s", peer.conn_id, message.type, exc)
             self._enqueue(peer, (CLOSE_TRY_AGAIN, "cluster unavailable"))
             return False
+        except Exception:  # a bug must not take down other connections (as in `_run`)
+            log.exception("cluster hook failed on %s from %s", message.type, peer.conn_id)
+            self._send(peer, error_message(ErrorCode.INTERNAL_ERROR, "internal error"))
+            return True
         self._apply(actions)
         return True
 
