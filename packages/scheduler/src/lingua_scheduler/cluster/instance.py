@@ -29,19 +29,16 @@ from lingua_protocol import (
     RoomCreate,
     RoomJoin,
     SessionInit,
-    parse_client_message,
     parse_node_message,
     parse_scheduler_message,
-    parse_server_message,
 )
 from redis.asyncio.client import Pipeline
 
 from ..core.actions import Action, Close, Send
-from ..core.sessions import SessionState
 from ..core.tables import CoreTables
 from ..core.trust import TOTAL, GuessGuard
 from ..settings import SchedulerSettings
-from .link import ClusterUnavailable, Op, RedisLink
+from .link import ClusterUnavailable, RedisLink
 from .node_view import (
     VIEW_INTERVAL_S,
     VIEW_TTL_S,
@@ -51,8 +48,9 @@ from .node_view import (
     remote_conn,
 )
 from .relay import Relay
-from .rooms import client_conn, handover, parse_client, taken_over
-from .shared_sessions import DELETE_IF_HOME, REFRESH_EVERY_S, decode, encode
+from .rooms import parse_client
+from .session_sync import SessionSync
+from .shared_sessions import REFRESH_EVERY_S
 from .stores import PREFIX, ClusterBuckets, ClusterPairing, RedisCredentialStore
 
 if TYPE_CHECKING:
@@ -89,16 +87,13 @@ class Cluster:
         self._apply: Callable[[list[Action]], None] = lambda _actions: None
         self._send_local: Callable[[str, Message], bool] = lambda _conn, _message: False
         self._viewer: asyncio.Task[None] | None = None
-        self._home_tokens: set[str] = set()  # resume tokens of the sessions homed here
-        self._home_rooms: set[str] = set()  # codes of the rooms created here
-        self._client_homes: dict[str, str] = {}  # relayed connection -> the home instance
-        self._close_local: Callable[[str, int, str], None] = lambda _conn, _code, _why: None
+        self.sessions = SessionSync(settings, self.link, self.relay, self.instance, clock)
 
     def remote_nodes(self) -> int:
         return len(self._proxies)
 
     def relayed_clients(self) -> int:
-        return len(self._client_homes)
+        return self.sessions.relayed_clients()
 
     @property
     def up(self) -> bool:
@@ -129,7 +124,7 @@ class Cluster:
         self._core = core
         self._apply = apply
         self._send_local = send_local
-        self._close_local = close_local
+        self.sessions.attach(core, apply, send_local, close_local)
 
     async def close(self) -> None:
         if self._viewer is not None:
@@ -203,9 +198,9 @@ class Cluster:
         ):
             await self._fetch_guesses(address, now)  # a code will be checked
         if isinstance(message, RoomJoin):
-            return await self._join_elsewhere(conn_id, message)
+            return await self.sessions.join_elsewhere(conn_id, message)
         if isinstance(message, SessionInit) and message.resume_token:
-            await self._find_session(message.resume_token, message.last_received_index, now)
+            await self.sessions.find(message.resume_token, message.last_received_index, now)
         elif isinstance(message, SessionInit) and message.pairing_code:
             node_id = await self.pairing.fetch(message.pairing_code, now)
             if node_id is not None:
@@ -216,170 +211,16 @@ class Cluster:
             await self.new_node_ids.fetch(address, now)
         return False
 
-    async def _find_session(self, token: str, last_received: int | None, now: float) -> None:
-        """Before a resume: a session this instance does not hold (or held, but another
-        instance took it over since) is rebuilt here from its shared state."""
-        assert self._core is not None
-        key = self._session_key(token)
-
-        def get(pipe: Pipeline) -> int:
-            pipe.get(key)
-            return 1
-
-        (raw,) = await self.link.call(get)
-        local = self._core.sessions.for_token(token)
-        if not isinstance(raw, bytes):
-            return  # unknown here and there (or Redis lost it): the core decides alone
-        try:
-            state, home = decode(token, raw)
-        except ValueError as exc:
-            log.warning("session state for a resume does not parse: %s", exc)
-            return
-        if local is not None:
-            if home == self.instance:
-                return
-            self._apply(self._core.drop_session(local.session_id))  # moved away and back
-        self._core.adopt_session(state, last_received, now)
-
     def after(self, conn_id: str, message: Message) -> None:
-        """After the core handled `message`: a session opened or resumed here is written to
-        Redis with this instance as its home, and so is a room created here."""
-        assert self._core is not None
-        if not isinstance(message, SessionInit | RoomCreate):
-            return
-        session = self._core.sessions.for_conn(conn_id)
-        if session is None:
-            return
-        if isinstance(message, SessionInit):
-            self._write_session(SessionState.of(session))
-            return
-        code = self._core.rooms.by_session.get(session.session_id)
-        if code is not None:
-            self._write_room(code)
-
-    def _room_key(self, code: str) -> str:
-        return f"{PREFIX}room:{code}"
-
-    def _write_room(self, code: str) -> None:
-        key, ttl = self._room_key(code), int(self.settings.room_idle_timeout_s * 1000)
-        home = self.instance.encode()
-
-        def add(pipe: Pipeline) -> int:
-            pipe.set(key, home, px=ttl, nx=True)
-            return 1
-
-        self.link.submit(Op(add))
-        self._home_rooms.add(code)
-
-    async def _join_elsewhere(self, conn_id: str, message: RoomJoin) -> bool:
-        """A join of a room homed on another instance: hand this client's session over to
-        it and relay the connection from now on (`cluster/rooms.py`)."""
-        assert self._core is not None
-        key = self._room_key(message.room_code)
-
-        def get(pipe: Pipeline) -> int:
-            pipe.get(key)
-            return 1
-
-        (raw,) = await self.link.call(get)
-        home = raw.decode() if isinstance(raw, bytes) else None
-        session = self._core.sessions.for_conn(conn_id)
-        if home is None or home == self.instance or session is None:
-            return False  # a room here, or none at all: the core decides
-        seq = session.sequencer
-        last = None if seq.next_index is None else seq.next_index - 1
-        state = SessionState.of(session)
-        self._apply(self._core.drop_session(session.session_id))
-        self._client_homes[conn_id] = home
-        self.relay.send(home, "client_open", conn_id, handover(state, last))
-        self.relay.send(home, "client", conn_id, message.to_json_bytes())
-        self._write_session_home(state, home)
-        log.info(
-            "session=%s handed to instance %s for room %s",
-            state.session_id,
-            home,
-            message.room_code,
-        )
-        return True
-
-    def _write_session_home(self, state: SessionState, home: str) -> None:
-        key, body, ttl = (
-            self._session_key(state.resume_token),
-            encode(state, home),
-            self._session_ttl_ms(),
-        )
-
-        def add(pipe: Pipeline) -> int:
-            pipe.set(key, body, px=ttl)
-            return 1
-
-        self.link.submit(Op(add))
+        """After the core handled `message` (see `SessionSync.after`)."""
+        self.sessions.after(conn_id, message)
 
     def relays_client(self, conn_id: str, message: Message) -> bool:
-        """A message from a client whose session another instance holds: sent there (one
-        dict lookup for every other client)."""
-        home = self._client_homes.get(conn_id)
-        if home is None:
-            return False
-        self.relay.send(home, "client", conn_id, message.to_json_bytes())
-        return True
+        """A message from a client whose session another instance holds goes there."""
+        return self.sessions.relays_client(conn_id, message)
 
     def client_gone(self, conn_id: str) -> None:
-        home = self._client_homes.pop(conn_id, None)
-        if home is not None:
-            self.relay.send(home, "client_gone", conn_id, b"")
-
-    def _session_key(self, token: str) -> str:
-        return f"{PREFIX}session:{token}"
-
-    def _session_ttl_ms(self) -> int:
-        s = self.settings
-        return int((s.session_idle_timeout_s + s.resume_grace_s) * 1000)
-
-    def _write_session(self, state: SessionState) -> None:
-        key, body, ttl = (
-            self._session_key(state.resume_token),
-            encode(state, self.instance),
-            self._session_ttl_ms(),
-        )
-
-        def add(pipe: Pipeline) -> int:
-            pipe.set(key, body, px=ttl)
-            return 1
-
-        self.link.submit(Op(add))
-        self._home_tokens.add(state.resume_token)
-
-    def _refresh_sessions(self) -> None:
-        """Keep the state of this instance's sessions alive; delete that of sessions that
-        ended here (unless another instance is their home by now)."""
-        assert self._core is not None
-        live = {s.resume_token for s in self._core.sessions.values()}
-        gone = self._home_tokens - live
-        self._home_tokens = live
-        ttl = self._session_ttl_ms()
-        me = self.instance
-
-        def add(pipe: Pipeline) -> int:
-            for token in live:
-                pipe.pexpire(self._session_key(token), ttl)
-            for token in gone:
-                pipe.eval(DELETE_IF_HOME, 1, self._session_key(token), me)
-            return len(live) + len(gone)
-
-        if live or gone:
-            self.link.submit(Op(add))
-        rooms = set(self._core.rooms.rooms) & self._home_rooms
-        self._home_rooms = rooms
-        room_ttl = int(self.settings.room_idle_timeout_s * 1000)
-
-        def keep_rooms(pipe: Pipeline) -> int:
-            for code in rooms:
-                pipe.pexpire(self._room_key(code), room_ttl)
-            return len(rooms)
-
-        if rooms:
-            self.link.submit(Op(keep_rooms))
+        self.sessions.client_gone(conn_id)
 
     async def _fetch_guesses(self, address: str, now: float) -> None:
         assert self.guesses is not None
@@ -402,7 +243,7 @@ class Cluster:
             rounds += 1
             try:
                 if rounds % every == 0:
-                    self._refresh_sessions()
+                    self.sessions.refresh()
                 await self._publish_and_read()
             except ClusterUnavailable as exc:
                 log.debug("node view not refreshed: %s", exc)
@@ -531,38 +372,9 @@ class Cluster:
                 conn = remote_conn(sender, node_id)
                 self._apply(self._core.node_message(conn, message, self.clock()))
             else:
-                self._client_relay(kind, sender, node_id, payload)
+                self.sessions.from_inbox(kind, sender, node_id, payload)
         except ProtocolError as exc:
             log.warning("relay: unreadable %s message from instance %s: %s", kind, sender, exc)
-
-    def _client_relay(self, kind: str, sender: str, conn_id: str, payload: bytes) -> None:
-        """The home side and the relaying side of a client another instance relays
-        (`node_id` in the inbox entry carries the relaying instance's connection id)."""
-        assert self._core is not None
-        now = self.clock()
-        conn = client_conn(sender, conn_id)
-        if kind == "client_open":
-            state, last = taken_over(payload)
-            self._core.adopt_session(state, last, now)
-            resume = SessionInit(
-                src_lang=state.src_lang,
-                tgt_lang=state.tgt_lang,
-                resume_token=state.resume_token,
-                last_received_index=last,
-            )
-            self._core.client_message(conn, resume, now)  # its ack: the client has one already
-            self._write_session(state)
-        elif kind == "client":
-            message = parse_client_message(payload, verify_audio=False)
-            self._apply(self._core.client_message(conn, message, now))
-            self.after(conn, message)
-        elif kind == "client_gone":
-            self._apply(self._core.client_disconnected(conn, now))
-        elif kind == "to_client":
-            self._send_local(conn_id, parse_server_message(payload, verify_audio=False))
-        elif kind == "close_client":
-            entry = orjson.loads(payload)
-            self._close_local(conn_id, int(entry["code"]), str(entry["reason"]))
 
     def _to_own_node(self, sender: str, node_id: str, message: Message) -> None:
         assert self._core is not None
