@@ -2,7 +2,8 @@
 gives the core, and the two hooks the shell calls around the core for the few messages that
 need the cluster (`prepares`: read shared state first; `settles`: write it before the reply
 goes out). Every other message, utterances included, goes to the core exactly as in a single
-scheduler, with no Redis call.
+scheduler, with no Redis call. Here too: the node view loop and jobs across instances; the
+sessions and rooms part is `session_sync.py`.
 """
 
 from __future__ import annotations
