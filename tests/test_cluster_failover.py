@@ -79,3 +79,46 @@ async def test_session_resumes_on_another_instance_after_sigkill_each_result_onc
             await node.close()
             await a.stop()
             await b.stop()
+
+
+async def test_results_held_for_an_absent_client_survive_the_instance_that_held_them() -> None:
+    """The client is away when its results arrive; its instance dies while holding them: the
+    client resumes on another instance and gets them from Redis, nothing computed again."""
+    import redis.asyncio as aioredis
+    from lingua_scheduler.testing import ScriptedClient
+
+    async with running_redis() as redis:
+        a, b = SchedulerProcess(redis.url), SchedulerProcess(redis.url)
+        await a.start()
+        await b.start()
+        node = ScriptedNode(b.node_url, "survivor", pairs=[("en", "en")], hold=True)
+        client = ScriptedClient(a.session_url, "en", "en")
+        store = aioredis.from_url(redis.url)
+        try:
+            await node.start()
+            await a.wait_ready_nodes(1)
+            await client.start()
+            token = client.resume_token
+            assert token is not None
+            for index in range(3):
+                await client.utter(index)
+            await node.wait_jobs(3)
+            await client.close()  # away, within the resume grace
+            await node.release()
+            async with asyncio.timeout(10):
+                while await store.llen(f"lingua:held:{token}") < 3:  # noqa: ASYNC110  (Redis)
+                    await asyncio.sleep(0.02)
+            await a.kill()
+            back = ScriptedClient(b.session_url, "en", "en", resume_token=token)
+            ack = await back.start()
+            assert ack.type == "session_init_ack"
+            assert ack.session_id == client.session_id  # type: ignore[attr-defined]
+            got = await back.recv_until(3, ("translation_result",))
+            assert [m.utterance_index for m in got] == [0, 1, 2]  # type: ignore[attr-defined]
+            assert len(node.jobs) == 3  # nothing ran twice
+            await back.close()
+        finally:
+            await store.aclose()
+            await node.close()
+            await a.stop()
+            await b.stop()

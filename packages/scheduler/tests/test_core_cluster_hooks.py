@@ -104,3 +104,32 @@ def test_the_redis_password_never_reaches_logs_or_the_cluster_view() -> None:
 
     shown = SchedulerSettings(redis_url="redis://user:secret@db:6379/0").public_dict()
     assert shown["redis_url"] == "redis://***@db:6379/0"
+
+
+def test_results_held_elsewhere_are_replayed_once_and_count_as_delivered() -> None:
+    from lingua_protocol import TranslationResult
+
+    h = Harness()
+    state = SessionState(
+        "sess-y", "tok-y", "en", "zh", None, None, PipelineConfig(), False, None, None
+    )
+    held = [
+        TranslationResult(session_id="sess-y", utterance_index=i, text_translated=f"t{i}")
+        for i in (3, 4, 5)
+    ]
+    h.core.adopt_session(state, 3, h.now, held)  # the client has 3 already
+    h.client(
+        "c1",
+        {
+            "type": "session_init",
+            "src_lang": "en",
+            "tgt_lang": "zh",
+            "resume_token": "tok-y",
+            "last_received_index": 3,
+        },
+    )
+    msgs = h.take("c1")
+    assert msgs[0].last_delivered_index == 5  # type: ignore[attr-defined]
+    assert [m.utterance_index for m in msgs[1:]] == [4, 5]  # type: ignore[attr-defined]
+    h.utter("c1", "sess-y", 5)  # a resend gets the same answer, nothing runs
+    assert [m.utterance_index for m in h.take("c1")] == [5]  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import orjson
 from lingua_protocol import (
     Message,
+    ProtocolError,
     RoomCreate,
     RoomJoin,
     SessionInit,
@@ -22,7 +23,7 @@ from lingua_protocol import (
 from redis.asyncio.client import Pipeline
 
 from ..core.actions import Action
-from ..core.sessions import SessionState
+from ..core.sessions import Session, SessionState
 from ..settings import SchedulerSettings
 from .link import Op, RedisLink
 from .relay import Relay
@@ -69,6 +70,7 @@ class SessionSync:
         self._apply = apply
         self._send_local = send_local
         self._close_local = close_local
+        core.on_hold(self.held)
 
     def relayed_clients(self) -> int:
         return len(self._client_homes)
@@ -77,13 +79,14 @@ class SessionSync:
         """Before a resume: a session this instance does not hold (or held, but another
         instance took it over since) is rebuilt here from its shared state."""
         assert self._core is not None
-        key = self._session_key(token)
+        key, held_key = self._session_key(token), self._held_key(token)
 
         def get(pipe: Pipeline) -> int:
             pipe.get(key)
-            return 1
+            pipe.lrange(held_key, 0, -1)
+            return 2
 
-        (raw,) = await self.link.call(get)
+        raw, held_raw = await self.link.call(get)
         local = self._core.sessions.for_token(token)
         if not isinstance(raw, bytes):
             return  # unknown here and there (or Redis lost it): the core decides alone
@@ -96,7 +99,13 @@ class SessionSync:
             if home == self.instance:
                 return
             self._apply(self._core.drop_session(local.session_id))  # moved away and back
-        self._core.adopt_session(state, last_received, now)
+        held = []
+        for item in held_raw if isinstance(held_raw, list) else []:
+            try:
+                held.append(parse_server_message(item, verify_audio=False))
+            except ProtocolError as exc:
+                log.warning("a held result for a resume does not parse: %s", exc)
+        self._core.adopt_session(state, last_received, now, held)
 
     def after(self, conn_id: str, message: Message) -> None:
         """After the core handled `message`: a session opened or resumed here is written to
@@ -109,10 +118,40 @@ class SessionSync:
             return
         if isinstance(message, SessionInit):
             self._write_session(SessionState.of(session))
+            if message.resume_token:  # what was held for it went out on this resume
+                self._forget_held(session.resume_token)
             return
         code = self._core.rooms.by_session.get(session.session_id)
         if code is not None:
             self._write_room(code)
+
+    def _held_key(self, token: str) -> str:
+        return f"{PREFIX}held:{token}"
+
+    def held(self, session: Session, message: Message) -> None:
+        """The core held `message` for a disconnected session: keep a copy in Redis, so that
+        another instance resuming it (this one died) delivers it instead of computing it
+        again. As bounded as the core's hold (`session_hold_bytes`), and kept for
+        `resume_grace_s`: after that the session is gone anyway."""
+        key = self._held_key(session.resume_token)
+        body = message.to_json_bytes()
+        ttl = int(self.settings.resume_grace_s * 1000) + 1000
+
+        def add(pipe: Pipeline) -> int:
+            pipe.rpush(key, body)
+            pipe.pexpire(key, ttl)
+            return 2
+
+        self.link.submit(Op(add))
+
+    def _forget_held(self, token: str) -> None:
+        key = self._held_key(token)
+
+        def add(pipe: Pipeline) -> int:
+            pipe.delete(key)
+            return 1
+
+        self.link.submit(Op(add))
 
     def _room_key(self, code: str) -> str:
         return f"{PREFIX}room:{code}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Sequence
 
 from lingua_protocol import (
     PROTOCOL_VERSION,
@@ -24,6 +25,7 @@ from lingua_protocol import (
 
 from .actions import CLOSE_POLICY, Action, Close, Send, SetAudioTransport
 from .audio_probe import duration_s
+from .budget import message_bytes
 from .delivery import Delivery
 from .errors import CoreError
 from .job_flow import JobFlow
@@ -165,7 +167,13 @@ class ClientSide:
         ack = self._init_ack(session, "session created")
         return [SetAudioTransport(conn_id, session.binary_audio), Send(conn_id, ack)]
 
-    def adopt_session(self, state: SessionState, last_received: int | None, now: float) -> Session:
+    def adopt_session(
+        self,
+        state: SessionState,
+        last_received: int | None,
+        now: float,
+        held: Sequence[Message] = (),
+    ) -> Session:
         """A session another instance of a cluster held (it died, or the client reconnected
         through another instance), rebuilt from its shared state, disconnected, so that the
         client's `session_init` with its resume token resumes it here. Its next index is the
@@ -195,6 +203,15 @@ class ClientSide:
             tokens_at=now,
             display_name=state.display_name,
         )
+        floor = -1 if last_received is None else last_received
+        for message in held:
+            index = getattr(message, "utterance_index", None)
+            if isinstance(index, int) and index <= floor:
+                continue  # the client has it already
+            if isinstance(index, int):
+                session.sequencer.restore(index, message)
+            session.outbox.append(message)
+            session.outbox_bytes += message_bytes(message)
         self.sessions.add(session)
         self.stats.count("sessions_adopted")
         log.info("session=%s adopted from the cluster", session.session_id)

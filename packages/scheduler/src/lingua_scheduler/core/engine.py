@@ -14,7 +14,7 @@ from its events.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from lingua_protocol import (
@@ -36,7 +36,7 @@ from .job_flow import JobFlow
 from .node_side import NodeSide
 from .randomness import Randomness
 from .room_side import RoomSide
-from .sessions import SessionState
+from .sessions import Session, SessionState
 from .tables import CoreTables, NullObserver, Observer
 from .timers import Timers
 
@@ -130,10 +130,20 @@ class SchedulerCore:
         the link to it; see `NodeSide.remote_node`). It leaves with `node_disconnected`."""
         return self._nodes.remote_node(conn_id, register, usage, draining, now)
 
-    def adopt_session(self, state: SessionState, last_received: int | None, now: float) -> None:
+    def adopt_session(
+        self,
+        state: SessionState,
+        last_received: int | None,
+        now: float,
+        held: Sequence[Message] = (),
+    ) -> None:
         """Rebuild a session another instance of a cluster held, disconnected, so that its
         client's resume (the next `client_message`) finds it (`ClientSide.adopt_session`)."""
-        self._clients.adopt_session(state, last_received, now)
+        self._clients.adopt_session(state, last_received, now, held)
+
+    def on_hold(self, listener: Callable[[Session, Message], None] | None) -> None:
+        """Be told of every message held for a disconnected session (`Delivery.to_session`)."""
+        self._delivery.hold_listener = listener
 
     def drop_session(self, session_id: str) -> list[Action]:
         """End a session here without a word to its client (it moved to another instance)."""
