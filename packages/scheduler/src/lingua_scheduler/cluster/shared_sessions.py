@@ -4,9 +4,10 @@ token, with the instance that holds it (`home`).
 Written when a session opens or resumes (before its ack goes out, so a token a client holds
 is always in Redis), refreshed by its home every `REFRESH_EVERY_S`, deleted by its home when
 the session ends there (only while that instance is still its home). Nothing is written per
-utterance: a result not yet delivered when an instance dies is not in Redis; the client still
-holds that utterance and sends it again after resuming on another instance, which answers it
-once (`docs/operations.md`).
+utterance while the client is connected; results held for an absent client are copied to
+Redis as they are held (`SessionSync.held`). A result still being computed when an instance
+dies is not in Redis: the client holds that utterance and sends it again after resuming on
+another instance, which answers it once (`docs/operations.md`).
 """
 
 from __future__ import annotations
