@@ -45,7 +45,7 @@ class Session:
 @dataclass(frozen=True, slots=True)
 class SessionState:
     """What another scheduler instance needs to resume a session: who it is and what it asked
-    for (not its results, which the client's own unanswered utterances bring back)."""
+    for (results held for it travel apart; the client sends again what has no answer)."""
 
     session_id: str
     resume_token: str
