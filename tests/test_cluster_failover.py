@@ -117,6 +117,9 @@ async def test_results_held_for_an_absent_client_survive_the_instance_that_held_
             assert [m.utterance_index for m in got] == [0, 1, 2]  # type: ignore[attr-defined]
             assert len(node.jobs) == 3  # nothing ran twice
             await back.close()
+            async with asyncio.timeout(10):  # the dead instance leaves the cluster's list
+                while await store.scard("lingua:instances") > 1:  # noqa: ASYNC110  (Redis)
+                    await asyncio.sleep(0.05)
         finally:
             await store.aclose()
             await node.close()

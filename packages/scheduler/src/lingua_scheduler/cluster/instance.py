@@ -39,7 +39,7 @@ from ..core.actions import Action, Close, Send
 from ..core.tables import CoreTables
 from ..core.trust import TOTAL, GuessGuard
 from ..settings import SchedulerSettings
-from .link import ClusterUnavailable, RedisLink
+from .link import ClusterUnavailable, Op, RedisLink
 from .node_view import (
     VIEW_INTERVAL_S,
     VIEW_TTL_S,
@@ -264,15 +264,17 @@ class Cluster:
         mine = self._local_nodes()
         key = f"{PREFIX}nodes:{self.instance}"
         instances_key = f"{PREFIX}instances"
+        ttl_ms = int(VIEW_TTL_S * 1000)
 
         def publish(pipe: Pipeline) -> int:
             pipe.delete(key)
             if mine:
                 pipe.hset(key, mapping=mine)  # type: ignore[arg-type]
-                pipe.pexpire(key, int(VIEW_TTL_S * 1000))
+                pipe.pexpire(key, ttl_ms)
+            pipe.set(f"{PREFIX}alive:{self.instance}", b"1", px=ttl_ms)
             pipe.sadd(instances_key, self.instance)
             pipe.smembers(instances_key)
-            return 3 + (2 if mine else 0) + self.relay.keep_alive(pipe)
+            return 4 + (2 if mine else 0) + self.relay.keep_alive(pipe)
 
         replies = await self.link.call(publish)
         members = replies[-2]
@@ -282,11 +284,26 @@ class Cluster:
 
         def read(pipe: Pipeline) -> int:
             for other in others:
+                pipe.exists(f"{PREFIX}alive:{other}")
                 pipe.hgetall(f"{PREFIX}nodes:{other}")
-            return len(others)
+            return 2 * len(others)
 
-        views = await self.link.call(read) if others else []
-        self._refresh(dict(zip(others, views, strict=True)))
+        replies = await self.link.call(read) if others else []
+        views: dict[str, Any] = {}
+        gone: list[str] = []
+        for i, other in enumerate(others):
+            if replies[2 * i]:
+                views[other] = replies[2 * i + 1]
+            else:
+                gone.append(other)  # stopped publishing: died, or stopped
+        if gone:
+
+            def forget(pipe: Pipeline) -> int:
+                pipe.srem(instances_key, *gone)
+                return 1
+
+            self.link.submit(Op(forget))
+        self._refresh(views)
 
     def _refresh(self, views: dict[str, Any]) -> None:
         """Show the core every node the other instances published; drop the ones gone."""
@@ -319,7 +336,7 @@ class Cluster:
         """On a clean stop: this instance's nodes leave every view at once."""
 
         def remove(pipe: Pipeline) -> int:
-            pipe.delete(f"{PREFIX}nodes:{self.instance}")
+            pipe.delete(f"{PREFIX}nodes:{self.instance}", f"{PREFIX}alive:{self.instance}")
             pipe.srem(f"{PREFIX}instances", self.instance)
             return 2
 
