@@ -14,7 +14,15 @@ the load generator the other (`--no-pin` lets them share both, as they would unm
 Then: 1,000 idle sessions plus 100 nodes heartbeating at the default 15 s interval, and the
 scheduler's CPU use over a measured window (psutil, percent of one core).
 
+Then, same run, the cluster (`--cluster-sessions`, paced, needs `redis-server`): the bare
+relay, one instance in memory, one instance on Redis (client and nodes on it), and two
+instances on Redis with every client on A and every node on B (each job and result crosses
+Redis). For each: latency, the ratio of its p50 to the relay's, CPU per utterance in each
+instance, and Redis commands per utterance (from Redis's own counters). Redis floats on the
+cores; both instances share the middle process's core.
+
     python bench/bench_scheduler.py [--sessions 1 10 100] [--paced-sessions 10 100] [--rounds 3]
+    python bench/bench_scheduler.py --quick    # a few seconds: checks that every part runs
 """
 
 from __future__ import annotations
@@ -246,6 +254,7 @@ STARTS = itertools.count()  # profile files: one per scheduler started (LINGUA_B
 
 
 def start_scheduler(extra_env: dict[str, str] | None = None) -> Child:
+    """A scheduler process; with LINGUA_SCHEDULER_REDIS_URL in `extra_env`, a cluster instance."""
     # As in production: node credentials persisted (SQLite), which registers write off the loop.
     state = os.path.join(tempfile.mkdtemp(prefix="lingua-bench-"), "scheduler-state.sqlite")
     env = dict(os.environ, LINGUA_SCHEDULER_STATE_PATH=state, **(extra_env or {}))
@@ -401,6 +410,156 @@ async def run_idle(sessions: int, nodes: int, window_s: float) -> float:
         child.stop()
 
 
+# --- the cluster ------------------------------------------------------------------------------
+
+CLUSTER_KINDS = ("relay", "scheduler", "redis", "cross")
+CLUSTER_LABEL = {
+    "relay": "bare relay",
+    "scheduler": "in memory",
+    "redis": "1 instance on Redis",
+    "cross": "client A, node B",
+}
+CPU_SPLIT: dict[str, list[float]] = {}  # CPU ms per utterance of each instance, last run
+REDIS_OPS: dict[str, float] = {}  # Redis commands per utterance, last run
+
+
+def start_redis() -> tuple[subprocess.Popen[bytes], str]:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return proc, f"redis://127.0.0.1:{port}/0"
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+def redis_commands(url: str) -> int:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return int(client.info("stats")["total_commands_processed"])
+    finally:
+        client.close()
+
+
+async def ready_nodes(port: int) -> int:
+    def get() -> int:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/cluster") as reply:
+            return int(orjson.loads(reply.read())["ready_nodes"])
+
+    return await asyncio.to_thread(get)
+
+
+async def run_cluster_load(
+    kind: str, redis_url: str, sessions: int, nodes: int, utterances: int, pace_s: float
+) -> tuple[list[float], float]:
+    """One cluster path (`CLUSTER_KINDS` but the relay): instances started fresh on a flushed
+    Redis, nodes and clients connected as the kind says, then the paced sessions."""
+    import redis
+
+    redis.Redis.from_url(redis_url).flushall()
+    env = {
+        "LINGUA_SCHEDULER_UTTERANCES_PER_S": "100000",
+        "LINGUA_SCHEDULER_UTTERANCE_BURST": "100000",
+        "LINGUA_SCHEDULER_REDIS_URL": redis_url,
+    }
+    if kind == "scheduler":
+        del env["LINGUA_SCHEDULER_REDIS_URL"]
+    children = [start_scheduler(env)]
+    if kind == "cross":
+        children.append(start_scheduler(env))
+    a, b = children[0], children[-1]
+    try:
+        conns = [
+            await instant_node(f"ws://127.0.0.1:{b.port}/ws/node", f"bench-{i}")
+            for i in range(nodes)
+        ]
+        async with asyncio.timeout(10):
+            while await ready_nodes(a.port) < nodes:  # noqa: ASYNC110  (another process's view)
+                await asyncio.sleep(0.05)  # the node view reaches A within a second
+        target = f"ws://127.0.0.1:{a.port}/ws/session"
+        await asyncio.gather(*(scheduler_session(target, 2, []) for _ in range(min(sessions, 10))))
+        procs = [psutil.Process(c.proc.pid) for c in children]
+        c0 = [p.cpu_times() for p in procs]
+        ops0 = redis_commands(redis_url) if kind != "scheduler" else 0
+        latencies: list[float] = []
+        t0 = time.perf_counter()
+        await asyncio.gather(
+            *(scheduler_session(target, utterances, latencies, pace_s) for _ in range(sessions))
+        )
+        wall = time.perf_counter() - t0
+        ops1 = redis_commands(redis_url) if kind != "scheduler" else 0
+        c1 = [p.cpu_times() for p in procs]
+        split = [
+            1000 * ((y.user + y.system) - (x.user + x.system)) / len(latencies)
+            for x, y in zip(c0, c1, strict=True)
+        ]
+        CPU_SPLIT[kind] = split
+        CPU_MS[kind] = sum(split)
+        REDIS_OPS[kind] = (ops1 - ops0) / len(latencies)
+        for ws in conns:
+            await ws.close()
+        return latencies, len(latencies) / wall
+    finally:
+        for child in children:
+            child.stop()
+
+
+async def compare_cluster(
+    redis_url: str, sessions: int, nodes: int, count: int, pace: float, rounds: int
+) -> float:
+    """The four paths in rotating order, `rounds` times each; returns cross p50 / in-memory p50."""
+    runs: dict[str, list[list[float]]] = {k: [] for k in CLUSTER_KINDS}
+    cpu: dict[str, list[list[float]]] = {k: [] for k in CLUSTER_KINDS}
+    ops: dict[str, list[float]] = {k: [] for k in CLUSTER_KINDS}
+    for r in range(rounds):
+        order = CLUSTER_KINDS[r % 4 :] + CLUSTER_KINDS[: r % 4]
+        for kind in order:
+            if kind == "relay":
+                lat, _ = await run_load("relay", sessions, nodes, count, pace)
+                cpu[kind].append([CPU_MS["relay"]])
+            else:
+                lat, _ = await run_cluster_load(kind, redis_url, sessions, nodes, count, pace)
+                cpu[kind].append(CPU_SPLIT[kind])
+                if kind != "scheduler":
+                    ops[kind].append(REDIS_OPS[kind])
+            runs[kind].append(lat)
+    p50 = {k: pct([x for run in v for x in run], 50) for k, v in runs.items()}
+    print(
+        f"{'path':>20} {'p50 ms':>8} {'p99 ms':>8} {'x relay':>8} {'CPU ms/utt per instance':>24} "
+        f"{'Redis cmd/utt':>13}"
+    )
+    for kind in CLUSTER_KINDS:
+        pooled = [x for run in runs[kind] for x in run]
+        per_instance = [
+            statistics.median(c[i] for c in cpu[kind]) for i in range(len(cpu[kind][0]))
+        ]
+        cpus = " + ".join(f"{c:.2f}" for c in per_instance)
+        redis_ops = f"{statistics.median(ops[kind]):.1f}" if ops[kind] else "-"
+        print(
+            f"{CLUSTER_LABEL[kind]:>20} {p50[kind]:>8.2f} {pct(pooled, 99):>8.2f} "
+            f"{p50[kind] / p50['relay']:>8.2f} {cpus:>24} {redis_ops:>13}"
+        )
+    ratio = p50["cross"] / p50["scheduler"]
+    print(
+        f"cross-instance p50 x{ratio:.2f} of the in-memory path (target <= 2): "
+        f"{'met' if ratio <= 2.0 else 'NOT met'}"
+    )
+    return ratio
+
+
 @dataclass
 class Run:
     latencies: list[float]
@@ -503,6 +662,29 @@ async def main(args: argparse.Namespace) -> None:
             f"idle: {args.idle_sessions} sessions + {args.idle_nodes} nodes heartbeating every "
             f"15 s: scheduler CPU {cpu:.1f}% of one core over {args.window:.0f} s (target < 10%)"
         )
+    if args.cluster_sessions:
+        import shutil
+
+        if shutil.which("redis-server") is None:
+            print("\ncluster: skipped (no redis-server)")
+            return
+        redis_proc, redis_url = start_redis()
+        try:
+            print(
+                f"\ncluster: {args.cluster_sessions} sessions, one utterance per {args.pace:g} s "
+                f"each, {args.nodes} instant nodes; {args.rounds} rotating rounds"
+            )
+            await compare_cluster(
+                redis_url,
+                args.cluster_sessions,
+                args.nodes,
+                args.paced_utterances,
+                args.pace,
+                args.rounds,
+            )
+        finally:
+            redis_proc.terminate()
+            redis_proc.wait()
 
 
 if __name__ == "__main__":
@@ -526,4 +708,16 @@ if __name__ == "__main__":
     parser.add_argument("--idle-nodes", type=int, default=100)
     parser.add_argument("--window", type=float, default=20.0)
     parser.add_argument("--pace", type=float, default=1.0, help="seconds between utterances")
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument(
+        "--cluster-sessions", type=int, default=100, help="paced sessions per cluster path; 0: skip"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes, one round: checks that every part runs"
+    )
+    parsed = parser.parse_args()
+    if parsed.quick:
+        parsed.sessions, parsed.paced_sessions, parsed.rounds = [2], [2], 1
+        parsed.utterances = parsed.paced_utterances = 3
+        parsed.idle_sessions, parsed.idle_nodes, parsed.window = 10, 2, 1.0
+        parsed.cluster_sessions, parsed.pace, parsed.nodes = 5, 0.2, 2
+    asyncio.run(main(parsed))

@@ -47,7 +47,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="--web: address to listen on")
     p.add_argument("--port", type=int, default=8080, help="--web: port to listen on")
     p.add_argument(
-        "--scheduler", default="ws://127.0.0.1:5010/ws/session", help="the scheduler's session URL"
+        "--scheduler",
+        default="ws://127.0.0.1:5010/ws/session",
+        help="the scheduler's session URL; several, comma-separated: instances of one cluster",
     )
     p.add_argument("--src", default="auto", help="spoken language (zh, en, ... or auto)")
     p.add_argument("--tgt", default="en", help="language to translate into")
@@ -103,6 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lingua-client: {exc}", file=sys.stderr)
         return 2
     if args.web:
+        if "," in args.scheduler:
+            print(
+                "lingua-client: --web takes one scheduler URL (a cluster's balancer)",
+                file=sys.stderr,
+            )
+            return 2
         logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
         from .web_server import serve_web
 

@@ -33,6 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from . import __version__
+from .scheduler_urls import UrlRotation, split_urls
 from .session import Backoff, ClientSession
 
 log = logging.getLogger("lingua.client")
@@ -85,6 +86,9 @@ def _describe(exc: BaseException) -> str:
 class SessionConnection:
     """One scheduler session that survives dropped connections and scheduler restarts.
 
+    `url`: one session endpoint, or several comma-separated (instances of one cluster): a
+    failed attempt or a dropped connection moves on to the next (`scheduler_urls`).
+
     `start_attempts`: how many failed attempts `start()` tolerates before it raises
     `SchedulerUnreachable` (None: keep trying, the live app's choice). `max_reconnects`: how
     many consecutive failed attempts after the session was open end it (None: never).
@@ -102,7 +106,7 @@ class SessionConnection:
         start_attempts: int | None = 1,
         on_status: Callable[[LinkStatus], None] | None = None,
     ) -> None:
-        self.url = url
+        self.urls = UrlRotation(split_urls(url))
         self.core = ClientSession(
             init.model_copy(
                 update={
@@ -267,6 +271,7 @@ class SessionConnection:
                     )
                 )
                 log.warning("cannot reach the scheduler at %s: %s", self.url, _describe(exc))
+                self.urls.failed()
                 await asyncio.sleep(delay)
                 continue
             if isinstance(reply, Error):
@@ -281,6 +286,12 @@ class SessionConnection:
                 return
             attempts = 0
             await self._serve(ws, reply)
+            self.urls.failed()  # the connection dropped: its instance may be gone, try the next
+
+    @property
+    def url(self) -> str:
+        """The scheduler URL dialled now (of the comma-separated `url` given)."""
+        return self.urls.current
 
     def _give_up(self, attempts: int, exc: BaseException) -> bool:
         opened = self.stats.connects > 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from .scheduler_urls import split_urls
+
 EXAMPLE = "ws://127.0.0.1:5010/ws/session"
 
 
@@ -14,8 +16,20 @@ class BadSchedulerUrl(ValueError):
 
 
 def check_scheduler_url(url: str) -> str:
-    """Return `url` unchanged when it can be a session endpoint (ws:// or wss://, a host, the
-    path `/ws/session` or one ending in it behind a proxy); raise `BadSchedulerUrl` otherwise."""
+    """Return `url` stripped when it can be a session endpoint (ws:// or wss://, a host, the
+    path `/ws/session` or one ending in it behind a proxy), or a comma-separated list of such
+    endpoints (instances of one cluster, see `scheduler_urls`); raise `BadSchedulerUrl`
+    otherwise."""
+    if "," in url:
+        try:
+            urls = split_urls(url)
+        except ValueError:
+            raise BadSchedulerUrl(f"--scheduler {url!r} names no URL; e.g. {EXAMPLE}") from None
+        return ",".join(_check_one(u) for u in urls)
+    return _check_one(url)
+
+
+def _check_one(url: str) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme in ("http", "https"):
         scheme = "ws" if parts.scheme == "http" else "wss"

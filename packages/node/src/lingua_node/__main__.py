@@ -25,7 +25,11 @@ log = logging.getLogger("lingua.node")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scheduler", help="scheduler URL (ws://host:5010/ws/node)")
+    p.add_argument(
+        "--scheduler",
+        help="scheduler URL (ws://host:5010/ws/node); several, comma-separated: instances of "
+        "one cluster, tried in turn",
+    )
     p.add_argument("--hub", help="model hub URL (http://host:5000)")
     p.add_argument("--models-dir", dest="models_dir")
     p.add_argument("--home", help="state folder (node_id, default models)")

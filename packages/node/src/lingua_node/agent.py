@@ -36,6 +36,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from .health import Withdrawal
 from .jobs import JobBook, StageGate
+from .scheduler_urls import UrlRotation, split_urls
 from .session import (
     Action,
     Beat,
@@ -92,7 +93,9 @@ class NodeAgent:
         withdrawals: Callable[[], list[Withdrawal]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`credential`: the node's secret (see `identity.credential`), presented in every
+        """`url`: the scheduler's /ws/node endpoint, or several comma-separated (instances of
+        one cluster): a failed or dropped connection moves on to the next (`scheduler_urls`).
+        `credential`: the node's secret (see `identity.credential`), presented in every
         register; a credential the scheduler hands back (to a node that had none) replaces
         it and goes to `on_credential` to be kept. `run_job` gets the job and the gate it
         asks between stages (cancelled? past `timeout_ms`?). `withdrawals`: models taken out
@@ -100,7 +103,7 @@ class NodeAgent:
         what job deadlines are measured on (seconds, monotonic)."""
         self.register = register
         self.run_job = run_job
-        self.url = url
+        self.urls = UrlRotation(split_urls(url))
         self.node_id = node_id
         self.session = NodeSession(
             node_id,
@@ -151,6 +154,7 @@ class NodeAgent:
                     raise FatalNodeError(f"bad scheduler URL: {exc}") from exc
                 finally:
                     self._disconnected()
+                    self.urls.failed()  # that instance failed or dropped us: try the next
                 if self.shutdown.is_set():
                     break
                 wait = random.uniform(delay / 2, delay)  # full jitter keeps a fleet from stampeding
@@ -173,7 +177,9 @@ class NodeAgent:
         self.on_change()
 
     async def _connection(self) -> None:
-        async with connect(self.url, max_size=None, compression=None, open_timeout=10) as ws:
+        async with connect(
+            self.urls.current, max_size=None, compression=None, open_timeout=10
+        ) as ws:
             self._ws = ws
             await self._carry_out(ws, self.session.connected(self.register()))
             reply = parse_scheduler_message(await asyncio.wait_for(ws.recv(), 10))

@@ -91,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)
     parser.add_argument("--config", type=Path, help="TOML file ([scheduler] table or top level)")
+    parser.add_argument(
+        "--redis", help="redis://HOST:6379/0: join the cluster of instances sharing this Redis"
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -100,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     # connections that is a line per event. The scheduler logs its limits once per interval.
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:  # --log-level DEBUG shows them
         logging.getLogger("websockets").setLevel(logging.WARNING)
-    settings = SchedulerSettings.load(args.config, host=args.host, port=args.port)
+    settings = SchedulerSettings.load(
+        args.config, host=args.host, port=args.port, redis_url=args.redis
+    )
     _raise_file_limit(settings.max_connections)
     logging.getLogger("lingua.scheduler").info("settings %s", json.dumps(settings.public_dict()))
 

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from lingua_protocol import (
@@ -62,6 +62,9 @@ from .parse_budget import ParseBudget
 from .settings import SchedulerSettings
 from .sqlite_store import SqliteCredentialStore
 
+if TYPE_CHECKING:
+    from .cluster import Cluster
+
 log = logging.getLogger("lingua.scheduler.server")
 
 OUTBOX_LIMIT = 1024
@@ -74,6 +77,7 @@ TIMER_GRID_S = 0.05
 YIELD_AFTER_PARSE_S = 0.001
 """A parse that took longer than this yields the loop before the same peer is read again."""
 ACCEPT_FAILED = "socket.accept() out of system resource"
+CLOSE_TRY_AGAIN = 1013
 KEPT_MESSAGES = (NodeRegister, NodeHeartbeat)
 """Messages whose content the scheduler keeps (so their size is capped by max_register_bytes)."""
 
@@ -157,7 +161,24 @@ class SchedulerServer:
             SqliteCredentialStore(settings.state_path) if settings.state_path else None
         )
         store: CredentialStore | None = self._store
-        self.core = SchedulerCore(settings, observer=self.metrics, credentials=store)
+        self.cluster: Cluster | None = None
+        if settings.redis_url:  # imported only here: a single scheduler needs no redis-py
+            from .cluster import Cluster
+
+            self.cluster = Cluster(settings, self.now)
+            store = self.cluster.credentials
+            self.cluster.credentials.on_conflict = self._credential_conflict
+        self.core = SchedulerCore(
+            settings,
+            observer=self.metrics,
+            credentials=store,
+            customize=self.cluster.customize if self.cluster is not None else None,
+        )
+        if self.cluster is not None:
+            from .cluster.metrics import ClusterCollector
+
+            self.cluster.attach(self.core, self._apply, self._send_to, self._close_conn)
+            self.metrics.registry.register(ClusterCollector(self.cluster))
         self.metrics.attach(self.core)
         self.peers: dict[str, Peer] = {}
         self._clock = clock
@@ -205,6 +226,8 @@ class SchedulerServer:
 
     async def start(self) -> None:
         tls = self._tls()
+        if self.cluster is not None:
+            await self.cluster.start()
         self._server = await serve(
             self._handle,
             self.settings.host,
@@ -224,7 +247,12 @@ class SchedulerServer:
         loop = asyncio.get_running_loop()
         self._previous_handler = loop.get_exception_handler()
         loop.set_exception_handler(self._loop_exception)
-        if self.settings.state_path is None:
+        if self.cluster is not None:
+            log.info(
+                "cluster instance: shared state in redis %s",
+                self.settings.public_dict()["redis_url"],
+            )
+        elif self.settings.state_path is None:
             log.warning("state_path unset: node credentials last only as long as this process")
         scheme = "wss" if tls else "ws"
         log.info("scheduler listening on %s://%s:%d", scheme, self.settings.host, self.port)
@@ -242,6 +270,8 @@ class SchedulerServer:
             loop.set_exception_handler(self._previous_handler)
         if self._store is not None:
             await asyncio.to_thread(self._store.close)
+        if self.cluster is not None:
+            await self.cluster.close()
 
     def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         """asyncio reports each failed `accept()` (file descriptors exhausted) with a
@@ -265,6 +295,11 @@ class SchedulerServer:
         if path in WS_PATHS:
             return self._upgrade_refusal(connection, request, path)
         if path == "/health":
+            if self.cluster is not None and not self.cluster.up:
+                # Out of the balancer's rotation for new connections; the open ones go on.
+                return self._json(
+                    http.HTTPStatus.SERVICE_UNAVAILABLE, {"status": "redis unavailable"}
+                )
             return self._json(http.HTTPStatus.OK, {"status": "ok"})
         if path == "/api/v1/languages":
             response = self._json(
@@ -325,6 +360,16 @@ class SchedulerServer:
             return response
         if path == "/ws/admin":
             return self._operator_refusal(connection, request)
+        if self.cluster is not None and not self.cluster.up:
+            # Without Redis this instance cannot check a node's credential or resume a
+            # session held elsewhere: refuse new connections (they try their next URL) and
+            # keep serving the ones it has.
+            self._limits.hit("redis unavailable: new connections refused")
+            response = self._json(
+                http.HTTPStatus.SERVICE_UNAVAILABLE, {"error": "cluster state unavailable"}
+            )
+            response.headers["Retry-After"] = "2"
+            return response
         return None
 
     def _origin_allowed(self, origin: str, path: str) -> bool:
@@ -453,7 +498,15 @@ class SchedulerServer:
                     # its size is bounded on its own, not by the limit for audio-carrying frames.
                     self._send(peer, _too_large(message.type, len(data), kept_limit))
                     continue
-                self._run(peer, message)
+                if self.cluster is not None and kind == "node" and self._relayed(peer, message):
+                    continue
+                if self.cluster is not None and self.cluster.relays_client(peer.conn_id, message):
+                    continue
+                if self.cluster is not None and self.cluster.prepares(message):
+                    if not await self._run_clustered(peer, message, address):
+                        break
+                else:
+                    self._run(peer, message)
                 if deadline is not None and self._established(peer):
                     deadline = None
         except ConnectionClosed:
@@ -461,6 +514,8 @@ class SchedulerServer:
         finally:
             self.peers.pop(peer.conn_id, None)
             self.core.trust.peer_gone(peer.conn_id)
+            if self.cluster is not None and kind == "session":
+                self.cluster.client_gone(peer.conn_id)
             event = self.core.node_disconnected if kind == "node" else self.core.client_disconnected
             self._apply(event(peer.conn_id, self.now()))
             if peer.writer:
@@ -520,6 +575,62 @@ class SchedulerServer:
             log.info("operator: node_control %s -> %s", message.command, node_id)
         await ws.close()
 
+    async def _run_clustered(self, peer: Peer, message: Message, address: str) -> bool:
+        """`_run` for a message decided on cluster-wide state: read it from Redis first, and
+        for some (`Cluster.settles`) let the core's writes reach Redis before its answer goes
+        out. False, with the connection closed (1013, try again later), when Redis does not
+        answer: the peer goes on to another URL."""
+        assert self.cluster is not None
+        from .cluster.link import ClusterUnavailable
+
+        handler = self.core.node_message if peer.kind == "node" else self.core.client_message
+        registered = self._established(peer)
+        try:
+            if await self.cluster.prepare(message, address, registered, self.now(), peer.conn_id):
+                return True  # handed to another instance
+            actions = handler(peer.conn_id, message, self.now())
+            self.cluster.after(peer.conn_id, message)
+            if self.cluster.settles(message):
+                await self.cluster.settle()
+        except ClusterUnavailable as exc:
+            log.warning("%s: %s refused, cluster unavailable: %s", peer.conn_id, message.type, exc)
+            self._enqueue(peer, (CLOSE_TRY_AGAIN, "cluster unavailable"))
+            return False
+        except Exception:  # a bug must not take down other connections (as in `_run`)
+            log.exception("cluster hook failed on %s from %s", message.type, peer.conn_id)
+            self._send(peer, error_message(ErrorCode.INTERNAL_ERROR, "internal error"))
+            return True
+        self._apply(actions)
+        return True
+
+    def _relayed(self, peer: Peer, message: Message) -> bool:
+        """A node's answer about a job another instance assigned goes back there."""
+        assert self.cluster is not None
+        node = self.core.registry.for_conn(peer.conn_id)
+        return self.cluster.relays(node.node_id if node else None, message)
+
+    def _close_conn(self, conn_id: str, code: int, reason: str) -> None:
+        peer = self.peers.get(conn_id)
+        if peer is not None:
+            self._enqueue(peer, (code, reason))
+
+    def _send_to(self, conn_id: str, message: Message) -> bool:
+        """Send to one of this instance's connections; False when it is gone."""
+        peer = self.peers.get(conn_id)
+        if peer is None:
+            return False
+        self._send(peer, message)
+        return True
+
+    def _credential_conflict(self, node_id: str) -> None:
+        """Two instances bound one new node id to different secrets at once; Redis kept the
+        other: this instance's connection of that node goes (it reconnects and is checked)."""
+        node = self.core.registry.nodes.get(node_id)
+        if node is not None and node.conn_id is not None:
+            peer = self.peers.get(node.conn_id)
+            if peer is not None:
+                self._enqueue(peer, (CLOSE_POLICY, "node id bound elsewhere"))
+
     def _run(self, peer: Peer, message: Message) -> None:
         handler = self.core.node_message if peer.kind == "node" else self.core.client_message
         try:
@@ -534,6 +645,8 @@ class SchedulerServer:
         for action in actions:
             peer = self.peers.get(action.conn_id)
             if peer is None:
+                if self.cluster is not None:  # a node another instance holds
+                    self.cluster.forward(action)
                 continue
             if isinstance(action, Send):
                 if isinstance(action, SendLatest):

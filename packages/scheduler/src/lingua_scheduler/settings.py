@@ -124,6 +124,11 @@ class SchedulerSettings(BaseSettings):
     peer_parse_burst_ms: float = Field(default=100.0, gt=0)
     """How much parse time a connection may spend at once before the rate applies."""
 
+    # --- cluster (docs/operations.md) ---
+    redis_url: str | None = None
+    """`redis://HOST:6379/0`: this instance joins the cluster that shares this Redis (several
+    instances behind any load balancer); unset: one scheduler, everything in memory."""
+
     @classmethod
     def load(cls, config: Path | None = None, **overrides: Any) -> SchedulerSettings:
         """Defaults < TOML file < environment < explicit overrides (CLI flags)."""
@@ -144,4 +149,13 @@ class SchedulerSettings(BaseSettings):
         data = self.model_dump(mode="json")
         data["node_token"] = "set" if self.node_token else None
         data["admin_token"] = "set" if self.admin_token else None
+        data["redis_url"] = _without_password(self.redis_url)
         return data
+
+
+def _without_password(url: str | None) -> str | None:
+    """A Redis URL for logs: `redis://:secret@host` shows as `redis://***@host`."""
+    if url is None or "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"

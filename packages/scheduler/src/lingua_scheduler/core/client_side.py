@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from lingua_protocol import (
@@ -25,6 +26,7 @@ from lingua_protocol import (
 
 from .actions import CLOSE_POLICY, Action, Close, Send, SetAudioTransport
 from .audio_probe import duration_s
+from .budget import message_bytes
 from .delivery import Delivery
 from .errors import CoreError
 from .job_build import new_job
@@ -32,7 +34,7 @@ from .job_flow import JobFlow
 from .jobs import log_job
 from .ordering import Acceptance, ResultSequencer
 from .room_side import RoomSide
-from .sessions import Session, take_token
+from .sessions import Session, SessionState, take_token
 from .stream_side import StreamSide
 from .streams import negotiate
 from .tables import CoreTables
@@ -170,6 +172,58 @@ class ClientSide:
         )
         ack = self._init_ack(session, "session created")
         return [SetAudioTransport(conn_id, session.binary_audio), Send(conn_id, ack)]
+
+    def adopt_session(
+        self,
+        state: SessionState,
+        last_received: int | None,
+        now: float,
+        held: Sequence[Message] = (),
+    ) -> Session:
+        """A session another instance of a cluster held (it died, or the client reconnected
+        through another instance), rebuilt from its shared state, disconnected, so that the
+        client's `session_init` with its resume token resumes it here. Its next index is the
+        one after the client's last received result; the client sends again what it has no
+        answer for, and each gets exactly one."""
+        session = Session(
+            session_id=state.session_id,
+            resume_token=state.resume_token,
+            conn_id=None,
+            src_lang=state.src_lang,
+            tgt_lang=state.tgt_lang,
+            dialect=state.dialect,
+            features=state.features,
+            pipeline=state.pipeline,
+            binary_audio=state.binary_audio,
+            sequencer=ResultSequencer(
+                self.s.result_gap_timeout_s,
+                replay_bytes=self.s.replay_buffer_bytes,
+                hold_bytes=self.s.session_hold_bytes,
+                next_index=None if last_received is None else last_received + 1,
+            ),
+            created_at=now,
+            last_activity=now,
+            paired_node_id=state.paired_node_id,
+            disconnected_at=now,
+            tokens=float(self.s.utterance_burst),
+            tokens_at=now,
+            display_name=state.display_name,
+            streaming=state.streaming,
+            partial_interval_ms=state.partial_interval_ms,
+        )
+        floor = -1 if last_received is None else last_received
+        for message in held:
+            index = getattr(message, "utterance_index", None)
+            if isinstance(index, int) and index <= floor:
+                continue  # the client has it already
+            if isinstance(index, int):
+                session.sequencer.restore(index, message)
+            session.outbox.append(message)
+            session.outbox_bytes += message_bytes(message)
+        self.sessions.add(session)
+        self.stats.count("sessions_adopted")
+        log.info("session=%s adopted from the cluster", session.session_id)
+        return session
 
     def _init_ack(self, session: Session, text: str) -> SessionInitAck:
         """The ack a new or resumed session gets: its ids, transport and flow-control window,

@@ -9,6 +9,7 @@ message whoever produced it (a job result, a room member list, a room's expiry).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from lingua_protocol import JobCancel, Message, RoomMember, RoomMembers, SessionCloseAck
 
@@ -30,6 +31,9 @@ class Delivery:
         self.rooms = tables.rooms
         self.deadlines = tables.deadlines
         self.registry = tables.registry
+        self.hold_listener: Callable[[Session, Message], None] | None = None
+        """Told of every message held for a disconnected session (a cluster keeps a copy
+        where another instance can resume the session); None: nobody is."""
 
     def arm_gap(self, session: Session) -> None:
         """Schedule the session's head-of-line gap timeout, if it has one (and it moved)."""
@@ -69,6 +73,8 @@ class Delivery:
             return self.drop_session(session)
         session.outbox.append(message)
         session.outbox_bytes += size
+        if self.hold_listener is not None:
+            self.hold_listener(session, message)
         return []
 
     def send_to_session(self, session_id: str, message: Message) -> list[Action]:

@@ -15,9 +15,17 @@ from its events.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from lingua_protocol import ErrorCode, Message, NodeCommand, error_message
+from lingua_protocol import (
+    ErrorCode,
+    Message,
+    NodeCommand,
+    NodeRegister,
+    ResourceUsage,
+    error_message,
+)
 
 from ..settings import SchedulerSettings
 from .actions import Action, Send
@@ -29,6 +37,7 @@ from .job_flow import JobFlow
 from .node_side import NodeSide
 from .randomness import Randomness
 from .room_side import RoomSide
+from .sessions import Session, SessionState
 from .stream_side import StreamSide
 from .tables import CoreTables, NullObserver, Observer
 from .timers import Timers
@@ -41,7 +50,8 @@ class SchedulerCore:
 
     `settings` is read, never changed; `randomness` defaults to `Randomness.secure(seed)`
     with the `seed` setting; `credentials` persists node credential bindings (in memory by
-    default)."""
+    default); `customize` may swap tables for other implementations of the same interfaces
+    before the handlers receive them (a cluster's shared pairing and rate limits)."""
 
     def __init__(
         self,
@@ -50,6 +60,7 @@ class SchedulerCore:
         randomness: Randomness | None = None,
         observer: Observer | None = None,
         credentials: CredentialStore | None = None,
+        customize: Callable[[CoreTables], None] | None = None,
     ) -> None:
         tables = CoreTables.build(
             settings,
@@ -57,8 +68,10 @@ class SchedulerCore:
             observer or NullObserver(),
             credentials,
         )
+        if customize is not None:  # before the handlers take their tables
+            customize(tables)
         self.tables = tables
-        delivery = Delivery(tables)
+        delivery = self._delivery = Delivery(tables)
         flow = JobFlow(tables, delivery)
         streams = StreamSide(tables, flow, delivery)
         self._nodes = NodeSide(tables, flow, delivery, streams)
@@ -107,6 +120,38 @@ class SchedulerCore:
     def node_disconnected(self, conn_id: str, now: float) -> list[Action]:
         """A node connection is gone; its jobs move on to other nodes."""
         return self._nodes.node_disconnected(conn_id, now)
+
+    def remote_node(
+        self,
+        conn_id: str,
+        register: NodeRegister,
+        usage: ResourceUsage | None,
+        draining: bool,
+        now: float,
+    ) -> list[Action]:
+        """A node held by another instance of a cluster, as published there (`conn_id` names
+        the link to it; see `NodeSide.remote_node`). It leaves with `node_disconnected`."""
+        return self._nodes.remote_node(conn_id, register, usage, draining, now)
+
+    def adopt_session(
+        self,
+        state: SessionState,
+        last_received: int | None,
+        now: float,
+        held: Sequence[Message] = (),
+    ) -> None:
+        """Rebuild a session another instance of a cluster held, disconnected, so that its
+        client's resume (the next `client_message`) finds it (`ClientSide.adopt_session`)."""
+        self._clients.adopt_session(state, last_received, now, held)
+
+    def on_hold(self, listener: Callable[[Session, Message], None] | None) -> None:
+        """Be told of every message held for a disconnected session (`Delivery.to_session`)."""
+        self._delivery.hold_listener = listener
+
+    def drop_session(self, session_id: str) -> list[Action]:
+        """End a session here without a word to its client (it moved to another instance)."""
+        session = self.sessions.get(session_id)
+        return self._delivery.drop_session(session) if session is not None else []
 
     def control_node(self, node_id: str, command: NodeCommand, now: float) -> list[Action]:
         """Operator action (drain/resume/shutdown/reload_config) on a node; no actions when

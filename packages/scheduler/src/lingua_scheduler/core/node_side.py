@@ -20,9 +20,11 @@ from lingua_protocol import (
     NodeRegisterAck,
     PairingCode,
     PairingCodeRequest,
+    ResourceUsage,
 )
 
 from .actions import Action, Send, SetAudioTransport, refuse_and_close
+from .capabilities import derive
 from .credentials import CredentialCheck, Verdict
 from .delivery import Delivery
 from .errors import CoreError
@@ -175,6 +177,42 @@ class NodeSide:
         if node.status != before:
             log.info("node=%s status %s -> %s (%s)", node.node_id, before, node.status, node.reason)
         return self.flow.dispatch_queue(now)
+
+    def remote_node(
+        self,
+        conn_id: str,
+        message: NodeRegister,
+        usage: ResourceUsage | None,
+        draining: bool,
+        now: float,
+    ) -> list[Action]:
+        """A node another instance of the cluster holds, as that instance published it.
+        `conn_id` names the link to it (the shell forwards what the core sends there). No
+        credential check: the holding instance made it. A node id held here already (its own
+        connection, or another instance's) is left alone. Called again on every refresh of the
+        view: it counts as a heartbeat, and new capabilities replace the old."""
+        node = self.registry.for_conn(conn_id)
+        if node is None:
+            held = self.registry.nodes.get(message.node_id or "")
+            if held is not None and held.conn_id is not None:
+                return []
+            node = self.registry.register(conn_id, message.node_id or "", message, now, False)
+            node.usage = usage
+            node.draining = draining
+            self.registry.refresh(node)
+            log.info("node=%s seen on another instance (%s)", node.node_id, conn_id)
+            return self.flow.dispatch_queue(now)
+        node.last_heartbeat = now
+        node.usage = usage
+        before = node.status
+        if message != node.register:
+            node.register = message
+            node.caps = derive(message)
+            node.max_jobs = message.max_concurrent_jobs or self.registry.default_max_jobs
+            self.registry.version += 1
+        node.draining = draining
+        self.registry.refresh(node)
+        return self.flow.dispatch_queue(now) if node.status != before else []
 
     def control_node(self, node_id: str, command: NodeCommand, now: float) -> list[Action]:
         """Operator action (drain/resume/shutdown/reload_config) on a node."""

@@ -124,6 +124,13 @@ class ResultSequencer:
         out.extend(self._drain(now))
         return out
 
+    def restore(self, index: int, message: Message) -> None:
+        """`message` was delivered for `index` by another instance (a session rebuilt from a
+        cluster's shared state): remember it for replay and move the head past it."""
+        self._remember(index, message)
+        if self.next_index is None or self.next_index <= index:
+            self.next_index = index + 1
+
     def _remember(self, index: int, message: Message) -> Message:
         size = message_bytes(message)
         if size > self.replay_bytes:

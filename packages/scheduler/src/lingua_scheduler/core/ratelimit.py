@@ -68,6 +68,12 @@ class TokenBuckets:
         bucket = self._bucket(key, now)
         bucket.tokens = max(0.0, bucket.tokens - cost)
 
+    def set_level(self, key: str, tokens: float, now: float) -> None:
+        """Overwrite `key`'s level (clamped to 0..burst): a cluster-wide limiter reconciles
+        this instance's bucket with what every instance together has used."""
+        bucket = self._bucket(key, now)
+        bucket.tokens = min(self.burst, max(0.0, tokens))
+
     def _level(self, bucket: _Bucket, now: float) -> float:
         return min(self.burst, bucket.tokens + max(0.0, now - bucket.at) * self.rate_per_s)
 

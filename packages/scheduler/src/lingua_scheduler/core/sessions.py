@@ -63,6 +63,43 @@ def take_token(session: Session, now: float, rate: float, burst: float) -> bool:
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """What another scheduler instance needs to resume a session: who it is and what it asked
+    for (results held for it travel apart; the client sends again what has no answer)."""
+
+    session_id: str
+    resume_token: str
+    src_lang: str
+    tgt_lang: str
+    dialect: str | None
+    features: FeatureFlags | None
+    pipeline: PipelineConfig
+    binary_audio: bool
+    paired_node_id: str | None
+    display_name: str | None
+    streaming: bool | None = None
+    """What the session's streaming negotiation gave (see `Session.streaming`)."""
+    partial_interval_ms: int | None = None
+
+    @classmethod
+    def of(cls, session: Session) -> SessionState:
+        return cls(
+            session.session_id,
+            session.resume_token,
+            session.src_lang,
+            session.tgt_lang,
+            session.dialect,
+            session.features,
+            session.pipeline,
+            session.binary_audio,
+            session.paired_node_id,
+            session.display_name,
+            session.streaming,
+            session.partial_interval_ms,
+        )
+
+
 class SessionTable:
     def __init__(self) -> None:
         self._by_id: dict[str, Session] = {}

@@ -1,0 +1,134 @@
+"""Messages between instances: one Redis stream per instance (its inbox), read through a
+consumer group and acknowledged only once handled.
+
+What travels: a job's messages for a node another instance holds (`job_assign`, `job_cancel`,
+`job_audio`: kind `to_node`), and that node's answers (`job_ack`, `job_result`, `asr_partial`:
+kind `from_node`) back to the instance that assigned the job. An entry is XACKed after it was
+handed to the node's connection or to the core; one that was read but not handled (Redis went
+away, the instance stopped) stays pending and is read again first when the reader starts over
+(`XREADGROUP ... 0`). When the receiving instance dies, what it had not handled is recovered by
+the sender's own failover: an unacknowledged job is reassigned after `ack_timeout_s`, and a
+session resumes where its results are kept.
+
+Bounds: an inbox keeps at most `INBOX_MAX_ENTRIES` (approximate trimming of the oldest, which
+a live instance has long read), and expires `INBOX_TTL_S` after its last write, so the inbox of
+an instance that died does not stay in Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import RedisError, ResponseError
+
+from .link import Op, RedisLink, connect
+
+log = logging.getLogger("lingua.scheduler.cluster")
+
+GROUP = "lingua"
+INBOX_MAX_ENTRIES = 10_000
+INBOX_TTL_S = 60
+READ_BLOCK_MS = 1000
+READ_COUNT = 64
+
+Handler = Callable[[str, str, str, bytes], None]
+"""(kind, sender instance, node id, message JSON)"""
+
+
+class Relay:
+    def __init__(self, link: RedisLink, url: str, instance: str, prefix: str) -> None:
+        self._link = link
+        self._url = url
+        self.instance = instance
+        self._prefix = prefix
+        self.inbox = self.inbox_of(instance)
+        self._reader: asyncio.Task[None] | None = None
+        self.sent = 0
+        self.received = 0
+
+    def inbox_of(self, instance: str) -> str:
+        return f"{self._prefix}inbox:{instance}"
+
+    async def start(self, handle: Handler) -> None:
+        client: aioredis.Redis = connect(self._url)
+        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
+            await client.xgroup_create(self.inbox, GROUP, id="0", mkstream=True)
+        await client.pexpire(self.inbox, INBOX_TTL_S * 1000)
+        self._reader = asyncio.create_task(self._read(client, handle), name="lingua-relay")
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+
+    def send(self, instance: str, kind: str, node_id: str, payload: bytes) -> None:
+        """Queue one message for `instance`'s inbox (in order with this instance's other
+        writes)."""
+        key = self.inbox_of(instance)
+        fields: dict[Any, Any] = {"k": kind, "f": self.instance, "n": node_id, "m": payload}
+
+        def add(pipe: Pipeline) -> int:
+            pipe.xadd(key, fields, maxlen=INBOX_MAX_ENTRIES, approximate=True)
+            pipe.pexpire(key, INBOX_TTL_S * 1000)
+            return 2
+
+        self.sent += 1
+        self._link.submit(Op(add))
+
+    def keep_alive(self, pipe: Pipeline) -> int:
+        """Added to each view publication: this instance's inbox stays while it lives."""
+        pipe.pexpire(self.inbox, INBOX_TTL_S * 1000)
+        return 1
+
+    async def _read(self, client: aioredis.Redis, handle: Handler) -> None:
+        pending_first = True
+        try:
+            while True:
+                try:
+                    start = "0" if pending_first else ">"
+                    replies = await client.xreadgroup(
+                        GROUP,
+                        self.instance,
+                        {self.inbox: start},
+                        count=READ_COUNT,
+                        block=None if pending_first else READ_BLOCK_MS,
+                    )
+                except (RedisError, OSError) as exc:
+                    if "NOGROUP" in str(exc):  # Redis lost the stream (restarted empty)
+                        with contextlib.suppress(ResponseError, RedisError, OSError):
+                            await client.xgroup_create(self.inbox, GROUP, id="0", mkstream=True)
+                    else:
+                        log.warning("relay: reading the inbox failed: %s", exc)
+                        await asyncio.sleep(0.5)  # Redis is away; the link notices it too
+                    pending_first = True
+                    continue
+                entries = replies[0][1] if replies else []
+                if pending_first and not entries:
+                    pending_first = False
+                    continue
+                done = []
+                for entry_id, fields in entries:
+                    self.received += 1
+                    try:
+                        handle(
+                            fields[b"k"].decode(),
+                            fields[b"f"].decode(),
+                            fields[b"n"].decode(),
+                            fields[b"m"],
+                        )
+                    except Exception:  # one bad entry must not stop the inbox
+                        log.exception("relay: handling %s failed", entry_id)
+                    done.append(entry_id)
+                if done:
+                    with contextlib.suppress(RedisError, OSError):
+                        await client.xack(self.inbox, GROUP, *done)
+        finally:
+            await client.aclose()
