@@ -58,6 +58,7 @@ def scripted_asr(*texts: str) -> tuple[WhisperASR, ScriptedWhisperModel]:
     asr.model_id, asr.beam_size, asr.short_context = "scripted", 5, True
     asr.multilingual, asr.languages, asr.device = True, ["zh", "en"], "cpu"
     asr._non_latin = [100, 200]
+    asr.batching = None
     return asr, model
 
 
