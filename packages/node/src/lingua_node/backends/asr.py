@@ -107,6 +107,25 @@ class WhisperASR:
         finally:
             local.frames = None
 
+    def transcribe_stream(
+        self,
+        audio: FloatAudio,
+        language: str | None,
+        *,
+        prompt: str | None = None,
+        beam_size: int | None = None,
+    ) -> Transcript:
+        """One pass of streaming recognition (`lingua_node.streaming`) over the buffer: the
+        short context as in `transcribe`; `prompt` is the text committed before the buffer
+        (Whisper's `initial_prompt`), so a pass over a trimmed buffer continues its sentence;
+        `beam_size` replaces the node's beam for this pass."""
+        local = ShortContextWhisper._local
+        local.frames = context_frames(audio.size) if self.short_context else None
+        try:
+            return self._decode(audio, language, "transcribe", prompt=prompt, beam_size=beam_size)
+        finally:
+            local.frames = None
+
     def _transcribe(self, audio: FloatAudio, language: str | None, task: str) -> Transcript:
         transcript = self._decode(audio, language, task)
         if task == "translate" and foreign_letters(transcript.text):
@@ -133,8 +152,12 @@ class WhisperASR:
         task: str,
         temperature: float | None = None,
         suppress: list[int] | None = None,
+        prompt: str | None = None,
+        beam_size: int | None = None,
     ) -> Transcript:
         options: dict[str, Any] = {}
+        if prompt:
+            options["initial_prompt"] = prompt
         if temperature is not None:
             options["temperature"] = temperature
         if suppress:
@@ -143,7 +166,7 @@ class WhisperASR:
             audio,
             language=language,
             task=task,
-            beam_size=self.beam_size,
+            beam_size=beam_size or self.beam_size,
             word_timestamps=task == "transcribe",
             condition_on_previous_text=False,
             vad_filter=False,  # the node's own VAD already cut the silence

@@ -10,6 +10,9 @@ from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
 from lingua_protocol.audio import FloatAudio
 
 SAMPLE_RATE = 16000
+END_SILENCE_MS = 250
+"""Silence that ends speech for `speech_end` (the whole-utterance cut keeps pauses up to
+500 ms inside speech; at the end of a streamed utterance a shorter pause already counts)."""
 
 
 class SileroVAD:
@@ -18,6 +21,9 @@ class SileroVAD:
     def __init__(self, threshold: float = 0.5, pad_ms: int = 200) -> None:
         self.options = VadOptions(
             threshold=threshold, min_silence_duration_ms=500, speech_pad_ms=pad_ms
+        )
+        self.end_options = VadOptions(
+            threshold=threshold, min_silence_duration_ms=END_SILENCE_MS, speech_pad_ms=pad_ms
         )
         self._lock = threading.Lock()  # the ONNX session keeps recurrent state per call
         self.speech(np.zeros(SAMPLE_RATE // 2, dtype=np.float32))  # load now, not on a job
@@ -32,3 +38,13 @@ class SileroVAD:
             return np.zeros(0, dtype=np.float32)
         chunks, _ = collect_chunks(audio, stamps, sampling_rate=SAMPLE_RATE)
         return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+
+    def speech_end(self, audio: FloatAudio) -> int | None:
+        """Where the last speech in `audio` ends (samples, with the VAD's padding), None when
+        there is none (a pause of `END_SILENCE_MS` ends speech): a streaming job's final pass stops there, so Whisper never hears the
+        silence after the last word (it invents words for it)."""
+        if audio.size < SAMPLE_RATE // 10:
+            return None
+        with self._lock:
+            stamps = get_speech_timestamps(audio, self.end_options, sampling_rate=SAMPLE_RATE)
+        return min(int(stamps[-1]["end"]), audio.size) if stamps else None

@@ -1,0 +1,306 @@
+"""Streaming recognition of one utterance over a growing, trimmed audio buffer.
+
+Each pass (`update`) re-decodes the buffer with Whisper and feeds the hypothesis to
+LocalAgreement-2 (`agreement.py`): words two passes agree on are committed. The text
+committed before the buffer's start goes in as Whisper's prompt, so a pass over a trimmed
+buffer continues its sentence. Once the buffer is longer than `trim_after_s` it is cut at the
+end of the last committed sentence: the cost of a pass then depends on the buffer, not on how
+long the speaker has talked. Whisper's encoder is run on the buffer plus a margin only
+(`backends/asr.py`, short context), so a short buffer costs little.
+
+At the end of the utterance (`finish`) only the audio after the committed words (less a
+small overlap) is decoded, with everything committed as the prompt; the transcript is the
+committed words plus that tail. That last pass is shorter than a whole-utterance decode,
+which is where streaming's earlier final result comes from.
+
+Blocking (inference): `update` and `finish` run on a worker thread, one at a time per
+stream (the caller's rotation guarantees it); `add` may be called from another thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from lingua_protocol.audio import FloatAudio
+
+from ..backends.interfaces import Recognizer, Transcript, VoiceActivity, Word
+from .agreement import LocalAgreement, words_text
+
+SAMPLE_RATE_HZ = 16000
+SENTENCE_ENDS = (".", "?", "!", "。", "？", "！")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamConfig:
+    """The knobs of streaming recognition; docs/node.md ("Streaming") has the measurements
+    behind each default."""
+
+    interval_ms: int = 1000
+    """Time between passes over one stream when the job states no
+    `partial_update_interval_ms`. Each pass costs a decode of the buffer, so CPU per audio
+    second is about (pass cost / interval): shorter intervals show words sooner and cost
+    more, and fewer streams fit on a node."""
+    first_update_ms: int = 500
+    """The first pass runs once this much audio has arrived, not a whole interval in, so the
+    first words show early."""
+    min_interval_ms: int = 200
+    """The shortest interval a job may ask for (a smaller one is raised to this)."""
+    trim_after_s: float = 8.0
+    """The buffer is cut at the last committed sentence end once longer than this. Up to
+    about 8 s the short-context encoder runs its 10 s minimum window anyway, so cutting
+    earlier saves little and loses Whisper context."""
+    max_buffer_s: float = 20.0
+    """Speech without a sentence end: past this, the buffer is cut at the last committed
+    word, committing words older than `force_commit_s` that did not agree (Whisper's window
+    is 30 s; a buffer must never reach it)."""
+    force_commit_s: float = 5.0
+    final_pass: str = "buffer"
+    """What the final pass decodes when the last pass did not hear the speech's end:
+    "buffer" (the trimmed buffer, at most `trim_after_s` plus what came after its last cut)
+    or "tail" (from the end of the committed words, less `final_overlap_s`)."""
+    final_overlap_s: float = 0.5
+    """A "tail" final pass starts this long before the end of the last committed word, so a word
+    boundary misplaced by Whisper's timestamps cannot clip the next word; the repeated word
+    is recognised as already committed and dropped."""
+    partial_beam: int | None = None
+    """Beam of the passes while audio arrives; None: the node's (5)."""
+    final_beam: int | None = None
+    """Beam of the final pass; None: the node's (5)."""
+    prompt_chars: int = 200
+    """Committed text handed to Whisper as the prompt, at most this many characters."""
+    max_audio_s: float = 120.0
+    """Longest streamed utterance (as a whole-utterance job): longer audio fails the job with
+    AUDIO_DECODE_FAILED. Bounds the node's memory per stream (the whole audio is kept for
+    speech translation at the end): 120 s is 7.7 MB of float32."""
+
+    def interval_s(self, asked_ms: int | None) -> float:
+        """The interval a job gets: what it asked for (not under `min_interval_ms`), or the
+        default."""
+        if asked_ms is None or asked_ms <= 0:
+            return self.interval_ms / 1000
+        return max(asked_ms, self.min_interval_ms) / 1000
+
+
+class AudioTooLong(ValueError):
+    """The stream passed `StreamConfig.max_audio_s`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hypothesis:
+    """What one pass knows: `text` the whole hypothesis, `stable_text` its committed prefix."""
+
+    text: str
+    stable_text: str
+    audio_ms: int
+
+
+@runtime_checkable
+class SpeechEnd(Protocol):
+    """A voice-activity engine that says where speech ends (`SileroVAD.speech_end`)."""
+
+    def speech_end(self, audio: FloatAudio) -> int | None: ...
+
+
+@runtime_checkable
+class StreamPass(Protocol):
+    """A recogniser with a streaming pass (`WhisperASR.transcribe_stream`)."""
+
+    def transcribe_stream(
+        self,
+        audio: FloatAudio,
+        language: str | None,
+        *,
+        prompt: str | None = ...,
+        beam_size: int | None = ...,
+    ) -> Transcript: ...
+
+
+@dataclass
+class StreamRecognizer:
+    recognizer: Recognizer
+    language: str | None
+    """The utterance's language; None: detected by the first pass that hears words, then kept."""
+    vad: VoiceActivity | None = None
+    """No pass runs before the VAD finds speech in the buffer (Whisper invents words for
+    silence); None: every pass runs."""
+    config: StreamConfig = field(default_factory=StreamConfig)
+    agreement: LocalAgreement = field(default_factory=LocalAgreement)
+    language_probability: float = 0.0
+    passes: int = 0
+    _incoming: list[FloatAudio] = field(default_factory=list)
+    _chunks: list[FloatAudio] = field(default_factory=list)
+    _received: int = 0
+    _buffer: FloatAudio = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    _buffer_start: int = 0
+    """Samples from the utterance's start to the buffer's first sample."""
+    _decoded_upto: int = 0
+    _heard_speech: bool = False
+    _pass_end: int = 0
+    """Samples from the utterance's start to the end of the audio the last pass heard."""
+    final_decoded: bool = False
+    """Whether `finish` had to decode (False: the last pass had heard all the speech)."""
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # --- audio in -------------------------------------------------------------------------------
+
+    def add(self, audio: FloatAudio) -> None:
+        """More audio (16 kHz mono float32). Raises `AudioTooLong` past `max_audio_s`."""
+        with self._lock:
+            if self._received + audio.size > self.config.max_audio_s * SAMPLE_RATE_HZ:
+                raise AudioTooLong(
+                    f"streamed audio passed {self.config.max_audio_s:.0f} s, the node's limit"
+                )
+            self._incoming.append(audio)
+            self._received += audio.size
+
+    @property
+    def received_ms(self) -> int:
+        return self._received * 1000 // SAMPLE_RATE_HZ
+
+    def has_new_audio(self) -> bool:
+        return self._received > self._decoded_upto
+
+    def audio(self) -> FloatAudio:
+        """The whole utterance so far."""
+        self._take()
+        if not self._chunks:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(self._chunks)
+
+    def _take(self) -> None:
+        with self._lock:
+            incoming, self._incoming = self._incoming, []
+        if incoming:
+            self._chunks.extend(incoming)
+            self._buffer = np.concatenate([self._buffer, *incoming])
+
+    # --- passes ---------------------------------------------------------------------------------
+
+    def update(self) -> Hypothesis | None:
+        """One pass over the buffer; None when there was nothing new to hear."""
+        self._take()
+        end = self._buffer_start + self._buffer.size
+        if end <= self._decoded_upto:
+            return None
+        self._decoded_upto = end
+        if not self._speech_heard(self._buffer):
+            return None
+        words = self._decode(
+            self._buffer, self._buffer_start, self._prompt(), self.config.partial_beam
+        )
+        self._pass_end = end
+        self.agreement.insert(words)
+        self._trim()
+        return Hypothesis(
+            self.agreement.text, self.agreement.stable_text, end * 1000 // SAMPLE_RATE_HZ
+        )
+
+    def finish(self) -> Transcript:
+        """The final transcript: the committed words plus the rest of the speech. The speech
+        ends where the VAD says (trailing silence is never decoded). When the last pass
+        already heard up to there, its hypothesis is taken as it is and nothing is decoded;
+        otherwise one pass over the tail (`StreamConfig.final_pass`)."""
+        self._take()
+        end = self._speech_end(self._buffer)
+        if end is None:
+            self.agreement.close([])  # no speech left in the buffer: a guess was noise
+        elif self._pass_end >= self._buffer_start + end:
+            self.agreement.close(self.agreement.pending)
+            self.final_decoded = False
+        else:
+            start = self._buffer_start
+            if self.config.final_pass == "tail":
+                start = self._tail_start()
+            prompt = self._prompt(upto=start)
+            audio = self._buffer[start - self._buffer_start : end]
+            self.agreement.close(self._decode(audio, start, prompt, self.config.final_beam))
+            self.final_decoded = True
+        self._decoded_upto = self._buffer_start + self._buffer.size
+        return Transcript(
+            self.agreement.stable_text,
+            self.language or "",
+            self.language_probability,
+            list(self.agreement.committed),
+        )
+
+    def _speech_end(self, audio: FloatAudio) -> int | None:
+        """Where speech in `audio` ends (samples), None when it has none."""
+        if audio.size == 0:
+            return None
+        if self.vad is None:
+            return audio.size
+        if isinstance(self.vad, SpeechEnd):
+            return self.vad.speech_end(audio)
+        return audio.size if self.vad.speech(audio).size else None
+
+    def _tail_start(self) -> int:
+        """Where a "tail" final pass starts: the end of the committed words less the
+        overlap, or the buffer's start when nothing in the buffer is committed."""
+        committed_end = int(self.agreement.committed_end_s * SAMPLE_RATE_HZ)
+        overlap = int(self.config.final_overlap_s * SAMPLE_RATE_HZ)
+        return max(self._buffer_start, committed_end - overlap)
+
+    def _speech_heard(self, audio: FloatAudio, *, again: bool = False) -> bool:
+        if self._heard_speech and not again:
+            return True
+        if self.vad is None or audio.size == 0:
+            heard = audio.size > 0
+        else:
+            heard = self.vad.speech(audio).size > 0
+        if not again:
+            self._heard_speech = heard
+        return heard
+
+    def _prompt(self, upto: int | None = None) -> str | None:
+        """Committed text said before sample `upto` (default: the buffer's start)."""
+        limit_s = (self._buffer_start if upto is None else upto) / SAMPLE_RATE_HZ
+        before = [w for w in self.agreement.committed if w.end <= limit_s + 0.01]
+        text = words_text(before)[-self.config.prompt_chars :]
+        return text or None
+
+    def _decode(
+        self, audio: FloatAudio, offset: int, prompt: str | None, beam: int | None
+    ) -> list[Word]:
+        """Words of one pass, with times from the utterance's start."""
+        self.passes += 1
+        if isinstance(self.recognizer, StreamPass):
+            heard = self.recognizer.transcribe_stream(
+                audio, self.language, prompt=prompt, beam_size=beam
+            )
+        else:  # an engine without a streaming pass: no prompt, its own beam
+            heard = self.recognizer.transcribe(audio, self.language)
+        if self.language is None and heard.text:
+            self.language = heard.language
+            self.language_probability = heard.language_probability
+        shift = offset / SAMPLE_RATE_HZ
+        return [Word(w.word, w.start + shift, w.end + shift) for w in heard.words]
+
+    def _trim(self) -> None:
+        """Cuts the buffer at the last committed sentence end once it is long; forced at the
+        last committed word past `max_buffer_s` (see `StreamConfig`)."""
+        length_s = self._buffer.size / SAMPLE_RATE_HZ
+        if length_s <= self.config.trim_after_s:
+            return
+        start_s = self._buffer_start / SAMPLE_RATE_HZ
+        cut_s: float | None = None
+        for w in reversed(self.agreement.committed):
+            if w.end <= start_s:
+                break
+            if w.word.rstrip().endswith(SENTENCE_ENDS):
+                cut_s = w.end
+                break
+        if cut_s is None and length_s > self.config.max_buffer_s:
+            end_s = start_s + length_s
+            self.agreement.commit_pending_before(end_s - self.config.force_commit_s)
+            if self.agreement.committed_end_s > start_s:
+                cut_s = self.agreement.committed_end_s
+            else:  # nothing heard as words: keep the last `force_commit_s` of audio
+                cut_s = end_s - self.config.force_commit_s
+        if cut_s is None:
+            return
+        cut = min(int(cut_s * SAMPLE_RATE_HZ), self._buffer_start + self._buffer.size)
+        self._buffer = self._buffer[cut - self._buffer_start :].copy()
+        self._buffer_start = cut
