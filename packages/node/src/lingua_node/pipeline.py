@@ -66,6 +66,10 @@ class Backends:
     max_jobs: int = 1
     """The `max_concurrent_jobs` to advertise (`concurrency.py`); `sizing` says how it came."""
     sizing: str = ""
+    max_streams: int = 0
+    """The `max_concurrent_streams` to advertise (`concurrency.stream_capacity`); 0: none."""
+    stream_interval_ms: int = 1000
+    """The default interval between a stream's passes (`partial_update_interval_ms`)."""
     replacing: threading.Lock = field(default_factory=threading.Lock)
     """Held while the models are replaced (a withdrawal on a worker thread, a store reload on
     another), so neither puts back what the other just took out."""

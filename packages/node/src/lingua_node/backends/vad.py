@@ -41,8 +41,9 @@ class SileroVAD:
 
     def speech_end(self, audio: FloatAudio) -> int | None:
         """Where the last speech in `audio` ends (samples, with the VAD's padding), None when
-        there is none (a pause of `END_SILENCE_MS` ends speech): a streaming job's final pass stops there, so Whisper never hears the
-        silence after the last word (it invents words for it)."""
+        there is none (a pause of `END_SILENCE_MS` ends speech): a streaming job's final
+        pass stops there, so Whisper never hears the silence after the last word (it invents
+        words for it)."""
         if audio.size < SAMPLE_RATE // 10:
             return None
         with self._lock:
