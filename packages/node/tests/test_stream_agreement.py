@@ -15,7 +15,8 @@ def hyp(*spec: tuple[str, float]) -> list[Word]:
 def test_a_word_is_committed_only_when_two_passes_in_a_row_agree_on_it_and_all_before_it() -> None:
     policy = LocalAgreement()
     assert policy.insert(hyp(("The", 0.0), ("water", 0.4))) == []
-    assert policy.text == "The water" and policy.stable_text == ""
+    assert policy.text == "The water"
+    assert policy.stable_text == ""
     newly = policy.insert(hyp(("The", 0.0), ("weather", 0.4), ("today", 0.8)))
     assert [w.word for w in newly] == [" The"]
     assert policy.stable_text == "The"
@@ -42,7 +43,7 @@ def test_punctuation_and_case_do_not_hold_a_word_back() -> None:
     assert policy.stable_text == "Today is"  # the newer pass's spelling
 
 
-def test_a_pass_over_a_trimmed_buffer_that_hears_the_last_committed_words_again_adds_them_once() -> (
+def test_a_pass_over_a_cut_buffer_that_hears_the_last_committed_words_again_adds_them_once() -> (
     None
 ):
     policy = LocalAgreement()

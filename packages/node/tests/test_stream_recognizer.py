@@ -29,7 +29,7 @@ def feed_in_steps(rec: StreamRecognizer, audio: np.ndarray, step_s: float) -> li
 
 
 def test_partials_commit_words_two_passes_agree_on_and_the_final_completes_the_text() -> None:
-    rec, asr = stream()
+    rec, _asr = stream()
     audio = tone_speech(VOCAB, ["one", "two", "three", "four."])
     stable = feed_in_steps(rec, audio, 0.5)
     assert stable[0] == ""  # one pass alone commits nothing
@@ -62,7 +62,8 @@ def test_the_buffer_is_cut_at_committed_sentence_ends_so_each_pass_stays_short()
     longest_s = max(c.samples for c in asr.calls) / RATE
     assert longest_s <= config.trim_after_s + 0.5 + 2.0
     # after a cut, the committed text before the buffer goes in as the prompt
-    assert asr.calls[-1].prompt is not None and asr.calls[-1].prompt.endswith("eight.")
+    assert asr.calls[-1].prompt is not None
+    assert asr.calls[-1].prompt.endswith("eight.")
     assert len(asr.calls[-1].prompt) <= config.prompt_chars
 
 
@@ -82,7 +83,8 @@ def test_the_final_pass_is_skipped_when_the_last_pass_already_heard_the_end_of_s
     rec.add(np.zeros(RATE // 2, dtype=np.float32))  # trailing silence after that pass
     passes = len(asr.calls)
     final = rec.finish()
-    assert len(asr.calls) == passes and not rec.final_decoded
+    assert len(asr.calls) == passes
+    assert not rec.final_decoded
     assert final.text == "one two three"
 
 

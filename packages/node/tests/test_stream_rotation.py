@@ -75,6 +75,8 @@ def test_next_due_is_one_interval_after_the_last_pass_started() -> None:
     assert rot.wait_s(0.0) == 0.3
     assert rot.next(0.3) == ("a", False)
     rot.done("a", 0.3)
-    assert rot.wait_s(0.4) is not None and abs(rot.wait_s(0.4) - 0.4) < 1e-9  # type: ignore[operator]
+    assert rot.wait_s(0.4) is not None
+    assert abs(rot.wait_s(0.4) - 0.4) < 1e-9
     rot.remove("a")
-    assert rot.wait_s(0.4) is None and len(rot) == 0
+    assert rot.wait_s(0.4) is None
+    assert len(rot) == 0

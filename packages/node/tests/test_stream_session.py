@@ -68,8 +68,10 @@ def ok(job: JobAssign) -> JobResult:
 
 def refusal_code(actions: list[object]) -> str | None:
     [send] = actions
-    assert isinstance(send, Send) and isinstance(send.message, JobResult)
-    assert not send.message.success and send.message.error is not None
+    assert isinstance(send, Send)
+    assert isinstance(send.message, JobResult)
+    assert not send.message.success
+    assert send.message.error is not None
     return send.message.error.code
 
 
@@ -77,7 +79,8 @@ def test_a_stream_is_acked_and_started_and_more_than_max_streams_are_refused_ove
     session = registered(max_streams=2)
     first, second, third = stream_job(1), stream_job(2), stream_job(3)
     actions = session.received(first)
-    assert isinstance(actions[0], Send) and isinstance(actions[0].message, JobAck)
+    assert isinstance(actions[0], Send)
+    assert isinstance(actions[0].message, JobAck)
     assert actions[1] == StartStream(first)
     session.received(second)
     assert refusal_code(session.received(third)) == "NODE_OVERLOADED"
@@ -104,7 +107,8 @@ def test_audio_in_order_is_fed_a_resend_is_dropped_and_a_gap_fails_the_job() -> 
     actions = session.received(audio(1, 5))  # 4 went missing
     assert actions[0] == EndStream(key)
     [send] = [a for a in actions if isinstance(a, Send)]
-    assert isinstance(send.message, JobResult) and send.message.error is not None
+    assert isinstance(send.message, JobResult)
+    assert send.message.error is not None
     assert send.message.error.code == "INVALID_MESSAGE"
     assert session.received(audio(1, 4)) == []  # the stream is gone
 
