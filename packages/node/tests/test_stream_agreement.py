@@ -43,9 +43,7 @@ def test_punctuation_and_case_do_not_hold_a_word_back() -> None:
     assert policy.stable_text == "Today is"  # the newer pass's spelling
 
 
-def test_a_pass_over_a_cut_buffer_that_hears_the_last_committed_words_again_adds_them_once() -> (
-    None
-):
+def test_a_pass_that_hears_the_last_committed_words_again_adds_them_once() -> None:
     policy = LocalAgreement()
     policy.insert(hyp(("the", 0.0), ("river", 0.4), ("and", 0.8)))
     policy.insert(hyp(("the", 0.0), ("river", 0.4), ("and", 0.8), ("we", 1.2)))
