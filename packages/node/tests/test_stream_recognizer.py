@@ -76,16 +76,41 @@ def test_speech_without_sentence_ends_is_still_cut_past_max_buffer() -> None:
     assert rec.finish().text == " ".join(["one", "two", "three", "five", "six", "seven"] * 6)
 
 
-def test_the_final_pass_is_skipped_when_the_last_pass_already_heard_the_end_of_speech() -> None:
+def test_a_pass_over_a_pause_decodes_up_to_the_end_of_speech_and_is_the_final_one() -> None:
     rec, asr = stream()
-    rec.add(tone_speech(VOCAB, ["one", "two", "three"]))
+    speech = tone_speech(VOCAB, ["one", "two", "three"])
+    voiced_end = int(np.flatnonzero(speech)[-1]) + 1
+    rec.add(speech)
+    rec.add(np.zeros(RATE // 2, dtype=np.float32))  # the speaker paused
     rec.update()
-    rec.add(np.zeros(RATE // 2, dtype=np.float32))  # trailing silence after that pass
+    assert asr.calls[-1].samples == voiced_end + int(0.2 * RATE)  # the end plus the pad
     passes = len(asr.calls)
+    rec.add(np.zeros(RATE // 2, dtype=np.float32))  # the client's hangover, then the end
     final = rec.finish()
     assert len(asr.calls) == passes
     assert not rec.final_decoded
     assert final.text == "one two three"
+
+
+def test_speech_after_a_pause_is_decoded_by_the_final_pass() -> None:
+    rec, _asr = stream()
+    rec.add(tone_speech(VOCAB, ["one", "two"]))
+    rec.add(np.zeros(RATE // 2, dtype=np.float32))
+    rec.update()
+    rec.add(tone_speech(VOCAB, ["three"]))
+    final = rec.finish()
+    assert rec.final_decoded
+    assert final.text == "one two three"
+
+
+def test_leading_silence_is_cut_and_word_times_stay_on_the_utterance_clock() -> None:
+    rec, asr = stream()
+    rec.add(np.zeros(RATE, dtype=np.float32))
+    rec.add(tone_speech(VOCAB, ["one", "two"]))
+    rec.update()
+    assert asr.calls[0].samples == int(0.2 * RATE) + int(1.0 * RATE)  # pad + two words
+    final = rec.finish()
+    assert final.words[0].start == pytest.approx(1.0)
 
 
 def test_the_final_pass_decodes_speech_the_last_pass_did_not_hear_and_not_the_silence_after() -> (
@@ -101,7 +126,7 @@ def test_the_final_pass_decodes_speech_the_last_pass_did_not_hear_and_not_the_si
     assert rec.final_decoded
     assert final.text == "one two three five"
     voiced_end = int(np.flatnonzero(speech)[-1]) + 1
-    assert asr.calls[-1].samples == voiced_end  # the trailing second of silence was cut
+    assert asr.calls[-1].samples == voiced_end + int(0.2 * RATE)  # not the second of silence
 
 
 def test_a_tail_final_pass_starts_just_before_the_committed_end_with_the_rest_as_prompt() -> None:
@@ -118,7 +143,8 @@ def test_a_tail_final_pass_starts_just_before_the_committed_end_with_the_rest_as
     assert asr.calls[-1].prompt == committed.rsplit(" ", 1)[0]
     committed_end = int(rec.agreement.committed[len(committed.split()) - 1].end * RATE)
     voiced_end = int(np.flatnonzero(speech)[-1]) + 1
-    assert asr.calls[-1].samples == voiced_end - (committed_end - int(0.2 * RATE))
+    stop = min(speech.size, voiced_end + int(0.2 * RATE))
+    assert asr.calls[-1].samples == stop - (committed_end - int(0.2 * RATE))
 
 
 def test_audio_past_the_limit_is_refused() -> None:

@@ -10,9 +10,9 @@ from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
 from lingua_protocol.audio import FloatAudio
 
 SAMPLE_RATE = 16000
-END_SILENCE_MS = 250
-"""Silence that ends speech for `speech_end` (the whole-utterance cut keeps pauses up to
-500 ms inside speech; at the end of a streamed utterance a shorter pause already counts)."""
+END_SILENCE_MS = 100
+"""Silence that ends speech for `speech_span` (the whole-utterance cut keeps pauses up to
+500 ms inside speech; a streamed utterance's end must be found 150 ms after the last word)."""
 
 
 class SileroVAD:
@@ -23,7 +23,7 @@ class SileroVAD:
             threshold=threshold, min_silence_duration_ms=500, speech_pad_ms=pad_ms
         )
         self.end_options = VadOptions(
-            threshold=threshold, min_silence_duration_ms=END_SILENCE_MS, speech_pad_ms=pad_ms
+            threshold=threshold, min_silence_duration_ms=END_SILENCE_MS, speech_pad_ms=0
         )
         self._lock = threading.Lock()  # the ONNX session keeps recurrent state per call
         self.speech(np.zeros(SAMPLE_RATE // 2, dtype=np.float32))  # load now, not on a job
@@ -39,13 +39,15 @@ class SileroVAD:
         chunks, _ = collect_chunks(audio, stamps, sampling_rate=SAMPLE_RATE)
         return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
 
-    def speech_end(self, audio: FloatAudio) -> int | None:
-        """Where the last speech in `audio` ends (samples, with the VAD's padding), None when
-        there is none (a pause of `END_SILENCE_MS` ends speech): a streaming job's final
-        pass stops there, so Whisper never hears the silence after the last word (it invents
-        words for it)."""
+    def speech_span(self, audio: FloatAudio) -> tuple[int, int] | None:
+        """Where the first speech in `audio` starts and the last ends (samples, without
+        padding; a pause of `END_SILENCE_MS` ends speech), None when there is none. For
+        streaming recognition (`lingua_node.streaming.recognizer`), which cuts the silence
+        before and after speech itself, keeping word times on the utterance's clock."""
         if audio.size < SAMPLE_RATE // 10:
             return None
         with self._lock:
             stamps = get_speech_timestamps(audio, self.end_options, sampling_rate=SAMPLE_RATE)
-        return min(int(stamps[-1]["end"]), audio.size) if stamps else None
+        if not stamps:
+            return None
+        return int(stamps[0]["start"]), min(int(stamps[-1]["end"]), audio.size)

@@ -30,6 +30,12 @@ from ..backends.interfaces import Recognizer, Transcript, VoiceActivity, Word
 from .agreement import LocalAgreement, words_text
 
 SAMPLE_RATE_HZ = 16000
+SPEECH_PAD_S = 0.2
+"""Audio kept before the first and after the last speech the VAD finds (as the
+whole-utterance VAD pads)."""
+PAD = int(SPEECH_PAD_S * SAMPLE_RATE_HZ)
+ENDPOINT_TOLERANCE_S = 0.1
+"""Two VAD runs over the same speech may place its end one or two windows apart."""
 SENTENCE_ENDS = (".", "?", "!", "。", "？", "！")
 
 
@@ -57,6 +63,11 @@ class StreamConfig:
     word, committing words older than `force_commit_s` that did not agree (Whisper's window
     is 30 s; a buffer must never reach it)."""
     force_commit_s: float = 5.0
+    endpoint_silence_s: float = 0.15
+    """A pass whose buffer ends in this much silence after speech is an endpoint pass: it
+    decodes up to the end of speech, as the final pass would (`update`)."""
+    pause_ms: int = 200
+    """Quiet audio after speech that makes a stream due for a pass at once (`pause.py`)."""
     final_pass: str = "buffer"
     """What the final pass decodes when the last pass did not hear the speech's end:
     "buffer" (the trimmed buffer, at most `trim_after_s` plus what came after its last cut)
@@ -98,10 +109,11 @@ class Hypothesis:
 
 
 @runtime_checkable
-class SpeechEnd(Protocol):
-    """A voice-activity engine that says where speech ends (`SileroVAD.speech_end`)."""
+class SpeechSpan(Protocol):
+    """A voice-activity engine that says where speech starts and ends
+    (`SileroVAD.speech_span`)."""
 
-    def speech_end(self, audio: FloatAudio) -> int | None: ...
+    def speech_span(self, audio: FloatAudio) -> tuple[int, int] | None: ...
 
 
 @runtime_checkable
@@ -138,8 +150,10 @@ class StreamRecognizer:
     """Samples from the utterance's start to the buffer's first sample."""
     _decoded_upto: int = 0
     _heard_speech: bool = False
-    _pass_end: int = 0
-    """Samples from the utterance's start to the end of the audio the last pass heard."""
+    """Speech was found once (the silence before it was cut)."""
+    _endpoint: int | None = None
+    """The end of speech (samples from the utterance's start) the last pass stopped at, when
+    it was an endpoint pass; None otherwise."""
     final_decoded: bool = False
     """Whether `finish` had to decode (False: the last pass had heard all the speech)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -180,19 +194,30 @@ class StreamRecognizer:
     # --- passes ---------------------------------------------------------------------------------
 
     def update(self) -> Hypothesis | None:
-        """One pass over the buffer; None when there was nothing new to hear."""
+        """One pass over the buffer; None when there was nothing new to hear (no new audio,
+        or no speech in the buffer).
+
+        When the buffer ends in a pause (`endpoint_silence_s` after the VAD's end of speech)
+        the pass decodes up to that end plus `SPEECH_PAD_S`, exactly what the final pass
+        would decode if the speaker said no more: `finish` then reuses its hypothesis."""
         self._take()
         end = self._buffer_start + self._buffer.size
         if end <= self._decoded_upto:
             return None
         self._decoded_upto = end
-        if not self._speech_heard(self._buffer):
+        span = self._span(self._buffer)
+        if span is None:
             return None
-        words = self._decode(
-            self._buffer, self._buffer_start, self._prompt(), self.config.partial_beam
-        )
-        self._pass_end = end
+        if not self._heard_speech:
+            span = self._cut_leading_silence(span)
+        stop = self._buffer.size
+        endpoint = stop - span[1] >= int(self.config.endpoint_silence_s * SAMPLE_RATE_HZ)
+        if endpoint:
+            stop = min(stop, span[1] + PAD)
+        beam = self.config.final_beam if endpoint else self.config.partial_beam
+        words = self._decode(self._buffer[:stop], self._buffer_start, self._prompt(), beam)
         self.agreement.insert(words)
+        self._endpoint = self._buffer_start + span[1] if endpoint else None
         self._trim()
         return Hypothesis(
             self.agreement.text, self.agreement.stable_text, end * 1000 // SAMPLE_RATE_HZ
@@ -200,23 +225,26 @@ class StreamRecognizer:
 
     def finish(self) -> Transcript:
         """The final transcript: the committed words plus the rest of the speech. The speech
-        ends where the VAD says (trailing silence is never decoded). When the last pass
-        already heard up to there, its hypothesis is taken as it is and nothing is decoded;
-        otherwise one pass over the tail (`StreamConfig.final_pass`)."""
+        ends where the VAD says (trailing silence is never decoded). When the last pass was
+        an endpoint pass at that same end, its hypothesis is final and nothing is decoded;
+        otherwise one pass up to the end (`StreamConfig.final_pass`)."""
         self._take()
-        end = self._speech_end(self._buffer)
-        if end is None:
+        span = self._span(self._buffer)
+        if span is None:
             self.agreement.close([])  # no speech left in the buffer: a guess was noise
-        elif self._pass_end >= self._buffer_start + end:
+        elif self._endpoint is not None and abs(
+            self._buffer_start + span[1] - self._endpoint
+        ) <= int(ENDPOINT_TOLERANCE_S * SAMPLE_RATE_HZ):
             self.agreement.close(self.agreement.pending)
             self.final_decoded = False
         else:
             start = self._buffer_start
             if self.config.final_pass == "tail":
                 start = self._tail_start()
-            prompt = self._prompt(upto=start)
-            audio = self._buffer[start - self._buffer_start : end]
-            self.agreement.close(self._decode(audio, start, prompt, self.config.final_beam))
+            stop = min(self._buffer.size, span[1] + PAD)
+            audio = self._buffer[start - self._buffer_start : stop]
+            words = self._decode(audio, start, self._prompt(upto=start), self.config.final_beam)
+            self.agreement.close(words)
             self.final_decoded = True
         self._decoded_upto = self._buffer_start + self._buffer.size
         return Transcript(
@@ -226,15 +254,24 @@ class StreamRecognizer:
             list(self.agreement.committed),
         )
 
-    def _speech_end(self, audio: FloatAudio) -> int | None:
-        """Where speech in `audio` ends (samples), None when it has none."""
+    def _cut_leading_silence(self, span: tuple[int, int]) -> tuple[int, int]:
+        """The first speech: the silence before it (less `SPEECH_PAD_S`) leaves the buffer,
+        as the whole-utterance VAD cuts it, so Whisper hears the same start in both modes."""
+        self._heard_speech = True
+        lead = max(0, span[0] - PAD)
+        self._buffer = self._buffer[lead:].copy()
+        self._buffer_start += lead
+        return span[0] - lead, span[1] - lead
+
+    def _span(self, audio: FloatAudio) -> tuple[int, int] | None:
+        """Where speech in `audio` starts and ends (samples, unpadded), None when none."""
         if audio.size == 0:
             return None
         if self.vad is None:
-            return audio.size
-        if isinstance(self.vad, SpeechEnd):
-            return self.vad.speech_end(audio)
-        return audio.size if self.vad.speech(audio).size else None
+            return 0, audio.size
+        if isinstance(self.vad, SpeechSpan):
+            return self.vad.speech_span(audio)
+        return (0, audio.size) if self.vad.speech(audio).size else None
 
     def _tail_start(self) -> int:
         """Where a "tail" final pass starts: the end of the committed words less the
@@ -242,17 +279,6 @@ class StreamRecognizer:
         committed_end = int(self.agreement.committed_end_s * SAMPLE_RATE_HZ)
         overlap = int(self.config.final_overlap_s * SAMPLE_RATE_HZ)
         return max(self._buffer_start, committed_end - overlap)
-
-    def _speech_heard(self, audio: FloatAudio, *, again: bool = False) -> bool:
-        if self._heard_speech and not again:
-            return True
-        if self.vad is None or audio.size == 0:
-            heard = audio.size > 0
-        else:
-            heard = self.vad.speech(audio).size > 0
-        if not again:
-            self._heard_speech = heard
-        return heard
 
     def _prompt(self, upto: int | None = None) -> str | None:
         """Committed text said before sample `upto` (default: the buffer's start)."""

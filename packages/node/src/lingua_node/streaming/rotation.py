@@ -11,6 +11,9 @@ Plain state with the time passed in, no thread and no clock of its own (tested i
   line when it starts: every due stream gets a worker before any gets a second one, so a
   stream whose passes are slow (a long buffer) delays the others by at most one pass each
   round and can never take the workers from them.
+- A stream whose speaker just paused (`pause.py`) is due at once (after its running pass,
+  if one runs): that pass hears the end of what was said, and its hypothesis can then be
+  the final one.
 - When more passes are due than the workers can run, passes start late and each stream's
   interval stretches evenly: that stretch is what the node's stream capacity is sized
   against (`concurrency.stream_capacity`).
@@ -34,6 +37,8 @@ class Rotation(Generic[K]):
     closing: list[K] = field(default_factory=list)
     """Streams whose final chunk arrived, in arrival order."""
     busy: set[K] = field(default_factory=set)
+    hurried: set[K] = field(default_factory=set)
+    """Busy streams that are due again as soon as their running pass ends."""
 
     def add(self, key: K, interval_s: float, first_due: float) -> None:
         self.due_at[key] = first_due
@@ -43,6 +48,7 @@ class Rotation(Generic[K]):
         self.due_at.pop(key, None)
         self.interval_s.pop(key, None)
         self.busy.discard(key)
+        self.hurried.discard(key)
         if key in self.closing:
             self.closing.remove(key)
 
@@ -66,11 +72,24 @@ class Rotation(Generic[K]):
                 return key, False
         return None
 
-    def done(self, key: K, started: float) -> None:
-        """The pass that started at `started` ended: next due one interval after it began."""
+    def hurry(self, key: K, now: float) -> None:
+        """The speaker paused: a pass is due now (or as soon as the running one ends)."""
+        if key not in self.due_at:
+            return
+        if key in self.busy:
+            self.hurried.add(key)
+        else:
+            self.due_at[key] = min(self.due_at[key], now)
+
+    def done(self, key: K, started: float, interval_s: float | None = None) -> None:
+        """The pass that started at `started` ended: next due one interval (the stream's,
+        or `interval_s`) after it began (at once when it was hurried meanwhile)."""
         self.busy.discard(key)
         if key in self.due_at:
-            self.due_at[key] = started + self.interval_s[key]
+            self.due_at[key] = started + (interval_s or self.interval_s[key])
+            if key in self.hurried:
+                self.hurried.discard(key)
+                self.due_at[key] = started
 
     def postpone(self, key: K, now: float) -> None:
         """Nothing new to hear: check again one interval from now (no pass ran)."""

@@ -32,6 +32,7 @@ from lingua_protocol import (
 from ..asr_choice import pick_recognizer
 from ..audio_decode import decode_audio
 from ..pipeline import Failure, Heard, Pipeline
+from .pause import PauseDetector
 from .prefix_translation import PrefixTranslator
 from .recognizer import AudioTooLong, StreamConfig, StreamRecognizer
 
@@ -59,7 +60,10 @@ class StreamJob:
     clock: Callable[[], float] = time.perf_counter
     revision: int = 0
     _sent: tuple[str, str] = ("", "")
-    _translated: str | None = field(default=None)
+    pauses: PauseDetector = field(default_factory=PauseDetector)
+
+    def __post_init__(self) -> None:
+        self.pauses = PauseDetector(self.recognizer.config.pause_ms)
 
     @classmethod
     def open(
@@ -86,9 +90,10 @@ class StreamJob:
         stream.feed(job.audio, job.audio_format, job.sample_rate)
         return stream
 
-    def feed(self, audio: AudioData, audio_format: str, sample_rate: int) -> None:
-        """More of the utterance. Raises `StreamFailed` (AUDIO_DECODE_FAILED) for audio
-        that cannot be decoded or passes the node's limit."""
+    def feed(self, audio: AudioData, audio_format: str, sample_rate: int) -> bool:
+        """More of the utterance; True when the speaker just paused (`pause.py`: a pass now
+        would hear the end of what was said). Raises `StreamFailed` (AUDIO_DECODE_FAILED)
+        for audio that cannot be decoded or passes the node's limit."""
         try:
             raw = audio.to_bytes()
         except ValueError as exc:
@@ -96,13 +101,15 @@ class StreamJob:
                 ErrorCode.AUDIO_DECODE_FAILED, f"cannot decode audio: {exc}"
             ) from None
         if not raw:
-            return
+            return False
         try:
-            self.recognizer.add(decode_audio(raw, audio_format, sample_rate))
+            samples = decode_audio(raw, audio_format, sample_rate)
+            self.recognizer.add(samples)
         except ProtocolError as exc:
             raise StreamFailed(ErrorCode.AUDIO_DECODE_FAILED, exc.message) from None
         except AudioTooLong as exc:
             raise StreamFailed(ErrorCode.AUDIO_DECODE_FAILED, str(exc)) from None
+        return self.pauses.feed(samples)
 
     def update(self) -> AsrPartial | None:
         """One recognition pass; the partial to send, or None when nothing changed. Raises

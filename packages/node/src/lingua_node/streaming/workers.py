@@ -91,13 +91,15 @@ class StreamRunner:
         if stream is None:
             return
         try:
-            stream.feed(chunk.payload, chunk.audio_format, chunk.sample_rate)
+            paused = stream.feed(chunk.payload, chunk.audio_format, chunk.sample_rate)
         except StreamFailed as exc:
             self.end(key)
             self._spawn(self.report(key, exc))
             return
         if chunk.is_final:
             self.rotation.close(key)
+        elif paused:
+            self.rotation.hurry(key, self.clock())
         self._wake.set()
 
     def end(self, key: Key) -> None:
@@ -186,7 +188,10 @@ class StreamRunner:
         if final or isinstance(out, StreamFailed):
             self.end(key)
         else:
-            self.rotation.done(key, started)
+            # until a stream has shown text, its passes come at the first-pass pace: the
+            # first words are what the speaker waits for most
+            eager = self.config.first_update_ms / 1000 if stream.revision == 0 else None
+            self.rotation.done(key, started, eager)
         if out is not None:
             await self.report(key, out)
 

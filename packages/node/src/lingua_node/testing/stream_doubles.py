@@ -99,6 +99,6 @@ class LevelVAD:
     def speech(self, audio: FloatAudio) -> FloatAudio:
         return audio[audio != 0]
 
-    def speech_end(self, audio: FloatAudio) -> int | None:
+    def speech_span(self, audio: FloatAudio) -> tuple[int, int] | None:
         voiced = np.flatnonzero(audio)
-        return int(voiced[-1]) + 1 if voiced.size else None
+        return (int(voiced[0]), int(voiced[-1]) + 1) if voiced.size else None
