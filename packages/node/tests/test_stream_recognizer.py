@@ -3,6 +3,9 @@ committed, where the buffer is cut, what the final pass decodes. No model, no cl
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from lingua_node.streaming.recognizer import AudioTooLong, StreamConfig, StreamRecognizer
@@ -152,3 +155,41 @@ def test_audio_past_the_limit_is_refused() -> None:
     rec.add(np.zeros(RATE, dtype=np.float32))
     with pytest.raises(AudioTooLong):
         rec.add(np.zeros(1, dtype=np.float32))
+
+
+class FirstPassBlocks(ScriptedStreamRecognizer):
+    """The first pass waits for `release`; later ones run at once."""
+
+    def __init__(self) -> None:
+        super().__init__(VOCAB)
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    def transcribe_stream(self, audio, language, *, prompt=None, beam_size=None):  # type: ignore[no-untyped-def]
+        first = not self.calls
+        out = super().transcribe_stream(audio, language, prompt=prompt, beam_size=beam_size)
+        if first:
+            self.entered.set()
+            self.release.wait(10)
+        return out
+
+
+def test_an_older_pass_that_ends_after_a_newer_one_and_a_pass_after_the_final_do_not_count() -> (
+    None
+):
+    asr = FirstPassBlocks()
+    rec = StreamRecognizer(asr, "en", LevelVAD(), StreamConfig())
+    rec.add(tone_speech(VOCAB, ["one"]))
+    with ThreadPoolExecutor(1) as pool:
+        older = pool.submit(rec.update)
+        assert asr.entered.wait(10)
+        rec.add(tone_speech(VOCAB, ["two"]))
+        newer = rec.update()
+        assert newer is not None
+        assert newer.text == "one two"
+        asr.release.set()
+        assert older.result(10) is None  # it heard less and ended later: dropped
+    assert rec.agreement.text == "one two"
+    rec.finish()
+    rec.add(tone_speech(VOCAB, ["three"]))
+    assert rec.update() is None  # the utterance is closed

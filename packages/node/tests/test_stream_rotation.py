@@ -57,15 +57,30 @@ def test_a_final_pass_goes_before_due_partial_passes() -> None:
     assert rot.next(0.0) == ("a", False)
 
 
-def test_a_final_waits_for_the_running_pass_of_its_stream() -> None:
+def test_a_final_pass_overlaps_a_running_partial_pass_but_waits_for_an_endpoint_pass() -> None:
     rot: Rotation[str] = Rotation()
     rot.add("a", 1.0, 0.0)
     assert rot.next(0.0) == ("a", False)
     rot.close("a")
-    assert rot.next(0.1) is None
+    assert rot.next(0.1, final_may_overlap=lambda key: False) is None  # an endpoint pass runs
+    assert rot.wait_s(0.1) == 0.0
+    assert rot.next(0.1) == ("a", True)  # a partial pass runs: the final does not wait
+    assert rot.busy == {"a": 2}
+
+
+def test_a_pause_gets_a_pass_at_once_beside_the_running_one_and_never_a_third() -> None:
+    rot: Rotation[str] = Rotation()
+    rot.add("a", 1.0, 0.0)
+    rot.add("b", 1.0, 0.5)
+    assert rot.next(0.0) == ("a", False)
+    rot.hurry("a", 0.2)
+    rot.hurry("b", 0.2)
+    assert rot.next(0.2) == ("a", False)
+    assert rot.next(0.2) == ("b", False)  # not due until 0.5, but its speaker paused
+    rot.hurry("a", 0.3)
+    assert rot.next(0.3) is None  # "a" runs two passes already
     rot.done("a", 0.0)
-    assert rot.wait_s(0.2) == 0.0
-    assert rot.next(0.2) == ("a", True)
+    assert rot.next(0.3) == ("a", False)
 
 
 def test_next_due_is_one_interval_after_the_last_pass_started() -> None:

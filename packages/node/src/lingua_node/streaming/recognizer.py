@@ -19,6 +19,7 @@ stream (the caller's rotation guarantees it); `add` may be called from another t
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -28,6 +29,8 @@ from lingua_protocol.audio import FloatAudio
 
 from ..backends.interfaces import Recognizer, Transcript, VoiceActivity, Word
 from .agreement import LocalAgreement, words_text
+
+log = logging.getLogger("lingua.node.streaming")
 
 SAMPLE_RATE_HZ = 16000
 SPEECH_PAD_S = 0.2
@@ -63,10 +66,10 @@ class StreamConfig:
     word, committing words older than `force_commit_s` that did not agree (Whisper's window
     is 30 s; a buffer must never reach it)."""
     force_commit_s: float = 5.0
-    endpoint_silence_s: float = 0.15
+    endpoint_silence_s: float = 0.1
     """A pass whose buffer ends in this much silence after speech is an endpoint pass: it
     decodes up to the end of speech, as the final pass would (`update`)."""
-    pause_ms: int = 200
+    pause_ms: int = 150
     """Quiet audio after speech that makes a stream due for a pass at once (`pause.py`)."""
     final_pass: str = "buffer"
     """What the final pass decodes when the last pass did not hear the speech's end:
@@ -156,7 +159,17 @@ class StreamRecognizer:
     it was an endpoint pass; None otherwise."""
     final_decoded: bool = False
     """Whether `finish` had to decode (False: the last pass had heard all the speech)."""
+    endpoint_running: int | None = None
+    """The end of speech a running endpoint pass decodes to (a final pass for that end
+    waits for it rather than decode the same audio again)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    """Guards the incoming audio (added from the event loop)."""
+    _state: threading.RLock = field(default_factory=threading.RLock)
+    """Guards the buffer and the agreement between passes on worker threads."""
+    _generation: int = 0
+    _counted: int = 0
+    """The newest pass whose words went into the agreement."""
+    _closed: bool = False
 
     # --- audio in -------------------------------------------------------------------------------
 
@@ -179,7 +192,8 @@ class StreamRecognizer:
 
     def audio(self) -> FloatAudio:
         """The whole utterance so far."""
-        self._take()
+        with self._state:
+            self._take()
         if not self._chunks:
             return np.zeros(0, dtype=np.float32)
         return np.concatenate(self._chunks)
@@ -195,58 +209,94 @@ class StreamRecognizer:
 
     def update(self) -> Hypothesis | None:
         """One pass over the buffer; None when there was nothing new to hear (no new audio,
-        or no speech in the buffer).
+        no speech in the buffer) or a newer pass already counted.
 
         When the buffer ends in a pause (`endpoint_silence_s` after the VAD's end of speech)
         the pass decodes up to that end plus `SPEECH_PAD_S`, exactly what the final pass
-        would decode if the speaker said no more: `finish` then reuses its hypothesis."""
-        self._take()
-        end = self._buffer_start + self._buffer.size
-        if end <= self._decoded_upto:
-            return None
-        self._decoded_upto = end
-        span = self._span(self._buffer)
-        if span is None:
-            return None
-        if not self._heard_speech:
-            span = self._cut_leading_silence(span)
-        stop = self._buffer.size
-        endpoint = stop - span[1] >= int(self.config.endpoint_silence_s * SAMPLE_RATE_HZ)
-        if endpoint:
-            stop = min(stop, span[1] + PAD)
-        beam = self.config.final_beam if endpoint else self.config.partial_beam
-        words = self._decode(self._buffer[:stop], self._buffer_start, self._prompt(), beam)
-        self.agreement.insert(words)
-        self._endpoint = self._buffer_start + span[1] if endpoint else None
-        self._trim()
-        return Hypothesis(
-            self.agreement.text, self.agreement.stable_text, end * 1000 // SAMPLE_RATE_HZ
-        )
+        would decode if the speaker said no more: `finish` then reuses its hypothesis.
+
+        Passes of one stream may overlap (an endpoint or final pass does not wait for a
+        running pass, see `rotation.py`): each takes its audio under the state lock, decodes
+        outside it, and counts only when no newer pass has counted yet."""
+        with self._state:
+            self._take()
+            end = self._buffer_start + self._buffer.size
+            if end <= self._decoded_upto or self._closed:
+                return None
+            self._decoded_upto = end
+            span = self._span(self._buffer)
+            if span is None:
+                return None
+            if not self._heard_speech:
+                span = self._cut_leading_silence(span)
+            stop = self._buffer.size
+            endpoint = stop - span[1] >= int(self.config.endpoint_silence_s * SAMPLE_RATE_HZ)
+            if endpoint:
+                stop = min(stop, span[1] + PAD)
+            beam = self.config.final_beam if endpoint else self.config.partial_beam
+            offset, audio, prompt = self._buffer_start, self._buffer[:stop], self._prompt()
+            speech_end = offset + span[1]
+            self._generation += 1
+            generation = self._generation
+            if endpoint:
+                self.endpoint_running = speech_end
+        log.debug("pass %d over %d..%d, endpoint %s", generation, offset, end, endpoint)
+        try:
+            words = self._decode(audio, offset, prompt, beam)
+        finally:
+            if endpoint and self.endpoint_running == speech_end:
+                self.endpoint_running = None
+        with self._state:
+            if generation <= self._counted or self._closed:
+                return None
+            self._counted = generation
+            self.agreement.insert(words)
+            self._endpoint = speech_end if endpoint else None
+            self._trim()
+            return Hypothesis(
+                self.agreement.text, self.agreement.stable_text, end * 1000 // SAMPLE_RATE_HZ
+            )
 
     def finish(self) -> Transcript:
         """The final transcript: the committed words plus the rest of the speech. The speech
         ends where the VAD says (trailing silence is never decoded). When the last pass was
         an endpoint pass at that same end, its hypothesis is final and nothing is decoded;
-        otherwise one pass up to the end (`StreamConfig.final_pass`)."""
-        self._take()
-        span = self._span(self._buffer)
-        if span is None:
-            self.agreement.close([])  # no speech left in the buffer: a guess was noise
-        elif self._endpoint is not None and abs(
-            self._buffer_start + span[1] - self._endpoint
-        ) <= int(ENDPOINT_TOLERANCE_S * SAMPLE_RATE_HZ):
-            self.agreement.close(self.agreement.pending)
-            self.final_decoded = False
-        else:
+        otherwise one pass up to the end (`StreamConfig.final_pass`). A pass still running
+        when this starts does not count any more."""
+        with self._state:
+            self._closed = True
+            self._take()
+            span = self._span(self._buffer)
+            log.debug(
+                "final: speech ends %s, last endpoint pass %s, %d passes",
+                None if span is None else self._buffer_start + span[1],
+                self._endpoint,
+                self.passes,
+            )
+            self._decoded_upto = self._buffer_start + self._buffer.size
+            tolerance = int(ENDPOINT_TOLERANCE_S * SAMPLE_RATE_HZ)
+            if span is None:
+                self.agreement.close([])  # no speech left in the buffer: a guess was noise
+                return self._final()
+            if (
+                self._endpoint is not None
+                and abs(self._buffer_start + span[1] - self._endpoint) <= tolerance
+            ):
+                self.agreement.close(self.agreement.pending)
+                return self._final()
             start = self._buffer_start
             if self.config.final_pass == "tail":
                 start = self._tail_start()
             stop = min(self._buffer.size, span[1] + PAD)
             audio = self._buffer[start - self._buffer_start : stop]
-            words = self._decode(audio, start, self._prompt(upto=start), self.config.final_beam)
+            prompt = self._prompt(upto=start)
+        words = self._decode(audio, start, prompt, self.config.final_beam)
+        with self._state:
             self.agreement.close(words)
             self.final_decoded = True
-        self._decoded_upto = self._buffer_start + self._buffer.size
+            return self._final()
+
+    def _final(self) -> Transcript:
         return Transcript(
             self.agreement.stable_text,
             self.language or "",
@@ -290,7 +340,8 @@ class StreamRecognizer:
     def _decode(
         self, audio: FloatAudio, offset: int, prompt: str | None, beam: int | None
     ) -> list[Word]:
-        """Words of one pass, with times from the utterance's start."""
+        """Words of one pass, with times from the utterance's start (runs outside the state
+        lock: `language` is written once, to the same value by any pass)."""
         self.passes += 1
         if isinstance(self.recognizer, StreamPass):
             heard = self.recognizer.transcribe_stream(

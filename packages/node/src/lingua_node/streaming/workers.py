@@ -131,7 +131,7 @@ class StreamRunner:
         while True:
             now = self.clock()
             while self.running < self.workers:
-                picked = self.rotation.next(now)
+                picked = self.rotation.next(now, self._final_may_overlap)
                 if picked is None:
                     break
                 key, final = picked
@@ -147,6 +147,10 @@ class StreamRunner:
                 wait = None  # a pass's end wakes us
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _final_may_overlap(self, key: Key) -> bool:
+        stream = self.streams.get(key)
+        return stream is None or stream.recognizer.endpoint_running is None
 
     async def _open(self, key: Key, job: JobAssign) -> None:
         loop = asyncio.get_running_loop()
@@ -184,7 +188,7 @@ class StreamRunner:
             self.running -= 1
             self._wake.set()
         if self.streams.get(key) is not stream:
-            return  # ended while the pass ran
+            return  # ended (or finished by an overlapping final pass) while the pass ran
         if final or isinstance(out, StreamFailed):
             self.end(key)
         else:
