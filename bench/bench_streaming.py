@@ -190,8 +190,7 @@ async def streaming_mode(
     dispatcher = asyncio.create_task(streams.runner.run())
     rows = []
     try:
-        for _ in range(workers):  # each worker thread's first pass is slow: not measured
-            await streams.stream(items[0]["pcm"])
+        await streams.stream(items[0]["pcm"])  # not measured: warms the stream path
         for item in items:
             cpu = time.process_time()
             out = await streams.stream(item["pcm"])
@@ -271,8 +270,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
+    from lingua_node.asr_choice import pick_recognizer
     from lingua_node.loader import load_backends
     from lingua_node.pipeline import Pipeline
+    from lingua_node.selftest import full_load_seconds
     from lingua_node.settings import NodeSettings
 
     settings = NodeSettings(max_jobs=args.workers)
@@ -280,6 +281,9 @@ def main() -> None:
     backends = load_backends(settings)
     pipeline = Pipeline(backends, "bench-node")
     workers = backends.max_jobs
+    # every model replica's first decode is slow (CTranslate2 prepares it then): the node's
+    # calibration warms them all at start; with --workers it is skipped, so warm them here
+    full_load_seconds(pick_recognizer(backends.asr, "en", "transcribe"), workers)
     items = clips()
     print(
         f"node: {workers} workers ({backends.sizing}); advertises {backends.max_streams} "

@@ -45,6 +45,7 @@ class GatedRecognizer(ScriptedStreamRecognizer):
         *,
         prompt: str | None = None,
         beam_size: int | None = None,
+        temperature: float | None = None,
     ) -> Transcript:
         words = self.read(audio)
         if words and words[0].word.strip().startswith("nine"):

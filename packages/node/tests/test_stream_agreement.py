@@ -53,9 +53,29 @@ def test_a_pass_that_hears_the_last_committed_words_again_adds_them_once() -> No
     again = [Word(" and", 0.75, 1.1), Word(" we", 1.2, 1.5), Word(" talked", 1.6, 1.9)]
     policy.insert(again)
     assert policy.text == "the river and we talked"
-    late_repeat = [Word(" and", 1.15, 1.2), Word(" we", 1.2, 1.5), Word(" talked", 1.6, 1.9)]
-    policy.insert(late_repeat)
+    policy.insert(again)
     assert policy.stable_text == "the river and we talked"
+    # heard again from the very end of the committed words (a cut buffer): dropped once
+    refrain = [Word(" we", 1.5, 1.6), Word(" talked", 1.6, 1.9), Word(" home", 2.0, 2.3)]
+    policy.insert(refrain)
+    assert policy.text == "the river and we talked home"
+    policy.insert(refrain)
+    assert policy.stable_text == "the river and we talked home"
+    # said again later: kept
+    policy.insert([Word(" we", 2.5, 2.7), Word(" talked", 2.7, 2.9)])
+    policy.insert([Word(" we", 2.5, 2.7), Word(" talked", 2.7, 2.9), Word(" more", 3.0, 3.2)])
+    assert policy.stable_text == "the river and we talked home we talked"
+
+
+def test_a_word_is_committed_only_with_enough_audio_after_it_in_both_passes() -> None:
+    policy = LocalAgreement(min_context_s=1.0)
+    policy.insert(hyp(("The", 0.0), ("water", 0.4)), heard_s=0.8)
+    policy.insert(hyp(("The", 0.0), ("water", 0.4), ("today", 0.8)), heard_s=1.8)
+    assert policy.stable_text == ""  # the first pass ended 0.4 s after "water"
+    policy.insert(hyp(("The", 0.0), ("weather", 0.4), ("today", 0.8), ("is", 1.2)), heard_s=2.8)
+    assert policy.stable_text == "The"
+    policy.insert(hyp(("The", 0.0), ("weather", 0.4), ("today", 0.8), ("is", 1.2)), heard_s=3.8)
+    assert policy.stable_text == "The weather today is"
 
 
 def test_close_takes_the_last_hypothesis_as_it_is() -> None:

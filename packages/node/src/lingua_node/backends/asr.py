@@ -114,15 +114,25 @@ class WhisperASR:
         *,
         prompt: str | None = None,
         beam_size: int | None = None,
+        temperature: float | None = None,
     ) -> Transcript:
         """One pass of streaming recognition (`lingua_node.streaming`) over the buffer: the
         short context as in `transcribe`; `prompt` is the text committed before the buffer
         (Whisper's `initial_prompt`), so a pass over a trimmed buffer continues its sentence;
-        `beam_size` replaces the node's beam for this pass."""
+        `beam_size` replaces the node's beam for this pass; `temperature` 0 turns off
+        faster-whisper's fallback (up to five more decodes at higher temperatures when a
+        decode looks unlikely, as a pass over the first fraction of a word always does)."""
         local = ShortContextWhisper._local
         local.frames = context_frames(audio.size) if self.short_context else None
         try:
-            return self._decode(audio, language, "transcribe", prompt=prompt, beam_size=beam_size)
+            return self._decode(
+                audio,
+                language,
+                "transcribe",
+                temperature=temperature,
+                prompt=prompt,
+                beam_size=beam_size,
+            )
         finally:
             local.frames = None
 

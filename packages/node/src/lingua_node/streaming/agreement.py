@@ -24,8 +24,9 @@ OVERLAP_SLACK_S = 0.1
 """A new word that starts up to this long before the last committed word ended may still be
 new (word timestamps are that coarse); anything earlier was already committed."""
 MAX_OVERLAP_WORDS = 5
-"""Longest run of committed words a new hypothesis may repeat at its start (Whisper hears the
-end of the last committed word again after the buffer was cut there)."""
+"""Longest run of committed words a new hypothesis may repeat at its start, starting within
+`OVERLAP_SLACK_S` of their end (Whisper hears the end of the last committed word again
+after the buffer was cut there)."""
 
 _PUNCTUATION = str.maketrans("", "", string.punctuation + "¿¡«»“”‘’…")
 
@@ -50,8 +51,14 @@ class LocalAgreement:
     (bounded by the utterance's audio limit); `pending` is one hypothesis.
     """
 
+    min_context_s: float = 0.0
+    """A word is committed only when the earlier of the two agreeing passes had heard at
+    least this much audio after it: two passes that both end just after a word agree on
+    the same guess ("water" for "weather", "she" for "She" before the sentence went on)."""
     committed: list[Word] = field(default_factory=list)
     pending: list[Word] = field(default_factory=list)
+    pending_heard_s: float = float("inf")
+    """How far into the utterance the pass that produced `pending` had heard (seconds)."""
 
     @property
     def committed_end_s(self) -> float:
@@ -65,29 +72,36 @@ class LocalAgreement:
     def text(self) -> str:
         return words_text(self.committed + self.pending)
 
-    def insert(self, hypothesis: list[Word]) -> list[Word]:
-        """A new hypothesis (utterance-relative times); returns the words it commits."""
+    def insert(self, hypothesis: list[Word], heard_s: float = float("inf")) -> list[Word]:
+        """A new hypothesis (utterance-relative times) of a pass that heard the utterance up
+        to `heard_s`; returns the words it commits."""
         fresh = self.new_words(hypothesis)
+        settled = self.pending_heard_s - self.min_context_s
         agreed = 0
         while (
             agreed < len(fresh)
             and agreed < len(self.pending)
             and same_word(fresh[agreed].word, self.pending[agreed].word)
+            and self.pending[agreed].end <= settled
         ):
             agreed += 1
         newly = fresh[:agreed]
         self.committed.extend(newly)
         self.pending = fresh[agreed:]
+        self.pending_heard_s = heard_s
         return newly
 
     def new_words(self, hypothesis: list[Word]) -> list[Word]:
         """The part of `hypothesis` past what is committed: words that start before the last
         committed word ended are dropped, then a repeat of the committed tail (1 to 5 words)
-        at its start."""
+        at its start when that starts right at the committed end (Whisper heard the end of
+        the last committed word again); a repeat that starts later was said again."""
         if not self.committed:
             return [w for w in hypothesis if w.word.strip()]
         end = self.committed_end_s
         fresh = [w for w in hypothesis if w.word.strip() and w.start > end - OVERLAP_SLACK_S]
+        if not fresh or fresh[0].start > end:
+            return fresh  # starts after the committed words: new, even if it repeats them
         longest = min(MAX_OVERLAP_WORDS, len(fresh), len(self.committed))
         for n in range(longest, 0, -1):
             tail = self.committed[-n:]

@@ -57,3 +57,21 @@ class PauseDetector:
                 self.fired = True
                 started = True
         return started
+
+
+def frame_levels(audio: FloatAudio) -> FloatAudio:
+    """RMS of each whole 20 ms frame."""
+    whole = audio.size - audio.size % FRAME
+    if whole == 0:
+        return np.zeros(0, dtype=np.float32)
+    return np.sqrt(np.mean(np.square(audio[:whole].reshape(-1, FRAME)), axis=1))
+
+
+def trailing_quiet(audio: FloatAudio, peak: float) -> int:
+    """Samples of quiet at the end of `audio` (whole frames, by the rule above), given the
+    loudest frame heard so far."""
+    levels = frame_levels(audio)
+    limit = min(QUIET_FLOOR, QUIET_RATIO * peak)
+    loud = np.flatnonzero(levels >= limit)
+    quiet_frames = levels.size - (int(loud[-1]) + 1) if loud.size else levels.size
+    return quiet_frames * FRAME + (audio.size % FRAME if quiet_frames else 0)

@@ -29,6 +29,7 @@ from lingua_protocol.audio import FloatAudio
 
 from ..backends.interfaces import Recognizer, Transcript, VoiceActivity, Word
 from .agreement import LocalAgreement, words_text
+from .pause import frame_levels, trailing_quiet
 
 log = logging.getLogger("lingua.node.streaming")
 
@@ -37,8 +38,6 @@ SPEECH_PAD_S = 0.2
 """Audio kept before the first and after the last speech the VAD finds (as the
 whole-utterance VAD pads)."""
 PAD = int(SPEECH_PAD_S * SAMPLE_RATE_HZ)
-ENDPOINT_TOLERANCE_S = 0.1
-"""Two VAD runs over the same speech may place its end one or two windows apart."""
 SENTENCE_ENDS = (".", "?", "!", "。", "？", "！")
 
 
@@ -55,6 +54,12 @@ class StreamConfig:
     first_update_ms: int = 500
     """The first pass runs once this much audio has arrived, not a whole interval in, so the
     first words show early."""
+    commit_context_s: float = 1.0
+    """A word is committed only once the earlier of the two agreeing passes had heard this
+    much audio after it (`LocalAgreement.min_context_s`); it costs one interval of commit
+    delay for the newest words and nothing at the end (endpoint and final passes)."""
+    first_speech_ms: int = 300
+    """No pass runs before the buffer holds this much speech (the VAD's)."""
     min_interval_ms: int = 200
     """The shortest interval a job may ask for (a smaller one is raised to this)."""
     trim_after_s: float = 8.0
@@ -66,9 +71,10 @@ class StreamConfig:
     word, committing words older than `force_commit_s` that did not agree (Whisper's window
     is 30 s; a buffer must never reach it)."""
     force_commit_s: float = 5.0
-    endpoint_silence_s: float = 0.1
-    """A pass whose buffer ends in this much silence after speech is an endpoint pass: it
-    decodes up to the end of speech, as the final pass would (`update`)."""
+    endpoint_silence_s: float = 0.12
+    """A pass whose buffer ends in this much quiet (`pause.py`'s rule) is an endpoint pass:
+    it decodes up to the start of the quiet plus `SPEECH_PAD_S`, as the final pass would,
+    and the final reuses it when the VAD finds no speech after that (`update`)."""
     pause_ms: int = 150
     """Quiet audio after speech that makes a stream due for a pass at once (`pause.py`)."""
     final_pass: str = "buffer"
@@ -81,6 +87,11 @@ class StreamConfig:
     is recognised as already committed and dropped."""
     partial_beam: int | None = None
     """Beam of the passes while audio arrives; None: the node's (5)."""
+    partial_fallback: bool = True
+    """Passes while audio arrives decode as a whole utterance does: when a decode looks
+    unlikely, faster-whisper decodes again at higher temperatures (up to five times). False:
+    temperature 0 only, cheaper, but measured to commit more wrong words ("water" for
+    "weather" in two agreeing passes); endpoint and final passes always fall back."""
     final_beam: int | None = None
     """Beam of the final pass; None: the node's (5)."""
     prompt_chars: int = 200
@@ -130,6 +141,7 @@ class StreamPass(Protocol):
         *,
         prompt: str | None = ...,
         beam_size: int | None = ...,
+        temperature: float | None = ...,
     ) -> Transcript: ...
 
 
@@ -142,7 +154,7 @@ class StreamRecognizer:
     """No pass runs before the VAD finds speech in the buffer (Whisper invents words for
     silence); None: every pass runs."""
     config: StreamConfig = field(default_factory=StreamConfig)
-    agreement: LocalAgreement = field(default_factory=LocalAgreement)
+    agreement: LocalAgreement = field(init=False)
     language_probability: float = 0.0
     passes: int = 0
     _incoming: list[FloatAudio] = field(default_factory=list)
@@ -155,13 +167,15 @@ class StreamRecognizer:
     _heard_speech: bool = False
     """Speech was found once (the silence before it was cut)."""
     _endpoint: int | None = None
-    """The end of speech (samples from the utterance's start) the last pass stopped at, when
-    it was an endpoint pass; None otherwise."""
+    """Where the last pass stopped (samples from the utterance's start) when it was an
+    endpoint pass; None otherwise. The final reuses it when all speech ends before it."""
+    _peak: float = 0.0
+    """The loudest 20 ms frame heard (RMS), the reference for quiet (`pause.py`)."""
     final_decoded: bool = False
     """Whether `finish` had to decode (False: the last pass had heard all the speech)."""
     endpoint_running: int | None = None
-    """The end of speech a running endpoint pass decodes to (a final pass for that end
-    waits for it rather than decode the same audio again)."""
+    """Where a running endpoint pass stops (a final pass waits for it rather than decode
+    the same audio again)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     """Guards the incoming audio (added from the event loop)."""
     _state: threading.RLock = field(default_factory=threading.RLock)
@@ -170,6 +184,9 @@ class StreamRecognizer:
     _counted: int = 0
     """The newest pass whose words went into the agreement."""
     _closed: bool = False
+
+    def __post_init__(self) -> None:
+        self.agreement = LocalAgreement(self.config.commit_context_s)
 
     # --- audio in -------------------------------------------------------------------------------
 
@@ -211,9 +228,9 @@ class StreamRecognizer:
         """One pass over the buffer; None when there was nothing new to hear (no new audio,
         no speech in the buffer) or a newer pass already counted.
 
-        When the buffer ends in a pause (`endpoint_silence_s` after the VAD's end of speech)
-        the pass decodes up to that end plus `SPEECH_PAD_S`, exactly what the final pass
-        would decode if the speaker said no more: `finish` then reuses its hypothesis.
+        When the buffer ends in a pause (`endpoint_silence_s` of quiet) the pass decodes up
+        to the pause plus `SPEECH_PAD_S`, what the final pass would decode if the speaker
+        said no more: `finish` then reuses its hypothesis.
 
         Passes of one stream may overlap (an endpoint or final pass does not wait for a
         running pass, see `rotation.py`): each takes its audio under the state lock, decodes
@@ -228,21 +245,26 @@ class StreamRecognizer:
             if span is None:
                 return None
             if not self._heard_speech:
+                if span[1] - span[0] < int(self.config.first_speech_ms * SAMPLE_RATE_HZ / 1000):
+                    return None  # a fraction of a word: Whisper would only guess
                 span = self._cut_leading_silence(span)
+            levels = frame_levels(self._buffer)
+            self._peak = max(self._peak, float(levels.max()) if levels.size else 0.0)
+            quiet = trailing_quiet(self._buffer, self._peak)
             stop = self._buffer.size
-            endpoint = stop - span[1] >= int(self.config.endpoint_silence_s * SAMPLE_RATE_HZ)
+            endpoint = quiet >= int(self.config.endpoint_silence_s * SAMPLE_RATE_HZ)
             if endpoint:
-                stop = min(stop, span[1] + PAD)
+                stop = min(stop, stop - quiet + PAD)
             beam = self.config.final_beam if endpoint else self.config.partial_beam
             offset, audio, prompt = self._buffer_start, self._buffer[:stop], self._prompt()
-            speech_end = offset + span[1]
+            speech_end = offset + stop
             self._generation += 1
             generation = self._generation
             if endpoint:
                 self.endpoint_running = speech_end
         log.debug("pass %d over %d..%d, endpoint %s", generation, offset, end, endpoint)
         try:
-            words = self._decode(audio, offset, prompt, beam)
+            words = self._decode(audio, offset, prompt, beam, endpoint)
         finally:
             if endpoint and self.endpoint_running == speech_end:
                 self.endpoint_running = None
@@ -250,7 +272,7 @@ class StreamRecognizer:
             if generation <= self._counted or self._closed:
                 return None
             self._counted = generation
-            self.agreement.insert(words)
+            self.agreement.insert(words, end / SAMPLE_RATE_HZ)
             self._endpoint = speech_end if endpoint else None
             self._trim()
             return Hypothesis(
@@ -260,7 +282,7 @@ class StreamRecognizer:
     def finish(self) -> Transcript:
         """The final transcript: the committed words plus the rest of the speech. The speech
         ends where the VAD says (trailing silence is never decoded). When the last pass was
-        an endpoint pass at that same end, its hypothesis is final and nothing is decoded;
+        an endpoint pass that heard all of it, its hypothesis is final and nothing is decoded;
         otherwise one pass up to the end (`StreamConfig.final_pass`). A pass still running
         when this starts does not count any more."""
         with self._state:
@@ -274,14 +296,10 @@ class StreamRecognizer:
                 self.passes,
             )
             self._decoded_upto = self._buffer_start + self._buffer.size
-            tolerance = int(ENDPOINT_TOLERANCE_S * SAMPLE_RATE_HZ)
             if span is None:
                 self.agreement.close([])  # no speech left in the buffer: a guess was noise
                 return self._final()
-            if (
-                self._endpoint is not None
-                and abs(self._buffer_start + span[1] - self._endpoint) <= tolerance
-            ):
+            if self._endpoint is not None and self._buffer_start + span[1] <= self._endpoint:
                 self.agreement.close(self.agreement.pending)
                 return self._final()
             start = self._buffer_start
@@ -290,7 +308,7 @@ class StreamRecognizer:
             stop = min(self._buffer.size, span[1] + PAD)
             audio = self._buffer[start - self._buffer_start : stop]
             prompt = self._prompt(upto=start)
-        words = self._decode(audio, start, prompt, self.config.final_beam)
+        words = self._decode(audio, start, prompt, self.config.final_beam, True)
         with self._state:
             self.agreement.close(words)
             self.final_decoded = True
@@ -338,14 +356,18 @@ class StreamRecognizer:
         return text or None
 
     def _decode(
-        self, audio: FloatAudio, offset: int, prompt: str | None, beam: int | None
+        self, audio: FloatAudio, offset: int, prompt: str | None, beam: int | None, final: bool
     ) -> list[Word]:
         """Words of one pass, with times from the utterance's start (runs outside the state
         lock: `language` is written once, to the same value by any pass)."""
         self.passes += 1
         if isinstance(self.recognizer, StreamPass):
             heard = self.recognizer.transcribe_stream(
-                audio, self.language, prompt=prompt, beam_size=beam
+                audio,
+                self.language,
+                prompt=prompt,
+                beam_size=beam,
+                temperature=None if final or self.config.partial_fallback else 0.0,
             )
         else:  # an engine without a streaming pass: no prompt, its own beam
             heard = self.recognizer.transcribe(audio, self.language)

@@ -99,6 +99,7 @@ class StreamRunner:
         if chunk.is_final:
             self.rotation.close(key)
         elif paused:
+            log.debug("job=%s the speaker paused: a pass now", key[0])
             self.rotation.hurry(key, self.clock())
         self._wake.set()
 
@@ -137,6 +138,7 @@ class StreamRunner:
                 key, final = picked
                 stream = self.streams[key]
                 if not final and not stream.recognizer.has_new_audio():
+                    log.debug("job=%s nothing new to hear", key[0])
                     self.rotation.postpone(key, now)
                     continue
                 self.running += 1
@@ -145,6 +147,7 @@ class StreamRunner:
             wait = self.rotation.wait_s(self.clock())
             if self.running >= self.workers:
                 wait = None  # a pass's end wakes us
+            log.debug("dispatcher: %d running, next in %s", self.running, wait)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
 

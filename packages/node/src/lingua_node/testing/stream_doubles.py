@@ -67,6 +67,7 @@ class ScriptedStreamRecognizer:
         *,
         prompt: str | None = None,
         beam_size: int | None = None,
+        temperature: float | None = None,
     ) -> Transcript:
         self.calls.append(PassCall(int(audio.size), prompt, beam_size))
         if self.fail:
