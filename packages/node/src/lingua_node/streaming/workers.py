@@ -147,7 +147,6 @@ class StreamRunner:
             wait = self.rotation.wait_s(self.clock())
             if self.running >= self.workers:
                 wait = None  # a pass's end wakes us
-            log.debug("dispatcher: %d running, next in %s", self.running, wait)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
 
