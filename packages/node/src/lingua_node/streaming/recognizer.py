@@ -8,13 +8,16 @@ end of the last committed sentence: the cost of a pass then depends on the buffe
 long the speaker has talked. Whisper's encoder is run on the buffer plus a margin only
 (`backends/asr.py`, short context), so a short buffer costs little.
 
-At the end of the utterance (`finish`) only the audio after the committed words (less a
-small overlap) is decoded, with everything committed as the prompt; the transcript is the
-committed words plus that tail. That last pass is shorter than a whole-utterance decode,
-which is where streaming's earlier final result comes from.
+A pass over a buffer that ends in a pause (the speaker stopped) is an endpoint pass: it
+decodes up to the pause, which is what the final pass would decode if nothing more is said.
+At the end of the utterance (`finish`) that pass's hypothesis is the final transcript when
+the VAD finds no speech after it, and nothing is decoded; otherwise one more pass over the
+buffer up to the end of speech completes the committed words. Not decoding at the end is
+where streaming's earlier final result comes from: a pass costs about what a whole decode of
+a short utterance costs.
 
-Blocking (inference): `update` and `finish` run on a worker thread, one at a time per
-stream (the caller's rotation guarantees it); `add` may be called from another thread.
+Blocking (inference): `update` and `finish` run on worker threads; passes of one stream may
+overlap around a pause (see `update`); `add` may be called from another thread.
 """
 
 from __future__ import annotations

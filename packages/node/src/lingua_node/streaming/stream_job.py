@@ -14,6 +14,7 @@ the event loop.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class StreamJob:
     revision: int = 0
     _sent: tuple[str, str] = ("", "")
     pauses: PauseDetector = field(default_factory=PauseDetector)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.pauses = PauseDetector(self.recognizer.config.pause_ms)
@@ -116,9 +118,15 @@ class StreamJob:
         `StreamFailed` (INFERENCE_BACKEND_ERROR) when the model fails."""
         try:
             heard = self.recognizer.update()
-            if heard is None or (heard.text, heard.stable_text) == self._sent:
+            if heard is None:
                 return None
-            translated = self._translate(heard.stable_text)
+            with self._lock:  # two passes of a stream may end at once (around a pause)
+                if (heard.text, heard.stable_text) == self._sent:
+                    return None
+                translated = self._translate(heard.stable_text)
+                self._sent = (heard.text, heard.stable_text)
+                self.revision += 1
+                revision = self.revision
         except StreamFailed:
             raise
         except Exception as exc:  # a model's failure ends this stream with its cause
@@ -126,14 +134,12 @@ class StreamJob:
             raise StreamFailed(
                 ErrorCode.INFERENCE_BACKEND_ERROR, f"{type(exc).__name__}: {exc}"
             ) from exc
-        self._sent = (heard.text, heard.stable_text)
-        self.revision += 1
         return AsrPartial(
             session_id=self.job.session_id,
             utterance_index=self.job.utterance_index,
             text=heard.text,
             stable_text=heard.stable_text,
-            revision=self.revision,
+            revision=revision,
             audio_ms=heard.audio_ms,
             text_translated=translated,
             tgt_lang=self.job.tgt_lang if translated is not None else None,
