@@ -4,6 +4,7 @@ doubles (`lingua_node.testing.stream_doubles`), so no model loads and no test sl
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 from lingua_node import capabilities
@@ -22,6 +23,7 @@ from lingua_protocol import (
     JobAudio,
     JobCancel,
     JobResult,
+    NodeControl,
     PipelineConfig,
 )
 from lingua_protocol.audio import FloatAudio
@@ -196,3 +198,24 @@ async def test_the_register_advertises_streaming_and_its_capacity() -> None:
     assert register.features_supported is not None
     assert register.features_supported.enable_streaming_asr is True
     assert register.features_supported.partial_update_interval_ms == 1000
+
+
+async def test_shutdown_lets_a_running_stream_finish_then_the_node_leaves() -> None:
+    parts = chunks(tone_speech(VOCAB, ["one", "two", "three"]))
+    async with streaming_node(ScriptedStreamRecognizer(VOCAB)) as (sched, agent):
+        await sched.send(assign(1, parts[0]))
+        await sched.wait_for(lambda: sched.acks)
+        await sched.send(NodeControl(command="shutdown"))
+        await sched.wait_for(lambda: any(hb.draining for _, hb in sched.heartbeats))
+        await sched.send(assign(2, parts[0]))
+        await sched.wait_for(lambda: sched.results)
+        assert sched.results[0].job_id == "job-2"
+        assert sched.results[0].error is not None
+        assert sched.results[0].error.code == "NODE_UNAVAILABLE"
+        assert not agent.shutdown.is_set()
+        for seq, data in enumerate(parts[1:]):
+            await sched.send(audio(1, seq, data, final=seq == len(parts) - 2))
+        await sched.wait_for(lambda: len(sched.results) == 2)
+        assert sched.results[1].text_asr == "one two three"
+        async with asyncio.timeout(10):
+            await agent.shutdown.wait()
