@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import numpy as np
 from lingua_node import capabilities
 from lingua_node.backends.interfaces import Transcript
 from lingua_node.backends.tts import TTSRouter
@@ -219,3 +220,46 @@ async def test_shutdown_lets_a_running_stream_finish_then_the_node_leaves() -> N
         assert sched.results[1].text_asr == "one two three"
         async with asyncio.timeout(10):
             await agent.shutdown.wait()
+
+
+async def test_a_failover_assignment_with_all_the_audio_is_answered_at_once() -> None:
+    whole = pcm(tone_speech(VOCAB, ["one", "two", "three"]))
+    async with streaming_node(ScriptedStreamRecognizer(VOCAB)) as (sched, _agent):
+        await sched.send(assign(1, whole).model_copy(update={"stream_closed": True}))
+        await sched.wait_for(lambda: sched.results)
+        assert sched.results[0].text_asr == "one two three"
+
+
+async def test_audio_held_while_a_stream_opens_is_bounded() -> None:
+    """Chunks that arrive before the stream has opened wait, up to the stream's audio limit;
+    past it the stream fails with AUDIO_DECODE_FAILED instead of holding more."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lingua_node.streaming.workers import StreamRunner
+
+    opened = threading.Event()
+    reports: list[object] = []
+    reported = asyncio.Event()
+
+    def slow_open(job: JobAssign) -> StreamJob:
+        opened.wait(10)
+        raise AssertionError("never reached in this test")
+
+    async def report(key: object, out: object) -> None:
+        reports.append(out)
+        reported.set()
+
+    with ThreadPoolExecutor(1) as pool:
+        runner = StreamRunner(slow_open, pool, 1, report, config=StreamConfig(max_audio_s=0.5))
+        runner.start(assign(1, b""))
+        second = pcm(np.zeros(4000, dtype=np.float32))  # 0.25 s each
+        runner.feed(("job-1", "a1"), audio(1, 0, second))
+        runner.feed(("job-1", "a1"), audio(1, 1, second))
+        assert reports == []
+        runner.feed(("job-1", "a1"), audio(1, 2, second))
+        async with asyncio.timeout(10):
+            await reported.wait()
+        opened.set()
+        await runner.close()
+    assert len(reports) == 1
+    assert "limit" in str(reports[0])

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from lingua_protocol import AsrPartial, JobAssign, JobAudio, JobResult
+from lingua_protocol import AsrPartial, ErrorCode, JobAssign, JobAudio, JobResult
 
 from ..jobs import Key
 from .recognizer import StreamConfig
@@ -70,7 +70,10 @@ class StreamRunner:
         self.streams: dict[Key, StreamJob] = {}
         self.opening: set[Key] = set()
         self.pending: dict[Key, list[JobAudio]] = {}
-        """Chunks that came while the stream was being opened (in order)."""
+        """Chunks that came while the stream was being opened (in order), at most
+        `max_pending_bytes` of audio per stream (the stream's audio limit as 16-bit PCM)."""
+        self.max_pending_bytes = int(self.config.max_audio_s * 16000 * 2)
+        self.pending_bytes: dict[Key, int] = {}
         self.running = 0
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -85,6 +88,16 @@ class StreamRunner:
 
     def feed(self, key: Key, chunk: JobAudio) -> None:
         if key in self.opening:
+            held = self.pending_bytes.get(key, 0) + len(chunk.payload)
+            self.pending_bytes[key] = held
+            if held > self.max_pending_bytes:
+                self.end(key)
+                failed = StreamFailed(
+                    ErrorCode.AUDIO_DECODE_FAILED,
+                    "streamed audio passed the node's limit while the stream opened",
+                )
+                self._spawn(self.report(key, failed))
+                return
             self.pending[key].append(chunk)
             return
         stream = self.streams.get(key)
@@ -108,6 +121,7 @@ class StreamRunner:
         self.streams.pop(key, None)
         self.opening.discard(key)
         self.pending.pop(key, None)
+        self.pending_bytes.pop(key, None)
         self.rotation.remove(key)
         self._wake.set()
 
@@ -162,6 +176,11 @@ class StreamRunner:
             self.end(key)
             await self.report(key, exc)
             return
+        except Exception as exc:  # a bug must still end in an answer for this job
+            log.exception("job=%s could not open its stream", key[0])
+            self.end(key)
+            await self.report(key, StreamFailed(ErrorCode.INTERNAL_ERROR, f"{exc!r}"[:512]))
+            return
         if key not in self.opening:
             return  # cancelled while it opened
         self.opening.discard(key)
@@ -172,6 +191,7 @@ class StreamRunner:
         self.rotation.add(key, stream.interval_s, now + max(0.0, first_s - received_s))
         if job.stream_closed:
             self.rotation.close(key)
+        self.pending_bytes.pop(key, None)
         for chunk in self.pending.pop(key, []):
             self.feed(key, chunk)
         self._wake.set()
