@@ -13,6 +13,7 @@ from lingua_node.backends.interfaces import Transcript
 from lingua_node.backends.tts import TTSRouter
 from lingua_node.jobs import StageGate
 from lingua_node.pipeline import Backends, Pipeline
+from lingua_node.status import render
 from lingua_node.streaming.recognizer import StreamConfig
 from lingua_node.streaming.stream_job import StreamJob
 from lingua_node.testing.agent_harness import running
@@ -28,6 +29,7 @@ from lingua_protocol import (
     PipelineConfig,
 )
 from lingua_protocol.audio import FloatAudio
+from rich.console import Console
 
 VOCAB = ["one", "two", "three", "four.", "five", "six", "seven", "eight.", "nine", "ten."]
 CHUNK_S = 0.25
@@ -119,7 +121,7 @@ def partials(sched: object, n: int) -> list[AsrPartial]:
 async def test_partials_arrive_while_audio_streams_in_then_exactly_one_result() -> None:
     words = ["one", "two", "three", "four.", "five", "six"]
     parts = chunks(tone_speech(VOCAB, words))
-    async with streaming_node(ScriptedStreamRecognizer(VOCAB)) as (sched, _agent):
+    async with streaming_node(ScriptedStreamRecognizer(VOCAB)) as (sched, agent):
         await sched.send(assign(1, parts[0]))
         half = len(parts) // 2
         for seq, data in enumerate(parts[1:half]):
@@ -138,6 +140,9 @@ async def test_partials_arrive_while_audio_streams_in_then_exactly_one_result() 
         assert revisions == sorted(set(revisions))
         assert all(result.text_asr.startswith(p.stable_text) for p in seen)
         assert [a.job_id for a in sched.acks] == ["job-1"]
+        console = Console(record=True, width=120)
+        console.print(render(agent, sched.url))
+        assert "done 1" in console.export_text().split("streams", 1)[1]
 
 
 async def test_a_slow_stream_does_not_hold_back_another_and_the_loop_keeps_heartbeating() -> None:
