@@ -33,6 +33,7 @@ BENCHES = [
     ),
     ("Model hub: download throughput against disk", "bench_hub.py", []),
     ("Node: per-stage timings, overhead, end-to-end latency", "bench_node.py", []),
+    ("Node: streaming recognition against whole-utterance mode", "bench_streaming.py", []),
     (
         "Web client: end of speech to caption in Chromium against the terminal --file path",
         "bench_web.py",

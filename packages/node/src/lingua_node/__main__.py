@@ -156,6 +156,8 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
     from .loader import StoreWatcher, load_backends, node_device
     from .pipeline import Pipeline
     from .status import render
+    from .streaming.recognizer import StreamConfig
+    from .streaming.stream_job import StreamJob
 
     settings = settings_from(args)
     console = Console(stderr=True)
@@ -165,7 +167,10 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
     console.print(f"device: {device} (asked for {settings.device}; every model is self-tested)")
     backends = load_backends(settings)
     pipeline = Pipeline(backends, me)
-    console.print(f"max concurrent jobs: {backends.max_jobs} ({backends.sizing})")
+    console.print(
+        f"max concurrent jobs: {backends.max_jobs}, streams: {backends.max_streams} "
+        f"({backends.sizing})"
+    )
 
     def register() -> Any:
         return capabilities.register_message(
@@ -185,6 +190,11 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
         if live is not None:
             live.update(render(agent, settings.scheduler))
 
+    stream_config = StreamConfig(interval_ms=settings.stream_interval_ms)
+
+    def open_stream(job: Any) -> StreamJob:
+        return StreamJob.open(job, pipeline, me, stream_config)
+
     agent = NodeAgent(
         register,
         pipeline.run,
@@ -201,6 +211,8 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
         credential=credential(settings.home),
         on_credential=lambda value: store_credential(settings.home, value),
         withdrawals=backends.health.take_withdrawals,
+        open_stream=open_stream if backends.max_streams else None,
+        max_streams=backends.max_streams,
     )
     langs = capabilities.language_capabilities(backends)
     console.print(

@@ -6,6 +6,10 @@ Inference runs in a thread pool bounded by `max_jobs`, so the event loop stays f
 heartbeat and ack while a long ASR runs. The connection is re-made with exponential backoff
 and jitter whenever it drops; jobs that were running then are discarded, since the scheduler
 has already handed them to other nodes.
+
+Streaming jobs (`job_assign` with `stream`) run through `streaming.workers.StreamRunner` on
+the same pool: it opens each stream, feeds it the `job_audio` the session let through, and
+runs its passes in a fair rotation; the session decides what is sent.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field
 
 import psutil
 from lingua_protocol import (
+    AsrPartial,
     JobAssign,
     JobResult,
     NodeHeartbeat,
@@ -35,19 +40,24 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from .health import Withdrawal
-from .jobs import JobBook, StageGate
+from .jobs import JobBook, Key, StageGate
 from .scheduler_urls import UrlRotation, split_urls
 from .session import (
     Action,
     Beat,
     Close,
+    EndStream,
+    FeedStream,
     KeepCredential,
     NodeSession,
     RegisterRefused,
     Reload,
     Send,
     StartJob,
+    StartStream,
 )
+from .streaming.stream_job import StreamFailed
+from .streaming.workers import Opener, StreamRunner
 
 log = logging.getLogger("lingua.node.agent")
 
@@ -92,6 +102,8 @@ class NodeAgent:
         on_credential: Callable[[str], None] | None = None,
         withdrawals: Callable[[], list[Withdrawal]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        open_stream: Opener | None = None,
+        max_streams: int = 0,
     ) -> None:
         """`url`: the scheduler's /ws/node endpoint, or several comma-separated (instances of
         one cluster): a failed or dropped connection moves on to the next (`scheduler_urls`).
@@ -100,7 +112,9 @@ class NodeAgent:
         it and goes to `on_credential` to be kept. `run_job` gets the job and the gate it
         asks between stages (cancelled? past `timeout_ms`?). `withdrawals`: models taken out
         after failing jobs (`BackendHealth.take_withdrawals`), asked after every job. `clock`:
-        what job deadlines are measured on (seconds, monotonic)."""
+        what job deadlines are measured on (seconds, monotonic). `open_stream`: opens a
+        streaming job (`streaming.stream_job.StreamJob.open`); with it the node holds up to
+        `max_streams` streams (advertise the same number in the register)."""
         self.register = register
         self.run_job = run_job
         self.urls = UrlRotation(split_urls(url))
@@ -111,6 +125,7 @@ class NodeAgent:
             binary_audio=binary_audio,
             request_pairing=request_pairing,
             credential=credential,
+            max_streams=max_streams if open_stream is not None else 0,
         )
         self.on_credential = on_credential
         self.withdrawals = withdrawals or (lambda: [])
@@ -125,6 +140,11 @@ class NodeAgent:
         self.pairing_received = asyncio.Event()
         self._ws: ClientConnection | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.streams = (
+            StreamRunner(open_stream, self.pool, max_jobs, self._stream_report, clock=clock)
+            if open_stream is not None
+            else None
+        )
         psutil.cpu_percent(None)  # prime: the first call has no interval to measure over
 
     @property
@@ -139,6 +159,7 @@ class NodeAgent:
 
     async def run(self) -> None:
         delay = self.backoff[0]
+        dispatcher = asyncio.create_task(self.streams.run()) if self.streams else None
         try:
             while not self.shutdown.is_set():
                 try:
@@ -164,6 +185,11 @@ class NodeAgent:
                     await asyncio.wait_for(self.shutdown.wait(), wait)
                 delay = min(delay * 2, self.backoff[1])
         finally:
+            if dispatcher is not None and self.streams is not None:
+                dispatcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await dispatcher
+                await self.streams.close()
             self.pool.shutdown(wait=False, cancel_futures=True)
 
     def _lost(self, why: str) -> None:
@@ -174,6 +200,8 @@ class NodeAgent:
         self._ws = None
         self.stats.connected = False
         self.session.disconnected()
+        if self.streams is not None:
+            self.streams.end_all()
         self.on_change()
 
     async def _connection(self) -> None:
@@ -236,6 +264,8 @@ class NodeAgent:
                 task = asyncio.create_task(self._execute(action.job, self._gate(action.job)))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+            elif isinstance(action, (StartStream, FeedStream, EndStream)):
+                self._stream_action(action)
             elif isinstance(action, Reload):
                 if self.refresh is not None:
                     await asyncio.to_thread(self.refresh)
@@ -249,6 +279,28 @@ class NodeAgent:
                     await ws.close()
                 if action.fatal:
                     raise FatalNodeError(action.reason)
+
+    def _stream_action(self, action: StartStream | FeedStream | EndStream) -> None:
+        if self.streams is None:
+            return  # the session refuses streams when the node has none
+        if isinstance(action, StartStream):
+            self.streams.start(action.job)
+        elif isinstance(action, FeedStream):
+            self.streams.feed(action.key, action.chunk)
+        else:
+            self.streams.end(action.key)
+
+    async def _stream_report(self, key: Key, out: AsrPartial | JobResult | StreamFailed) -> None:
+        """A stream's partial, result or failure, from the runner: the session decides."""
+        if isinstance(out, AsrPartial):
+            actions = self.session.stream_partial(key, out)
+        elif isinstance(out, StreamFailed):
+            actions = self.session.stream_failed(key, out.code.value, str(out))
+        else:
+            actions = self.session.stream_finished(key, out)
+        self.on_change()
+        with contextlib.suppress(ConnectionClosed):
+            await self._carry_out(self._ws, actions)
 
     def _gate(self, job: JobAssign) -> StageGate:
         """The job's gate: its deadline counts from now, when the node received it (the
@@ -305,7 +357,7 @@ class NodeAgent:
             mem_percent=psutil.virtual_memory().percent,
             gpu_percent=gpu[0] if gpu else None,
             gpu_mem_percent=gpu[1] if gpu else None,
-            running_jobs=len(self.session.book.running),
+            running_jobs=len(self.session.book.running) + len(self.session.streams.streams),
         )
 
     def _beat_message(self) -> NodeHeartbeat:

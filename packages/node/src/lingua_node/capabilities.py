@@ -42,12 +42,16 @@ def hardware(device: str) -> HardwareInfo:
 
 def features(b: Backends | None = None) -> FeatureFlags:
     """Speech rate comes from Whisper's word timestamps and every voice can follow it (Piper
-    and espeak-ng); emotion and voice style have no model."""
+    and espeak-ng); emotion and voice style have no model. Streaming recognition when the
+    node holds streams (`Backends.max_streams`), at its default interval."""
+    streams = b is not None and b.max_streams > 0
     return FeatureFlags(
         speech_rate_detection=True,
         emotion_detection=False,
         voice_style_detection=False,
         speech_rate_control=bool(b.tts.voices) if b is not None else False,
+        enable_streaming_asr=streams,
+        partial_update_interval_ms=b.stream_interval_ms if b is not None and streams else None,
     )
 
 
@@ -199,6 +203,7 @@ def register_message(
         capability_by_type=by_type(b),
         language_capabilities=language_capabilities(b),
         max_concurrent_jobs=max_jobs,
+        max_concurrent_streams=b.max_streams,
         protocol_version=PROTOCOL_VERSION,
         binary_audio=binary_audio,
         auth_token=token,

@@ -21,6 +21,15 @@ them is timed. The node advertises the planned number of jobs when that stays wi
 a full node); otherwise fewer, in proportion (a job's time grows with the jobs sharing the
 machine), and never below 1. A slow or busy machine thus takes fewer jobs at once instead of
 answering every one late. The operator's `--max-jobs` is advertised as given.
+
+Streams (`stream_capacity`): a live stream needs one recognition pass per interval, and a
+pass costs about one transcription of a buffer of a few seconds, which is what the
+calibration timed (`full_load_s`, with every worker busy). `workers` workers thus run
+`workers * interval / full_load_s` passes per interval: that many streams keep their
+interval; one more and every stream's interval stretches (the rotation is fair). The node
+advertises that many, at most `MAX_STREAMS`, at least 1. Unmeasured (self-test off):
+`UNMEASURED_STREAMS_PER_WORKER` per worker. The operator's `--max-streams` wins (0: no
+streaming).
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ CORES_PER_CPU_JOB = 1
 MAX_CPU_JOBS = 8
 GPU_GIB_PER_JOB = 2.0
 MAX_GPU_JOBS = 8
+MAX_STREAMS = 64
+UNMEASURED_STREAMS_PER_WORKER = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +91,11 @@ def calibrated_max_jobs(plan: WorkerPlan, clip_s: float, full_load_s: float | No
     if full_load_s <= budget_s:
         return plan.workers
     return max(1, min(plan.workers, math.floor(plan.workers * budget_s / full_load_s)))
+
+
+def stream_capacity(workers: int, interval_s: float, full_load_s: float | None) -> int:
+    """The `max_concurrent_streams` to advertise (see the module's docstring)."""
+    workers = max(1, workers)
+    if full_load_s is None or full_load_s <= 0:
+        return min(MAX_STREAMS, workers * UNMEASURED_STREAMS_PER_WORKER)
+    return max(1, min(MAX_STREAMS, math.floor(workers * interval_s / full_load_s)))

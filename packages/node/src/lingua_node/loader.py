@@ -31,6 +31,7 @@ from .concurrency import (
     calibrated_max_jobs,
     cpu_threads_per_job,
     plan_workers,
+    stream_capacity,
 )
 from .device import compute_type, cuda_failure_line, preload_cuda_libraries, resolve_device
 from .embedded import ensure_embedded, piper_voice_path
@@ -368,6 +369,7 @@ def load_backends(settings: NodeSettings) -> Backends:
     )
     plan = worker_plan(settings, device)
     max_jobs, sizing = plan.workers, "set by the operator" if plan.operator_set else "planned"
+    full_load_s: float | None = None
     if default is not None and settings.self_test and not plan.operator_set:
         full_load_s = full_load_seconds(default.recognizer, plan.workers)
         max_jobs = calibrated_max_jobs(plan, clip_seconds(), full_load_s)
@@ -378,6 +380,11 @@ def load_backends(settings: NodeSettings) -> Backends:
             f"budget {LATENCY_BUDGET_RTF * clip_seconds():.2f} s"
         )
     log.debug("max concurrent jobs %d (%s)", max_jobs, sizing)
+    max_streams = settings.max_streams
+    if max_streams is None:
+        interval_s = settings.stream_interval_ms / 1000
+        max_streams = stream_capacity(max_jobs, interval_s, full_load_s)
+        sizing += f"; {max_streams} streams at a {settings.stream_interval_ms} ms interval"
     return Backends(
         vad=engine_class("vad", settings.vad_engine)(),
         asr=asr,
@@ -387,6 +394,8 @@ def load_backends(settings: NodeSettings) -> Backends:
         health=health,
         max_jobs=max_jobs,
         sizing=sizing,
+        max_streams=max_streams if default is not None else 0,
+        stream_interval_ms=settings.stream_interval_ms,
     )
 
 

@@ -66,6 +66,10 @@ class Backends:
     max_jobs: int = 1
     """The `max_concurrent_jobs` to advertise (`concurrency.py`); `sizing` says how it came."""
     sizing: str = ""
+    max_streams: int = 0
+    """The `max_concurrent_streams` to advertise (`concurrency.stream_capacity`); 0: none."""
+    stream_interval_ms: int = 1000
+    """The default interval between a stream's passes (`partial_update_interval_ms`)."""
     replacing: threading.Lock = field(default_factory=threading.Lock)
     """Held while the models are replaced (a withdrawal on a worker thread, a store reload on
     another), so neither puts back what the other just took out."""
@@ -93,6 +97,18 @@ class Backends:
             self.translators = [t for t in self.translators if t.model_id != w.model_id]
         elif w.kind == "tts":
             self.tts = TTSRouter([v for v in self.tts.voices if v.model_id != w.model_id])
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """Speech a streaming job already recognised while it arrived (`lingua_node.streaming`):
+    the final pass hands it to `Pipeline.run`, which goes on from translation."""
+
+    speech: FloatAudio
+    """The utterance's whole audio (16 kHz mono), for Whisper's speech translation."""
+    transcript: Transcript
+    asr_ms: float
+    """The final recognition pass, for `service_timings.asr_ms`."""
 
 
 class Failure(Exception):
@@ -136,13 +152,17 @@ class Pipeline:
         self.node_id = node_id
         self.clock = clock
 
-    def run(self, job: JobAssign, gate: StageGate | None = None) -> JobResult:
+    def run(
+        self, job: JobAssign, gate: StageGate | None = None, heard: Heard | None = None
+    ) -> JobResult:
         """The job's result; never raises. `gate` is asked before each stage whether the job
-        was cancelled or is past its `timeout_ms` (JOB_TIMEOUT)."""
+        was cancelled or is past its `timeout_ms` (JOB_TIMEOUT). `heard`: the speech was
+        already recognised (a streaming job's final transcript): decoding, VAD and ASR are
+        skipped and the job goes on with translation and TTS."""
         started = self.clock()
         timings: dict[str, float] = {}
         try:
-            return self._run(job, started, timings, gate or StageGate())
+            return self._run(job, started, timings, gate or StageGate(), heard)
         except Failure as exc:
             return self._failure(job, exc.code, str(exc), started, timings)
         except ProtocolError as exc:
@@ -204,9 +224,19 @@ class Pipeline:
             raise Failure(ErrorCode.MODEL_NOT_AVAILABLE, str(exc)) from None
 
     def _run(
-        self, job: JobAssign, started: float, timings: dict[str, float], gate: StageGate
+        self,
+        job: JobAssign,
+        started: float,
+        timings: dict[str, float],
+        gate: StageGate,
+        heard: Heard | None = None,
     ) -> JobResult:
         pipe = job.pipeline or PipelineConfig()
+        if heard is not None:
+            timings["asr"] = heard.asr_ms
+            return self._after_asr(
+                job, heard.speech, heard.transcript, None, started, timings, gate
+            )
         self._boundary(job, gate, "decoding")
         try:
             raw = job.audio.to_bytes()
@@ -221,27 +251,49 @@ class Pipeline:
             return self._empty(job, started, timings)
 
         src = None if job.src_lang == "auto" else job.src_lang
-        tgt = job.tgt_lang
-        if src is not None and src not in self.b.asr.languages:
-            raise Failure(ErrorCode.MODEL_NOT_AVAILABLE, f"no ASR for {src}")
-        if pipe.use_nmt and src is not None and not self._can_translate(src, tgt):
-            raise Failure(ErrorCode.MODEL_NOT_AVAILABLE, f"no translation path {src}->{tgt}")
+        self.check_languages(job)
         transcript: Transcript | None = None
         heard_by: str | None = None
-        lang = src
-        text_asr = ""
         self._boundary(job, gate, "asr")
         t = self.clock()
         if pipe.use_asr:
             recognizer = self._recognizer(src)
             heard_by = recognizer.model_id
-            heard = self._call(
+            transcript = self._call(
                 "asr", recognizer.model_id, lambda: recognizer.transcribe(speech, src)
             )
-            transcript = heard
-            lang = src or heard.language
-            text_asr = heard.text
         self._timed(timings, "asr", t)
+        return self._after_asr(job, speech, transcript, heard_by, started, timings, gate)
+
+    def check_languages(self, job: JobAssign) -> None:
+        """Raises `Failure` (MODEL_NOT_AVAILABLE) when this node cannot hear the job's
+        language or translate it into the target; a streaming job asks before its audio."""
+        pipe = job.pipeline or PipelineConfig()
+        src = None if job.src_lang == "auto" else job.src_lang
+        if src is not None and src not in self.b.asr.languages:
+            raise Failure(ErrorCode.MODEL_NOT_AVAILABLE, f"no ASR for {src}")
+        if pipe.use_nmt and src is not None and not self._can_translate(src, job.tgt_lang):
+            raise Failure(
+                ErrorCode.MODEL_NOT_AVAILABLE, f"no translation path {src}->{job.tgt_lang}"
+            )
+
+    def _after_asr(
+        self,
+        job: JobAssign,
+        speech: FloatAudio,
+        transcript: Transcript | None,
+        heard_by: str | None,
+        started: float,
+        timings: dict[str, float],
+        gate: StageGate,
+    ) -> JobResult:
+        """Translation, TTS and the result, once the speech was heard (`transcript`; None
+        when the job skips ASR)."""
+        pipe = job.pipeline or PipelineConfig()
+        src = None if job.src_lang == "auto" else job.src_lang
+        tgt = job.tgt_lang
+        lang = src or (transcript.language if transcript is not None else None)
+        text_asr = transcript.text if transcript is not None else ""
         if pipe.use_asr and not text_asr:
             return self._empty(job, started, timings, detected=lang)
 

@@ -13,7 +13,10 @@ tested in milliseconds without Whisper or sockets (`tests/test_node_session.py`)
 - a cancelled attempt is not started, and its result is discarded if it already ran;
 - `drain` refuses new jobs, `resume` takes them again, `shutdown` drains and stops once idle;
 - audio goes out as a binary frame only when both sides agreed to it in the register exchange
-  (decided here, once, not guessed by the shell).
+  (decided here, once, not guessed by the shell);
+- a `job_assign` with `stream` opens a stream (at most `max_streams`, else NODE_OVERLOADED);
+  its `job_audio` is checked for order (`streaming/streams.py`) and fed to it, its partials
+  go out while it is held, and exactly one `job_result` ends it (none once cancelled).
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from lingua_protocol import (
+    AsrPartial,
     Error,
     ErrorCode,
     JobAck,
     JobAssign,
+    JobAudio,
     JobCancel,
     JobError,
     JobResult,
@@ -42,6 +47,7 @@ from lingua_protocol import (
 
 from .health import Withdrawal
 from .jobs import JobBook, Key
+from .streaming.streams import Fail, StreamBook
 
 FATAL_CODES = frozenset({ErrorCode.UNAUTHORIZED, ErrorCode.NODE_ID_CONFLICT})
 CAPABILITY_FIELDS = NodeHeartbeat.CAPABILITY_FIELDS
@@ -104,7 +110,35 @@ class Beat:
     """Send a heartbeat now (built with `heartbeat()`), so the scheduler sees a new state."""
 
 
-Action = Send | StartJob | Close | Reload | Beat | KeepCredential
+@dataclass(frozen=True, slots=True)
+class StartStream:
+    """Open a stream for this job (its audio so far is in `job.audio`); its passes run on
+    the workers, its partials come back through `stream_partial`, its result through
+    `stream_finished`."""
+
+    job: JobAssign
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStream:
+    """Give the stream this chunk (in order; checked here); `chunk.is_final` ends the
+    utterance, so its final pass is due."""
+
+    key: Key
+    chunk: JobAudio
+
+
+@dataclass(frozen=True, slots=True)
+class EndStream:
+    """Forget the stream now (cancelled, failed, or the connection is gone): no pass of it
+    starts any more, and what a running pass produces is dropped."""
+
+    key: Key
+
+
+Action = (
+    Send | StartJob | Close | Reload | Beat | KeepCredential | StartStream | FeedStream | EndStream
+)
 
 
 @dataclass
@@ -125,9 +159,13 @@ class NodeSession:
     pairing_code: str | None = None
     shutdown_requested: bool = False
     capabilities_changed: bool = False
+    max_streams: int = 0
+    """Streams held at once (`max_concurrent_streams`); 0: streaming jobs are refused."""
+    streams: StreamBook = field(init=False)
 
     def __post_init__(self) -> None:
         self.book = JobBook(self.max_jobs)
+        self.streams = StreamBook(self.max_streams)
 
     # --- connection ---------------------------------------------------------------------------
 
@@ -164,16 +202,20 @@ class NodeSession:
             self.phase = Phase.DISCONNECTED
         self.binary = False
         self.book.drop_all()
+        self.streams.drop_all()
 
     # --- scheduler messages -------------------------------------------------------------------
 
     def received(self, message: Message) -> list[Action]:
         """A parsed message after registration."""
         if isinstance(message, JobAssign):
-            return self._job(message)
+            return self._stream(message) if message.stream else self._job(message)
+        if isinstance(message, JobAudio):
+            return self._audio(message)
         if isinstance(message, JobCancel):
             self.book.cancel(message.job_id, message.attempt_id)
-            return []
+            ended = self.streams.cancel(message.job_id, message.attempt_id)
+            return [*(EndStream(key) for key in ended), *self._stop_if_done()]
         if isinstance(message, NodeControl):
             return self._control(message)
         if isinstance(message, PairingCode):
@@ -192,14 +234,30 @@ class NodeSession:
         refused = self.book.admit(key_of(job))
         if refused is not None:
             return [Send(self.refusal(job, refused))]
-        ack = JobAck(
+        return [Send(self._ack(job)), StartJob(job)]
+
+    def _stream(self, job: JobAssign) -> list[Action]:
+        refused = self.streams.admit(job, self.book.draining)
+        if refused is not None:
+            return [Send(self.refusal(job, refused))]
+        return [Send(self._ack(job)), StartStream(job)]
+
+    def _audio(self, chunk: JobAudio) -> list[Action]:
+        verdict = self.streams.audio(chunk)
+        if verdict is None:
+            return []
+        if isinstance(verdict, Fail):
+            return self.stream_failed(verdict.key, verdict.code, verdict.message)
+        return [FeedStream(verdict.key, chunk)]
+
+    def _ack(self, job: JobAssign) -> JobAck:
+        return JobAck(
             job_id=job.job_id,
             attempt_id=job.attempt_id,
             node_id=self.node_id,
             session_id=job.session_id,
             utterance_index=job.utterance_index,
         )
-        return [Send(ack), StartJob(job)]
 
     def _control(self, control: NodeControl) -> list[Action]:
         actions: list[Action] = []
@@ -228,6 +286,33 @@ class NodeSession:
             actions.append(Send(result, binary=self.binary and result.audio_data() is not None))
         actions.extend(self._stop_if_done())
         return actions
+
+    # --- streams ------------------------------------------------------------------------------
+
+    def stream_partial(self, key: Key, partial: AsrPartial) -> list[Action]:
+        """A pass produced a partial: sent while the stream is held (not once cancelled)."""
+        if self.streams.holds(key) and self.phase is Phase.REGISTERED:
+            return [Send(partial)]
+        return []
+
+    def stream_finished(self, key: Key, result: JobResult) -> list[Action]:
+        """The stream's one result (its final pass, or its failure)."""
+        actions: list[Action] = []
+        if self.streams.finish(key, result.success) and self.phase is Phase.REGISTERED:
+            actions.append(Send(result, binary=self.binary and result.audio_data() is not None))
+        actions.extend(self._stop_if_done())
+        return actions
+
+    def stream_failed(self, key: Key, code: str, message: str) -> list[Action]:
+        """The stream cannot go on (bad audio, a gap, a model failure): one failed result,
+        and the stream is forgotten."""
+        stream = self.streams.streams.get(key)
+        if stream is None:
+            return []
+        result = stream.job.answer(
+            self.node_id, success=False, error=JobError(code=code, message=message[:1024])
+        )
+        return [EndStream(key), *self.stream_finished(key, result)]
 
     def refusal(self, job: JobAssign, code: str) -> JobResult:
         code = str(code)
@@ -289,7 +374,7 @@ class NodeSession:
         return actions
 
     def _stop_if_done(self) -> list[Action]:
-        if self.shutdown_requested and self.book.idle:
+        if self.shutdown_requested and self.book.idle and self.streams.idle:
             self.phase = Phase.STOPPED
             return [Close("shutdown")]
         return []

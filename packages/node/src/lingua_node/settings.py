@@ -54,6 +54,11 @@ class NodeSettings(BaseSettings):
     model_memory_budget_mb: int | None = Field(default=None, ge=1)
     """Most memory (MB, 10^6 bytes, counted as model file sizes) loaded models may take;
     larger hub models are skipped when over it (`memory_budget.py`). None: no budget."""
+    stream_interval_ms: int = Field(default=1000, ge=200, le=10000)
+    """Time between recognition passes of a stream when its job asks for none (advertised as
+    `partial_update_interval_ms`; docs/node.md "Streaming" has the trade-off)."""
+    max_streams: int | None = Field(default=None, ge=0)
+    """Streams held at once; None: measured (`concurrency.stream_capacity`); 0: no streaming."""
     backend_failure_limit: int = Field(default=3, ge=1)
     """Failures in a row after which a model is withdrawn at run time (`health.py`)."""
 

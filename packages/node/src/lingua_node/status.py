@@ -1,4 +1,4 @@
-"""The live status line a volunteer sees: connection, jobs, latencies, pairing code."""
+"""The live status line a volunteer sees: connection, jobs, streams, latencies, pairing code."""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ def render(agent: NodeAgent, scheduler: str) -> Table:
         f"running {len(book.running)}/{book.max_jobs}  done {book.done}  failed {book.failed}"
         f"  discarded {book.discarded}",
     )
+    streams = agent.session.streams
+    if streams.max_streams:
+        table.add_row(
+            "streams",
+            f"live {len(streams.streams)}/{streams.max_streams}  done {streams.done}"
+            f"  failed {streams.failed}",
+        )
     if s.latencies_ms:
         last = list(s.latencies_ms)
         table.add_row("latency", f"last {last[-1]:.0f} ms  median {statistics.median(last):.0f} ms")

@@ -134,6 +134,35 @@ class WhisperASR:
         """While it runs, batches its calls could join wait for it (within the window)."""
         return self.batching.batcher.caller() if self.batching is not None else nullcontext()
 
+    def transcribe_stream(
+        self,
+        audio: FloatAudio,
+        language: str | None,
+        *,
+        prompt: str | None = None,
+        beam_size: int | None = None,
+        temperature: float | None = None,
+    ) -> Transcript:
+        """One pass of streaming recognition (`lingua_node.streaming`) over the buffer: the
+        short context as in `transcribe`; `prompt` is the text committed before the buffer
+        (Whisper's `initial_prompt`), so a pass over a trimmed buffer continues its sentence;
+        `beam_size` replaces the node's beam for this pass; `temperature` 0 turns off
+        faster-whisper's fallback (up to five more decodes at higher temperatures when a
+        decode looks unlikely, as a pass over the first fraction of a word always does)."""
+        local = ShortContextWhisper._local
+        local.frames = context_frames(audio.size) if self.short_context else None
+        try:
+            return self._decode(
+                audio,
+                language,
+                "transcribe",
+                temperature=temperature,
+                prompt=prompt,
+                beam_size=beam_size,
+            )
+        finally:
+            local.frames = None
+
     def _transcribe(self, audio: FloatAudio, language: str | None, task: str) -> Transcript:
         transcript = self._decode(audio, language, task)
         if task == "translate" and foreign_letters(transcript.text):
@@ -160,8 +189,12 @@ class WhisperASR:
         task: str,
         temperature: float | None = None,
         suppress: list[int] | None = None,
+        prompt: str | None = None,
+        beam_size: int | None = None,
     ) -> Transcript:
         options: dict[str, Any] = {}
+        if prompt:
+            options["initial_prompt"] = prompt
         if temperature is not None:
             options["temperature"] = temperature
         if suppress:
@@ -170,7 +203,7 @@ class WhisperASR:
             audio,
             language=language,
             task=task,
-            beam_size=self.beam_size,
+            beam_size=beam_size or self.beam_size,
             word_timestamps=task == "transcribe",
             condition_on_previous_text=False,
             vad_filter=False,  # the node's own VAD already cut the silence

@@ -10,6 +10,9 @@ from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
 from lingua_protocol.audio import FloatAudio
 
 SAMPLE_RATE = 16000
+END_SILENCE_MS = 100
+"""Silence that ends speech for `speech_span` (the whole-utterance cut keeps pauses up to
+500 ms inside speech; a streamed utterance's end must be found 150 ms after the last word)."""
 
 
 class SileroVAD:
@@ -18,6 +21,9 @@ class SileroVAD:
     def __init__(self, threshold: float = 0.5, pad_ms: int = 200) -> None:
         self.options = VadOptions(
             threshold=threshold, min_silence_duration_ms=500, speech_pad_ms=pad_ms
+        )
+        self.end_options = VadOptions(
+            threshold=threshold, min_silence_duration_ms=END_SILENCE_MS, speech_pad_ms=0
         )
         self._lock = threading.Lock()  # the ONNX session keeps recurrent state per call
         self.speech(np.zeros(SAMPLE_RATE // 2, dtype=np.float32))  # load now, not on a job
@@ -32,3 +38,16 @@ class SileroVAD:
             return np.zeros(0, dtype=np.float32)
         chunks, _ = collect_chunks(audio, stamps, sampling_rate=SAMPLE_RATE)
         return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+
+    def speech_span(self, audio: FloatAudio) -> tuple[int, int] | None:
+        """Where the first speech in `audio` starts and the last ends (samples, without
+        padding; a pause of `END_SILENCE_MS` ends speech), None when there is none. For
+        streaming recognition (`lingua_node.streaming.recognizer`), which cuts the silence
+        before and after speech itself, keeping word times on the utterance's clock."""
+        if audio.size < SAMPLE_RATE // 10:
+            return None
+        with self._lock:
+            stamps = get_speech_timestamps(audio, self.end_options, sampling_rate=SAMPLE_RATE)
+        if not stamps:
+            return None
+        return int(stamps[0]["start"]), min(int(stamps[-1]["end"]), audio.size)
