@@ -48,7 +48,7 @@ def test_session_that_does_not_ask_sees_nothing_new_and_chunks_stay_unsupported(
 
 def test_streaming_is_granted_with_the_interval_clamped_to_its_bounds() -> None:
     h = Harness()
-    for conn, asked, granted in (("a", None, 500), ("b", 50, 200), ("c", 99_999, 5000)):
+    for conn, asked, granted in (("a", None, 1000), ("b", 50, 200), ("c", 99_999, 5000)):
         extra = {} if asked is None else {"partial_update_interval_ms": asked}
         h.client(
             conn,

@@ -55,7 +55,7 @@ class SchedulerSettings(BaseSettings):
     streaming_enabled: bool = True
     """Grant `enable_streaming_asr` to sessions that ask; off: their ack says `streaming: false`
     and they send whole utterances."""
-    partial_update_interval_ms: int = Field(default=500, ge=1)
+    partial_update_interval_ms: int = Field(default=1000, ge=1)
     """The interval between partials asked of nodes when a session states none."""
     min_partial_update_interval_ms: int = Field(default=200, ge=1)
     max_partial_update_interval_ms: int = Field(default=5000, ge=1)
