@@ -2,7 +2,7 @@
 translated speech, half-duplex (the default) and full-duplex, measured in the same run.
 
 The real `python -m lingua_client --mic` runs in a terminal (tmux, 80x24) on a virtual sound
-card (`lingua_client.virtual_audio`) against a real scheduler and node (Whisper base on CPU,
+card (`lingua_client._virtual_audio`) against a real scheduler and node (Whisper base on CPU,
 Piper), the harness of `tests/e2e/test_e2e_audio_stack.py`. The six committed English
 sentences are said into the microphone at real-time pace with 1.5 s pauses, in each mode.
 
@@ -46,7 +46,7 @@ from audio_stack import (  # noqa: E402  (the harness lives with the end-to-end 
     stack_missing,
 )
 from e2e_support import one_node_cluster  # noqa: E402
-from lingua_client.local_cluster import LocalCluster  # noqa: E402
+from lingua_client import LocalCluster  # noqa: E402
 
 LOG_TIME = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO lingua\.client[.\w]*: "
 ANSWERED = re.compile(LOG_TIME + r"utterance (\d+) answered", re.M)

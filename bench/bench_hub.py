@@ -22,8 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from lingua_model_hub.catalog import Catalog
-from lingua_model_hub.process import HubProcess
+from lingua_model_hub import Catalog, HubProcess
 
 CHUNK = 4 << 20
 
@@ -77,7 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    from lingua_node.embedded import build_whisper_base
+    from lingua_node import build_whisper_base
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -28,8 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lingua_protocol import AudioData, JobAssign, PipelineConfig
-from lingua_protocol.audio import float32_to_pcm16, read_wav
+from lingua_protocol import AudioData, JobAssign, PipelineConfig, float32_to_pcm16, read_wav
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT / "tests" / "data" / "speech"
@@ -48,9 +47,7 @@ def clips() -> list[tuple[str, str, bytes, float]]:
 
 def direct(models: Path, repeat: int) -> dict[str, dict[str, float]]:
     """The floor: the node's own backends called in this process, no sockets, no scheduler."""
-    from lingua_node.loader import load_backends
-    from lingua_node.pipeline import Pipeline
-    from lingua_node.settings import NodeSettings
+    from lingua_node import NodeSettings, Pipeline, load_backends
 
     pipeline = Pipeline(load_backends(NodeSettings(models_dir=models, home=models.parent)), "b")
     figures: dict[str, dict[str, float]] = {}
@@ -88,8 +85,7 @@ def direct(models: Path, repeat: int) -> dict[str, dict[str, float]]:
 
 async def through_node(models: Path, repeat: int) -> dict[str, float]:
     """The same clips as utterances through a scheduler and a node process: send -> result."""
-    from lingua_client.connection import SessionConnection
-    from lingua_client.local_cluster import LocalCluster
+    from lingua_client import LocalCluster, SessionConnection
     from lingua_protocol import SessionInit
 
     out: dict[str, list[float]] = {}
@@ -145,9 +141,7 @@ def throughput(models: Path, rounds: int) -> dict[str, dict[str, float]]:
     mean size of its decoder batches."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from lingua_node.loader import load_backends
-    from lingua_node.pipeline import Pipeline
-    from lingua_node.settings import NodeSettings
+    from lingua_node import NodeSettings, Pipeline, load_backends
 
     clips_en = english_clips() * rounds
     audio_s = sum(a.size for _f, _t, a in clips_en) / 16000  # type: ignore[attr-defined]
@@ -209,10 +203,7 @@ def accuracy(models: Path, repeat: int, lang: str = "en") -> dict[str, dict[str,
     the full 30 s window, temperature fallback, previous-text conditioning, no VAD; Chinese
     converted to simplified characters as the node does). Times are of the transcription
     call alone."""
-    from lingua_node.backends.asr import to_simplified
-    from lingua_node.loader import load_backends
-    from lingua_node.pipeline import Pipeline
-    from lingua_node.settings import NodeSettings
+    from lingua_node import NodeSettings, Pipeline, load_backends, to_simplified
     from lingua_node.testing.wer import char_edits, word_edits
 
     backends = load_backends(NodeSettings(models_dir=models, home=models.parent, tts=False))
@@ -295,8 +286,7 @@ def main() -> None:
     parser.add_argument("--models-dir", type=Path)
     parser.add_argument("--parts", default="stages,throughput,accuracy,mandarin")
     args = parser.parse_args()
-    from lingua_node.embedded import ensure_embedded
-    from lingua_node.settings import NodeSettings
+    from lingua_node import NodeSettings, ensure_embedded
 
     models = args.models_dir or NodeSettings().models_path
     ensure_embedded(models)

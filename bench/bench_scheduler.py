@@ -61,7 +61,7 @@ from lingua_protocol import (
     SessionInit,
     Utterance,
 )
-from lingua_scheduler.__main__ import event_loop_factory
+from lingua_scheduler import event_loop_factory
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 

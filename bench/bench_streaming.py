@@ -39,8 +39,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from lingua_protocol import AsrPartial, AudioData, JobAssign, JobAudio, JobResult, PipelineConfig
-from lingua_protocol.audio import float32_to_pcm16, read_wav
+from lingua_protocol import (
+    AsrPartial,
+    AudioData,
+    JobAssign,
+    JobAudio,
+    JobResult,
+    PipelineConfig,
+    float32_to_pcm16,
+    read_wav,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT / "tests" / "data" / "speech"
@@ -122,9 +130,7 @@ class Streams:
     """Drives the node's `StreamRunner` the way the agent does, collecting what it reports."""
 
     def __init__(self, pipeline: Any, workers: int, interval_ms: int) -> None:
-        from lingua_node.streaming.recognizer import StreamConfig
-        from lingua_node.streaming.stream_job import StreamJob
-        from lingua_node.streaming.workers import StreamRunner
+        from lingua_node import StreamConfig, StreamJob, StreamRunner
 
         config = StreamConfig(interval_ms=interval_ms)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lingua-job")
@@ -311,11 +317,13 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from lingua_node.asr_choice import pick_recognizer
-    from lingua_node.loader import load_backends
-    from lingua_node.pipeline import Pipeline
-    from lingua_node.selftest import full_load_seconds
-    from lingua_node.settings import NodeSettings
+    from lingua_node import (
+        NodeSettings,
+        Pipeline,
+        full_load_seconds,
+        load_backends,
+        pick_recognizer,
+    )
 
     settings = NodeSettings(max_jobs=args.workers)
     interval_ms = args.interval_ms or settings.stream_interval_ms

@@ -1,7 +1,7 @@
 """Web client against the terminal client: end of speech to caption on screen, same clips,
 same scheduler and node, same run.
 
-Terminal: `lingua_client.files.run_files` (the `--file` path), one clip at a time, timed
+Terminal: `lingua_client._files.run_files` (the `--file` path), one clip at a time, timed
 from sending the utterance to its result. Browser: headless Chromium with the clips played
 by its fake microphone, cut by the page's VAD, timed from the cut to the caption being in
 the document (the row's `data-latency-ms`). Both start the clock when the utterance is
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 import web_support as web  # noqa: E402
 from e2e_support import SPEECH, one_node_cluster  # noqa: E402
-from lingua_client.files import run_files  # noqa: E402
+from lingua_client import run_files  # noqa: E402
 
 
 def clip_names() -> list[str]:

@@ -126,8 +126,7 @@ def environment() -> int:
 def self_test(model: Path, device: str, jobs: int, batch: str) -> Any:
     """The node's loader on `device`: self-test, CUDA fallback line, withheld reason.
     `batch`: the node's `asr_batch` setting ("off": each utterance on its own)."""
-    from lingua_node.loader import load_recognizer, node_device
-    from lingua_node.settings import NodeSettings
+    from lingua_node import NodeSettings, load_recognizer, node_device
 
     settings = NodeSettings(device=device, max_jobs=jobs, asr_batch=batch)  # type: ignore[arg-type]
     tried = node_device(settings)  # on CUDA: the NVIDIA wheels preloaded first
@@ -138,7 +137,7 @@ def self_test(model: Path, device: str, jobs: int, batch: str) -> Any:
     if option is None:
         print(f"  self-test FAILED on every device: {withheld}")
         return None
-    from lingua_node.device import compute_type
+    from lingua_node import compute_type
 
     ran_on = getattr(option.recognizer, "device", tried)
     verdict = "passed" if ran_on == tried else f"fell back to {ran_on}"
@@ -152,7 +151,7 @@ def self_test(model: Path, device: str, jobs: int, batch: str) -> Any:
 def throughput(recognizer: Any, jobs: list[int], rounds: int) -> None:
     """k utterances at once through the node's recogniser, `rounds` times each."""
     import numpy as np
-    from lingua_node.selftest import builtin_clip
+    from lingua_node import builtin_clip
 
     clip = builtin_clip()
     audio = np.concatenate([clip, clip[: 16000 * 5 - clip.size]])[: 16000 * 5]  # 5 s

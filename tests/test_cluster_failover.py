@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from lingua_client.connection import SessionConnection
+from lingua_client import SessionConnection
 from lingua_protocol import Message, SessionInit, TranslationResult
 from lingua_scheduler.testing import ScriptedNode
 from lingua_scheduler.testing.processes import SchedulerProcess

@@ -12,8 +12,7 @@ import contextlib
 import threading
 
 import pytest
-from lingua_node.agent import NodeAgent
-from lingua_node.jobs import StageGate
+from lingua_node import NodeAgent, StageGate
 from lingua_protocol import (
     CapabilityByType,
     JobAssign,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from lingua_client.connection import SessionConnection
+from lingua_client import SessionConnection
 from lingua_protocol import Message, SessionInit, TranslationResult
 from lingua_scheduler.testing import ScriptedNode, running_scheduler
 

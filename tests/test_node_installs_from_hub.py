@@ -16,8 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from lingua_model_hub import Catalog, HubProcess
-from lingua_node.embedded import WHISPER_SHA256
-from lingua_node.store import ModelStore
+from lingua_node import WHISPER_SHA256, ModelStore
 from lingua_protocol import ErrorCode, HubModelVersion, ProtocolError
 
 HUB_TOKEN = "bundled-test-token"
@@ -184,10 +183,8 @@ def test_an_asr_model_installed_while_running_is_served_for_its_language(tmp_pat
     """A copy of the embedded Whisper published as `whisper-base-es` for Spanish: installed
     while the node runs, the store watcher loads it, the node advertises it and Spanish goes to
     it; removed, it is gone and Spanish goes back to the embedded model. No restart."""
-    from lingua_node import capabilities
-    from lingua_node.audio_decode import decode_audio
-    from lingua_node.loader import StoreWatcher, load_backends
-    from lingua_node.settings import NodeSettings
+    from lingua_node import NodeSettings, StoreWatcher, decode_audio, load_backends
+    from lingua_node import _capabilities as capabilities
 
     settings = NodeSettings(home=tmp_path / "home", models_dir=tmp_path / "models", tts=False)
     backends = load_backends(settings)
@@ -244,11 +241,7 @@ class ScriptedRecognizer:
 def test_a_voice_installed_while_running_is_served_without_a_restart(tmp_path: Path) -> None:
     """The embedded Piper voice republished as a German voice: installed while the node runs,
     the store watcher loads it and German speech goes to it; removed, it is gone."""
-    from lingua_node.backends.tts import TTSRouter
-    from lingua_node.embedded import piper_voice_path
-    from lingua_node.loader import StoreWatcher
-    from lingua_node.pipeline import Backends
-    from lingua_node.settings import NodeSettings
+    from lingua_node import Backends, NodeSettings, StoreWatcher, TTSRouter, piper_voice_path
 
     voice = piper_voice_path()
     assert voice is not None

@@ -14,15 +14,19 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from lingua_node import capabilities
-from lingua_node.agent import NodeAgent
-from lingua_node.asr_choice import AsrOption, ASRRouter
-from lingua_node.backends.registry import ENGINES
-from lingua_node.backends.tts import TTSRouter
-from lingua_node.jobs import StageGate
-from lingua_node.loader import load_recognizer
-from lingua_node.pipeline import Backends, Pipeline
-from lingua_node.settings import NodeSettings
+from lingua_node import (
+    ENGINES,
+    AsrOption,
+    ASRRouter,
+    Backends,
+    NodeAgent,
+    NodeSettings,
+    Pipeline,
+    StageGate,
+    TTSRouter,
+    load_recognizer,
+)
+from lingua_node import _capabilities as capabilities
 from lingua_protocol import JobAssign, JobResult, PipelineConfig
 from lingua_scheduler import SchedulerServer, SchedulerSettings
 from lingua_scheduler.testing import ScriptedClient

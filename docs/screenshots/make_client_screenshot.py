@@ -18,9 +18,11 @@ sys.path.insert(0, str(ROOT / "packages" / "client" / "tests"))
 
 from client_support import clip  # noqa: E402
 from fake_mic import RecordedMic  # noqa: E402
-from lingua_client.app import LinguaApp  # noqa: E402
-from lingua_client.local_cluster import LocalCluster  # noqa: E402
-from lingua_node.settings import NodeSettings  # noqa: E402
+from lingua_client import (  # noqa: E402
+    LinguaApp,
+    LocalCluster,
+)
+from lingua_node import NodeSettings  # noqa: E402
 from lingua_protocol import SessionInit  # noqa: E402
 
 

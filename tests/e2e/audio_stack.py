@@ -1,6 +1,6 @@
 """The live app as a user runs it, for tests and `bench/bench_client.py`: the real
 `python -m lingua_client --mic` in a real terminal (tmux, 80x24) on a virtual sound card
-(`lingua_client.virtual_audio`: a private PulseAudio with a pipe-source microphone and a
+(`lingua_client._virtual_audio`: a private PulseAudio with a pipe-source microphone and a
 null-sink speaker), against a real scheduler and node. Skips need tmux and PulseAudio
 (Debian: tmux pulseaudio pulseaudio-utils libasound2-plugins)."""
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from lingua_client.virtual_audio import (
+from lingua_client import (
     MIC_RATE,
     SPEAKER_RATE,
     VirtualAudio,

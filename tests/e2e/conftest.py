@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lingua_client.local_cluster import LocalCluster
+from lingua_client import LocalCluster
 
 E2E_TIMEOUT_S = 600
 """Per-test limit for end-to-end tests (real models load); every other test has the
@@ -25,7 +25,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def shared_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The node's embedded models, built from packages once for the whole e2e run."""
-    from lingua_node.embedded import ensure_embedded
+    from lingua_node import ensure_embedded
 
     folder = tmp_path_factory.mktemp("e2e-models")
     ensure_embedded(folder)

@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lingua_client.files import run_files
-from lingua_client.local_cluster import LocalCluster
-from lingua_model_hub.catalog import Catalog
+from lingua_client import LocalCluster, run_files
+from lingua_model_hub import Catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEECH = ROOT / "tests" / "data" / "speech"
@@ -76,8 +75,7 @@ def one_node_cluster(
     benchmarks and the screenshot scripts. `models_dir` defaults to the node's own models
     folder; its embedded models are built first, so a first run does not spend the node's
     ready timeout building them."""
-    from lingua_node.embedded import ensure_embedded
-    from lingua_node.settings import NodeSettings
+    from lingua_node import NodeSettings, ensure_embedded
 
     models = models_dir or NodeSettings().models_path
     ensure_embedded(models)

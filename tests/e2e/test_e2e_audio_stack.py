@@ -1,6 +1,6 @@
 """The client through a real audio stack: PortAudio -> ALSA pulse plugin -> a private
 PulseAudio with a pipe-source microphone and a null-sink speaker (`audio_stack.py`,
-`lingua_client.virtual_audio`).
+`lingua_client._virtual_audio`).
 
 The first checks run the client's audio I/O in a fresh process each. The acceptance checks
 run the real app (`python -m lingua_client --mic`) in a real terminal (tmux, 80x24) against a
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lingua_client.local_cluster import LocalCluster
+from lingua_client import LocalCluster
 from lingua_node.testing.wer import wer
 
 from .audio_stack import (
@@ -77,7 +77,7 @@ STRAY = re.compile(r"ALSA|underrun|PortAudio|Traceback|Expression|lingua\.\w|WAR
 
 PLAY_TONE = """
 import sys, threading, time, numpy as np
-from lingua_client.audio_io import Player
+from lingua_client import Player
 def busy():  # a busy app: the audio callback waits for the GIL, as next to a redraw
     while True:
         sum(range(10000))
@@ -98,7 +98,7 @@ print('PLAYED', flush=True)
 
 RECORD_MIC = """
 import asyncio, sys, numpy as np
-from lingua_client.audio_io import Microphone
+from lingua_client import Microphone
 async def main():
     mic, got = Microphone(), []
     async for block in mic.blocks():
@@ -189,14 +189,14 @@ def test_the_documented_virtual_sound_card_says_files_and_records_what_is_played
     tmp_path: Path,
 ) -> None:
     docs = (ROOT / "docs" / "client.md").read_text()
-    assert "python -m lingua_client.virtual_audio --say" in docs  # the snippet shown
+    assert "python -m lingua_client._virtual_audio --say" in docs  # the snippet shown
     weather = SPEECH / "weather.wav"
     heard_wav = tmp_path / "heard.wav"
     done = subprocess.run(
         [
             sys.executable,
             "-m",
-            "lingua_client.virtual_audio",
+            "lingua_client._virtual_audio",
             "--start-s",
             "1",
             "--say",
@@ -295,7 +295,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, shared_models: Path) -> Iter
 
 def transcribe(whisper_dir: Path, audio_48k: np.ndarray) -> str:
     from faster_whisper import WhisperModel
-    from lingua_protocol.audio import resample
+    from lingua_protocol import resample
 
     model = WhisperModel(str(whisper_dir), device="cpu", compute_type="int8", cpu_threads=2)
     segments, _ = model.transcribe(resample(audio_48k, SPEAKER_RATE, MIC_RATE), language="en")

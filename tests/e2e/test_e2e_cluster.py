@@ -8,8 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from lingua_client.connection import SessionConnection
-from lingua_client.local_cluster import LocalCluster, Proc
+from lingua_client import LocalCluster, Proc, SessionConnection
 from lingua_protocol import (
     Message,
     RoomCreate,
@@ -18,8 +17,9 @@ from lingua_protocol import (
     RoomMembers,
     SessionInit,
     TranslationResult,
+    float32_to_pcm16,
+    read_wav,
 )
-from lingua_protocol.audio import float32_to_pcm16, read_wav
 
 from .e2e_support import (
     SPEECH,

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from lingua_client.local_cluster import Proc, free_port, wait_http
+from lingua_client import Proc, free_port, wait_http
 
 FILES = 128
 

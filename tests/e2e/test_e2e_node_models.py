@@ -9,9 +9,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from lingua_client.local_cluster import LocalCluster
-from lingua_model_hub.catalog import Catalog
-from lingua_node.store import ModelStore
+from lingua_client import LocalCluster
+from lingua_model_hub import Catalog
+from lingua_node import ModelStore
 from lingua_protocol import PipelineConfig
 from lingua_scheduler.testing import ScriptedClient
 

@@ -9,10 +9,8 @@ import json
 import os
 
 import pytest
-from lingua_client.connection import SessionConnection
-from lingua_client.local_cluster import LocalCluster
-from lingua_protocol import Message, SessionInit, TranslationResult
-from lingua_protocol.audio import float32_to_pcm16, read_wav
+from lingua_client import LocalCluster, SessionConnection
+from lingua_protocol import Message, SessionInit, TranslationResult, float32_to_pcm16, read_wav
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 

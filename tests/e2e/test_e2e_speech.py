@@ -7,7 +7,7 @@ import json
 import wave
 from pathlib import Path
 
-from lingua_client.local_cluster import LocalCluster
+from lingua_client import LocalCluster
 
 from .e2e_support import (
     SPEECH,

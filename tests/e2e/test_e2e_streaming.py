@@ -12,8 +12,7 @@ import time
 from typing import Any
 
 import numpy as np
-from lingua_client.connection import SessionConnection
-from lingua_client.local_cluster import LocalCluster
+from lingua_client import LocalCluster, SessionConnection
 from lingua_node.testing.wer import word_edits
 from lingua_protocol import (
     AsrPartial,
@@ -24,8 +23,9 @@ from lingua_protocol import (
     RoomMembers,
     SessionInit,
     TranslationResult,
+    float32_to_pcm16,
+    read_wav,
 )
-from lingua_protocol.audio import float32_to_pcm16, read_wav
 
 from .e2e_support import SPEECH, send_files
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lingua_client.local_cluster import LocalCluster
+from lingua_client import LocalCluster
 
 from .e2e_support import SPEECH, one_node_cluster
 from .web_support import (

@@ -19,8 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
-from lingua_client.local_cluster import LocalCluster, Proc
-from lingua_client.web_server import make_server, page_url
+from lingua_client import LocalCluster, Proc, make_server, page_url
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CAPTURE_RATE_HZ = 48000
@@ -80,7 +79,7 @@ def capture_wav(
 
 @contextlib.contextmanager
 def web_client(scheduler_url: str) -> Iterator[str]:
-    """The web client served by `lingua_client.web_server` on a free port; yields its URL."""
+    """The web client served by `lingua_client._web_server` on a free port; yields its URL."""
     server = make_server("127.0.0.1", 0, scheduler_url)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

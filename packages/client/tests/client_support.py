@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from lingua_client.connection import LinkStatus, SessionConnection
-from lingua_protocol import JobAssign, Message, SessionInit
-from lingua_protocol.audio import read_wav
+from lingua_client._connection import LinkStatus, SessionConnection
+from lingua_protocol import JobAssign, Message, SessionInit, read_wav
 from lingua_scheduler import SchedulerServer
 from lingua_scheduler.testing import ScriptedNode
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from client_support import Sched, clip
 from fake_mic import RecordedMic
-from lingua_client.app import LinguaApp
+from lingua_client._app import LinguaApp
 from lingua_protocol import RoomMember, RoomMembers, SessionInit
 from lingua_scheduler import SchedulerServer, SchedulerSettings
 from lingua_scheduler.testing import ScriptedNode

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 from client_support import clip
 from fake_mic import RecordedMic
-from lingua_client.app import CaptionView, LinguaApp
+from lingua_client._app import CaptionView, LinguaApp
 from lingua_protocol import AsrPartial, RoomError, SessionInit, TranslationResult
 from stream_scheduler import ScriptedStreamingScheduler, running, url
 from textual.pilot import Pilot

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lingua_client.audio_io import ClipQueue
-from lingua_client.screen_guard import stderr_to_file
+from lingua_client._audio_io import ClipQueue
+from lingua_client._screen_guard import stderr_to_file
 
 
 def play(clips: ClipQueue, blocks: int, size: int = 480) -> np.ndarray:
@@ -80,8 +80,8 @@ class ScriptedApp:
 def test_device_trouble_is_one_short_line_on_the_meter_not_repeated_in_the_notice() -> None:
     import logging
 
-    from lingua_client.app import LogToApp
-    from lingua_client.audio_io import Microphone
+    from lingua_client._app import LogToApp
+    from lingua_client._audio_io import Microphone
 
     app = ScriptedApp()
     handler = LogToApp(app)  # type: ignore[arg-type]
@@ -116,7 +116,7 @@ class ScriptedSoundDevice:
 def test_a_device_that_will_not_open_leaves_captions_only_and_a_bug_is_not_swallowed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from lingua_client import audio_io
+    from lingua_client import _audio_io as audio_io
 
     refusing = ScriptedSoundDevice(ScriptedSoundDevice.PortAudioError)
     monkeypatch.setattr(audio_io, "_sd", lambda: refusing)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from client_support import clip
 from fake_mic import RecordedMic
-from lingua_client.cutter import CutterSettings, UtteranceCutter
-from lingua_client.vad import SileroStream
+from lingua_client._cutter import CutterSettings, UtteranceCutter
+from lingua_client._vad import SileroStream
 
 
 async def cuts_of(audio: np.ndarray, settings: CutterSettings | None = None) -> list:  # type: ignore[type-arg]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from client_support import SPEECH, Sched, clip
 from lingua_client.__main__ import main
-from lingua_client.files import UnreadableAudio, read_audio_16k, run_files
+from lingua_client._files import UnreadableAudio, read_audio_16k, run_files
 
 
 def sf_write(path: Path, audio: np.ndarray, kind: str, container: str = "wav") -> None:

@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 from client_support import SPEECH, Sched, clip
-from lingua_client.files import run_files
-from lingua_protocol.audio import pcm16_wav_bytes
+from lingua_client._files import run_files
+from lingua_protocol import pcm16_wav_bytes
 from stream_scheduler import ScriptedStreamingScheduler, running, url
 
 

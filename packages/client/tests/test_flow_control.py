@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from client_support import SPEECH
-from lingua_client.files import run_files
+from lingua_client._files import run_files
 from lingua_protocol import (
     Error,
     SessionInit,

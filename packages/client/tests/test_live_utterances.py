@@ -4,9 +4,9 @@ connection is opened, nothing is sent)."""
 from __future__ import annotations
 
 import numpy as np
-from lingua_client.connection import SessionConnection
-from lingua_client.cutter import StreamEvent
-from lingua_client.live_utterances import LiveUtterances
+from lingua_client._connection import SessionConnection
+from lingua_client._cutter import StreamEvent
+from lingua_client._live_utterances import LiveUtterances
 from lingua_protocol import Error, Message, SessionInit, SessionInitAck
 
 TENTH_S = np.full(1600, 0.25, np.float32)  # 100 ms: 3,200 bytes of pcm16

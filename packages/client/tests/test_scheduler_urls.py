@@ -6,8 +6,8 @@ import socket
 
 import pytest
 from client_support import Reports, Sched, reconnecting_session
-from lingua_client.scheduler_url import BadSchedulerUrl, check_scheduler_url
-from lingua_client.scheduler_urls import UrlRotation, split_urls
+from lingua_client._scheduler_url import BadSchedulerUrl, check_scheduler_url
+from lingua_client._scheduler_urls import UrlRotation, split_urls
 
 
 def _closed_port() -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from lingua_client.session import Backoff, ClientSession
+from lingua_client._session import Backoff, ClientSession
 from lingua_protocol import (
     Error,
     ErrorCode,
@@ -289,8 +289,8 @@ def test_tts_off_travels_per_utterance_and_room_results_of_others_pass_unchanged
 
 
 def test_a_room_error_is_a_room_row_and_never_answers_our_own_index() -> None:
-    from lingua_client.captions import Captions
-    from lingua_client.session import final_index
+    from lingua_client._captions import Captions
+    from lingua_client._session import final_index
     from lingua_protocol import RoomError
 
     error = RoomError(

@@ -12,7 +12,7 @@ from collections import defaultdict
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from lingua_client.session import Backoff, ClientSession
+from lingua_client._session import Backoff, ClientSession
 from lingua_protocol import (
     AsrPartial,
     AudioChunk,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 
-from lingua_client.session import Backoff, ClientSession
+from lingua_client._session import Backoff, ClientSession
 from lingua_protocol import (
     AsrPartial,
     AudioChunk,

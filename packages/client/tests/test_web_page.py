@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from lingua_client.web_server import make_server, page_url
+from lingua_client._web_server import make_server, page_url
 from lingua_protocol import (
     AudioData,
     TranslationResult,

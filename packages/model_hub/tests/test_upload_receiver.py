@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from lingua_model_hub.catalog import HubError
-from lingua_model_hub.upload import UploadLimits, UploadReceiver, boundary_of
+from lingua_model_hub._catalog import HubError
+from lingua_model_hub._upload import UploadLimits, UploadReceiver, boundary_of
 
 B = b"bnd"
 LIMITS = UploadLimits(max_meta_bytes=200, max_files=2, max_part_header_bytes=300)

@@ -22,7 +22,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def backends(models_dir: Path):  # type: ignore[no-untyped-def]
-    from lingua_node.loader import load_backends
-    from lingua_node.settings import NodeSettings
+    from lingua_node._loader import load_backends
+    from lingua_node._settings import NodeSettings
 
     return load_backends(NodeSettings(home=models_dir.parent / "home", models_dir=models_dir))

@@ -7,8 +7,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from lingua_node.jobs import StageGate
-from lingua_node.pipeline import Pipeline
+from lingua_node._jobs import StageGate
+from lingua_node._pipeline import Pipeline
 from lingua_node.testing.agent_harness import Runner, job, running
 from lingua_node.testing.scripted_scheduler import ScriptedScheduler
 from lingua_node.testing.wer import wer

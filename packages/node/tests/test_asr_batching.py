@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lingua_node.backends.asr_batching import (
+from lingua_node._backends.asr_batching import (
     DEFAULT_WINDOW_MS,
     BatchCollector,
     Batcher,
@@ -260,7 +260,7 @@ def features(value: float, frames: int = 4) -> object:
 
 def test_equal_encoder_inputs_share_one_call_and_each_gets_its_own_output() -> None:
     import numpy as np
-    from lingua_node.backends.asr_batched import BatchingWhisper
+    from lingua_node._backends.asr_batched import BatchingWhisper
 
     model = RecordingWhisper()
     whisper = BatchingWhisper(model, BatchPolicy(2, window_s=1.0))
@@ -273,7 +273,7 @@ def test_equal_encoder_inputs_share_one_call_and_each_gets_its_own_output() -> N
 
 
 def test_encoder_inputs_of_different_lengths_are_never_padded_into_one_call() -> None:
-    from lingua_node.backends.asr_batched import BatchingWhisper
+    from lingua_node._backends.asr_batched import BatchingWhisper
 
     model = RecordingWhisper()
     whisper = BatchingWhisper(model, BatchPolicy(2, window_s=1.0))
@@ -285,7 +285,7 @@ def test_encoder_inputs_of_different_lengths_are_never_padded_into_one_call() ->
 
 
 def test_decoder_calls_with_equal_options_share_one_call_with_each_prompt() -> None:
-    from lingua_node.backends.asr_batched import BatchingWhisper
+    from lingua_node._backends.asr_batched import BatchingWhisper
 
     model = RecordingWhisper()
     whisper = BatchingWhisper(model, BatchPolicy(3, window_s=1.0))
@@ -304,7 +304,7 @@ def test_decoder_calls_with_equal_options_share_one_call_with_each_prompt() -> N
 def test_alignments_share_a_call_only_when_their_texts_are_equally_long() -> None:
     """The alignment normalises attention over the text tokens: padding a shorter text
     moved a word's end from 0.46 s to 0.48 s on the committed Mandarin speech."""
-    from lingua_node.backends.asr_batched import BatchingWhisper
+    from lingua_node._backends.asr_batched import BatchingWhisper
 
     model = RecordingWhisper()
     whisper = BatchingWhisper(model, BatchPolicy(3, window_s=1.0))
@@ -325,7 +325,7 @@ def committed_clips() -> list[tuple[str, str, object]]:
     Mandarin clips: Whisper base hears espeak-ng's Mandarin so badly that its beam result
     fails faster-whisper's quality thresholds and it falls back to sampling, which differs
     from run to run even without batching."""
-    from lingua_protocol.audio import read_wav
+    from lingua_protocol import read_wav
 
     out: list[tuple[str, str, object]] = []
     for listing in ("sentences.json", "foreign.json"):
@@ -338,8 +338,8 @@ def committed_clips() -> list[tuple[str, str, object]]:
 def test_each_committed_clip_transcribed_in_a_batch_equals_the_clip_alone(
     models_dir: Path,
 ) -> None:
-    from lingua_node.backends.asr import WhisperASR
-    from lingua_node.embedded import ensure_embedded
+    from lingua_node._backends.asr import WhisperASR
+    from lingua_node._embedded import ensure_embedded
 
     whisper = ensure_embedded(models_dir).whisper_dir
     clips = committed_clips()
@@ -361,9 +361,9 @@ def test_each_committed_clip_transcribed_in_a_batch_equals_the_clip_alone(
 def test_the_loader_gives_a_recognizer_batching_only_when_the_setting_asks(
     models_dir: Path,
 ) -> None:
-    from lingua_node.embedded import ensure_embedded
-    from lingua_node.loader import load_recognizer
-    from lingua_node.settings import NodeSettings
+    from lingua_node._embedded import ensure_embedded
+    from lingua_node._loader import load_recognizer
+    from lingua_node._settings import NodeSettings
 
     whisper = ensure_embedded(models_dir).whisper_dir
     for setting, expected in (("on", 3), ("auto", None)):

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from lingua_node.asr_choice import AsrOption, ASRRouter, asr_models, choose_recognizer
-from lingua_node.backends.interfaces import Transcript
+from lingua_node._asr_choice import AsrOption, ASRRouter, asr_models, choose_recognizer
+from lingua_node._backends.interfaces import Transcript
 
 ALL = ["de", "en", "es", "zh"]
 

@@ -6,9 +6,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from lingua_node.audio_decode import decode_audio
-from lingua_protocol import ErrorCode, ProtocolError
-from lingua_protocol.audio import float32_to_pcm16, wav_bytes
+from lingua_node._audio_decode import decode_audio
+from lingua_protocol import ErrorCode, ProtocolError, float32_to_pcm16, wav_bytes
 
 TONE = (0.3 * np.sin(2 * np.pi * 440 * np.arange(22050) / 22050)).astype(np.float32)
 

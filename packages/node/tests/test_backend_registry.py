@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from lingua_node.backends.registry import ENGINES, UnknownEngine, engine_class, engine_names
+from lingua_node._backends.registry import ENGINES, UnknownEngine, engine_class, engine_names
 
 
 def test_an_unknown_engine_names_the_known_ones() -> None:
@@ -25,7 +25,7 @@ def test_every_registered_engine_resolves_to_a_class(kind: str, name: str) -> No
 
 def test_the_pipeline_and_loader_import_no_engine_library() -> None:
     code = (
-        "import sys, lingua_node.pipeline, lingua_node.loader, lingua_node.capabilities;"
+        "import sys, lingua_node._pipeline, lingua_node._loader, lingua_node._capabilities;"
         "heavy = [m for m in ('faster_whisper', 'ctranslate2', 'piper', 'transformers', 'torch')"
         " if m in sys.modules]; print(','.join(heavy))"
     )

@@ -3,7 +3,7 @@ on the built-in clip; the operator's numbers win."""
 
 from __future__ import annotations
 
-from lingua_node.concurrency import WorkerPlan, calibrated_max_jobs, plan_workers
+from lingua_node._concurrency import WorkerPlan, calibrated_max_jobs, plan_workers
 
 
 def test_cpu_jobs_get_one_core_each_up_to_eight() -> None:

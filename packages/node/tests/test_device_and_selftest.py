@@ -11,15 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from lingua_node import capabilities
-from lingua_node.asr_choice import AsrOption, ASRRouter
-from lingua_node.backends.registry import ENGINES
-from lingua_node.backends.tts import TTSRouter
-from lingua_node.device import preload_cuda_libraries, resolve_device
-from lingua_node.loader import load_recognizer
-from lingua_node.pipeline import Backends, Pipeline
-from lingua_node.session import Beat, NodeSession, Send
-from lingua_node.settings import NodeSettings
+from lingua_node import _capabilities as capabilities
+from lingua_node._asr_choice import AsrOption, ASRRouter
+from lingua_node._backends.registry import ENGINES
+from lingua_node._backends.tts import TTSRouter
+from lingua_node._device import preload_cuda_libraries, resolve_device
+from lingua_node._loader import load_recognizer
+from lingua_node._pipeline import Backends, Pipeline
+from lingua_node._session import Beat, NodeSession, Send
+from lingua_node._settings import NodeSettings
 from lingua_node.testing.backend_doubles import (
     CUBLAS_MISSING,
     BrokenEverywhereRecognizer,
@@ -52,7 +52,7 @@ def test_auto_is_cuda_only_when_a_cuda_device_is_visible() -> None:
 
 
 def test_the_gpu_compute_type_is_the_best_the_card_supports() -> None:
-    from lingua_node.device import compute_type
+    from lingua_node._device import compute_type
 
     def card(*types: str) -> Callable[[str], frozenset[str]]:
         return lambda _device: frozenset(types)
@@ -199,7 +199,7 @@ def test_a_model_failing_jobs_in_a_row_is_withdrawn_and_reported(
 
 
 def test_a_success_resets_the_count(doubles: None) -> None:
-    from lingua_node.health import BackendHealth
+    from lingua_node._health import BackendHealth
 
     health = BackendHealth(3)
     for _ in range(2):
@@ -214,8 +214,8 @@ def test_a_success_resets_the_count(doubles: None) -> None:
 def test_a_withdrawn_model_stays_out_when_the_store_changes(
     doubles: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lingua_node.health import Withdrawal
-    from lingua_node.loader import StoreWatcher
+    from lingua_node._health import Withdrawal
+    from lingua_node._loader import StoreWatcher
     from lingua_node.testing.backend_doubles import install_fake_asr
 
     monkeypatch.setitem(
@@ -244,6 +244,6 @@ def test_a_withdrawn_model_stays_out_when_the_store_changes(
 
 
 def asr_options(backends: Backends) -> list[AsrOption]:
-    from lingua_node.asr_choice import asr_models
+    from lingua_node._asr_choice import asr_models
 
     return asr_models(backends.asr)

@@ -8,14 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from lingua_node.backends.asr import WhisperASR
-from lingua_node.backends.interfaces import Transcript
-from lingua_node.backends.tts import TTSRouter
-from lingua_node.pipeline import Backends, Pipeline
-from lingua_node.script_check import foreign_letters
+from lingua_node._backends.asr import WhisperASR
+from lingua_node._backends.interfaces import Transcript
+from lingua_node._backends.tts import TTSRouter
+from lingua_node._pipeline import Backends, Pipeline
+from lingua_node._script_check import foreign_letters
 from lingua_node.testing.backend_doubles import PassThroughVAD
-from lingua_protocol import AudioData, JobAssign, PipelineConfig
-from lingua_protocol.audio import FloatAudio
+from lingua_protocol import AudioData, FloatAudio, JobAssign, PipelineConfig
 
 MIXED = "I want to meet Ding明天的酒店 tomorrow."
 
@@ -130,7 +129,7 @@ def test_the_stricter_second_decode_runs_on_the_real_model(backends) -> None:  #
     translates: the retry path works on the real model, not only on the double."""
     from pathlib import Path
 
-    from lingua_node.audio_decode import decode_audio
+    from lingua_node._audio_decode import decode_audio
 
     speech = Path(__file__).resolve().parents[3] / "tests" / "data" / "speech" / "es_table.wav"
     whisper = backends.asr.choose("es", "translate")

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lingua_node.agent import FatalNodeError, NodeAgent
-from lingua_node.identity import credential, node_id, store_credential
-from lingua_node.session import Send
+from lingua_node._agent import FatalNodeError, NodeAgent
+from lingua_node._identity import credential, node_id, store_credential
+from lingua_node._session import Send
 from lingua_node.testing.scripted_scheduler import ScriptedScheduler
 from lingua_protocol import ErrorCode, JobAssign, JobResult, NodeRegister, error_message
 

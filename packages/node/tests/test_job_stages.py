@@ -8,15 +8,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from lingua_node.backends.interfaces import Speech, Transcript
-from lingua_node.backends.tts import TTSRouter
-from lingua_node.jobs import StageGate
-from lingua_node.pipeline import Backends, Pipeline
+from lingua_node._backends.interfaces import Speech, Transcript
+from lingua_node._backends.tts import TTSRouter
+from lingua_node._jobs import StageGate
+from lingua_node._pipeline import Backends, Pipeline
 from lingua_node.testing.agent_harness import running
 from lingua_node.testing.backend_doubles import PassThroughVAD
 from lingua_node.testing.scripted_scheduler import ScriptedScheduler
-from lingua_protocol import AudioData, JobAssign, JobCancel, PipelineConfig
-from lingua_protocol.audio import FloatAudio
+from lingua_protocol import AudioData, FloatAudio, JobAssign, JobCancel, PipelineConfig
 
 
 @dataclass
@@ -171,7 +170,7 @@ async def _wait_thread_event(sched: ScriptedScheduler, event: threading.Event) -
 
 
 def test_a_job_that_waited_past_its_timeout_for_a_worker_does_not_run() -> None:
-    from lingua_node.agent import NodeAgent
+    from lingua_node._agent import NodeAgent
     from lingua_protocol import NodeRegister
 
     ran: list[str] = []

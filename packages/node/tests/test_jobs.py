@@ -1,4 +1,4 @@
-from lingua_node.jobs import JobBook
+from lingua_node._jobs import JobBook
 
 
 def test_admits_up_to_max_jobs_then_refuses_as_overloaded() -> None:

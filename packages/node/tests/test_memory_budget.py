@@ -7,12 +7,12 @@ import logging
 from pathlib import Path
 
 import pytest
-from lingua_node.asr_choice import AsrOption
-from lingua_node.backends.registry import ENGINES
-from lingua_node.loader import load_recognizers, memory_budget
-from lingua_node.memory_budget import MB, MemoryBudget
-from lingua_node.settings import NodeSettings
-from lingua_node.store import ModelStore
+from lingua_node._asr_choice import AsrOption
+from lingua_node._backends.registry import ENGINES
+from lingua_node._loader import load_recognizers, memory_budget
+from lingua_node._memory_budget import MB, MemoryBudget
+from lingua_node._settings import NodeSettings
+from lingua_node._store import ModelStore
 from lingua_node.testing.backend_doubles import CublasMissingRecognizer, install_fake_asr
 
 DOUBLES = "lingua_node.testing.backend_doubles"  # module of the engine test doubles

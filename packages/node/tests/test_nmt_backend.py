@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from lingua_node.backends.nmt import TextTranslator
+from lingua_node._backends.nmt import TextTranslator
 from lingua_node.testing.tiny_nmt import build_tiny_m2m100
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from lingua_node.session import (
+from lingua_node._session import (
     Beat,
     Close,
     KeepCredential,

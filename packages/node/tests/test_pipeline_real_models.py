@@ -7,16 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lingua_node.pipeline import Pipeline
+from lingua_node._pipeline import Pipeline
 from lingua_node.testing.wer import wer
 from lingua_protocol import (
     AudioData,
     FeatureFlags,
     JobAssign,
     PipelineConfig,
+    float32_to_pcm16,
     parse_scheduler_message,
 )
-from lingua_protocol.audio import float32_to_pcm16
 
 
 def job(

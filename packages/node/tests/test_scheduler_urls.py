@@ -7,8 +7,8 @@ import contextlib
 import socket
 
 import pytest
-from lingua_node.agent import NodeAgent
-from lingua_node.scheduler_urls import UrlRotation, split_urls
+from lingua_node._agent import NodeAgent
+from lingua_node._scheduler_urls import UrlRotation, split_urls
 from lingua_node.testing.agent_harness import plain_register
 from lingua_node.testing.scripted_scheduler import ScriptedScheduler
 from lingua_protocol import JobAssign, JobResult

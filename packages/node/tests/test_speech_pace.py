@@ -7,13 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from lingua_node.backends.interfaces import Speech, Transcript, Word
-from lingua_node.backends.tts import TTSRouter
-from lingua_node.pipeline import Backends, Pipeline
-from lingua_node.speech_pace import MAX_FACTOR, MIN_FACTOR, pace_factor
+from lingua_node._backends.interfaces import Speech, Transcript, Word
+from lingua_node._backends.tts import TTSRouter
+from lingua_node._pipeline import Backends, Pipeline
+from lingua_node._speech_pace import MAX_FACTOR, MIN_FACTOR, pace_factor
 from lingua_node.testing.backend_doubles import PassThroughVAD
-from lingua_protocol import AudioData, FeatureFlags, JobAssign, PipelineConfig
-from lingua_protocol.audio import FloatAudio
+from lingua_protocol import AudioData, FeatureFlags, FloatAudio, JobAssign, PipelineConfig
 
 
 def test_the_pace_factor_follows_the_rate_within_bounds() -> None:

@@ -8,19 +8,20 @@ import asyncio
 import threading
 
 import numpy as np
-from lingua_node import capabilities
-from lingua_node.backends.interfaces import Transcript
-from lingua_node.backends.tts import TTSRouter
-from lingua_node.jobs import StageGate
-from lingua_node.pipeline import Backends, Pipeline
-from lingua_node.status import render
-from lingua_node.streaming.recognizer import StreamConfig
-from lingua_node.streaming.stream_job import StreamJob
+from lingua_node import _capabilities as capabilities
+from lingua_node._backends.interfaces import Transcript
+from lingua_node._backends.tts import TTSRouter
+from lingua_node._jobs import StageGate
+from lingua_node._pipeline import Backends, Pipeline
+from lingua_node._status import render
+from lingua_node._streaming.recognizer import StreamConfig
+from lingua_node._streaming.stream_job import StreamJob
 from lingua_node.testing.agent_harness import running
 from lingua_node.testing.stream_doubles import LevelVAD, ScriptedStreamRecognizer, tone_speech
 from lingua_protocol import (
     AsrPartial,
     AudioData,
+    FloatAudio,
     JobAssign,
     JobAudio,
     JobCancel,
@@ -28,7 +29,6 @@ from lingua_protocol import (
     NodeControl,
     PipelineConfig,
 )
-from lingua_protocol.audio import FloatAudio
 from rich.console import Console
 
 VOCAB = ["one", "two", "three", "four.", "five", "six", "seven", "eight.", "nine", "ten."]
@@ -240,7 +240,7 @@ async def test_audio_held_while_a_stream_opens_is_bounded() -> None:
     past it the stream fails with AUDIO_DECODE_FAILED instead of holding more."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from lingua_node.streaming.workers import StreamRunner
+    from lingua_node._streaming.workers import StreamRunner
 
     opened = threading.Event()
     reports: list[object] = []

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from lingua_node.backends.interfaces import Word
-from lingua_node.streaming.agreement import LocalAgreement, same_word
-from lingua_node.streaming.prefix_translation import PrefixTranslator, sentences
+from lingua_node._backends.interfaces import Word
+from lingua_node._streaming.agreement import LocalAgreement, same_word
+from lingua_node._streaming.prefix_translation import PrefixTranslator, sentences
 
 
 def hyp(*spec: tuple[str, float]) -> list[Word]:

@@ -4,7 +4,7 @@ audio (`streaming/pause.py`)."""
 from __future__ import annotations
 
 import numpy as np
-from lingua_node.streaming.pause import PauseDetector, trailing_quiet
+from lingua_node._streaming.pause import PauseDetector, trailing_quiet
 
 RATE = 16000
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lingua_node.audio_decode import decode_audio
-from lingua_node.pipeline import Pipeline
-from lingua_node.streaming.recognizer import StreamConfig
-from lingua_node.streaming.stream_job import StreamJob
+from lingua_node._audio_decode import decode_audio
+from lingua_node._pipeline import Pipeline
+from lingua_node._streaming.recognizer import StreamConfig
+from lingua_node._streaming.stream_job import StreamJob
 from lingua_node.testing.wer import word_edits
 from lingua_protocol import AudioData, JobAssign, PipelineConfig
 

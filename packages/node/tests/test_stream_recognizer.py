@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from lingua_node.streaming.recognizer import AudioTooLong, StreamConfig, StreamRecognizer
+from lingua_node._streaming.recognizer import AudioTooLong, StreamConfig, StreamRecognizer
 from lingua_node.testing.stream_doubles import LevelVAD, ScriptedStreamRecognizer, tone_speech
 
 VOCAB = ["one", "two", "three", "four.", "five", "six", "seven", "eight.", "nine", "ten."]

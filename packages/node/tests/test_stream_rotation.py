@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lingua_node.streaming.rotation import Rotation
+from lingua_node._streaming.rotation import Rotation
 
 
 def test_due_streams_are_served_round_robin_and_none_twice_before_all_once() -> None:

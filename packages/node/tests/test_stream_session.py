@@ -3,7 +3,7 @@ sleep): admission up to `max_streams`, the order of `job_audio`, cancel, shutdow
 
 from __future__ import annotations
 
-from lingua_node.session import (
+from lingua_node._session import (
     Close,
     EndStream,
     FeedStream,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from lingua_protocol import ErrorCode, ProtocolError, parse_client_message, parse_node_message
-from lingua_protocol.base import (
+from lingua_protocol._base import (
     MAX_ID_CHARS,
     MAX_LANG_CODE_CHARS,
     MAX_LANGUAGE_PAIRS,

@@ -17,7 +17,7 @@ from lingua_protocol import (
     parse_scheduler_message,
     parse_server_message,
 )
-from lingua_protocol.unions import CLIENT_TYPES, NODE_TYPES, SCHEDULER_TYPES, SERVER_TYPES
+from lingua_protocol._unions import CLIENT_TYPES, NODE_TYPES, SCHEDULER_TYPES, SERVER_TYPES
 
 PARSERS = [parse_client_message, parse_server_message, parse_node_message, parse_scheduler_message]
 TABLES = [CLIENT_TYPES, SERVER_TYPES, NODE_TYPES, SCHEDULER_TYPES]

@@ -11,7 +11,7 @@ import pkgutil
 import lingua_protocol
 from lingua_protocol import Message
 
-TOOLS = {"docs_render", "schema", "examples", "splice", "parsing", "frames"}
+TOOLS = {"_docs_render", "_schema", "_examples", "_splice", "_parsing", "_frames"}
 """Submodules that are build tools or internals of the parser, not API."""
 
 
@@ -47,7 +47,7 @@ def _subclasses(cls: type) -> set[type]:
 
 
 def test_messages_nothing_sends_yet_are_marked_planned_in_the_generated_doc() -> None:
-    from lingua_protocol.docs_render import render_protocol_md
+    from lingua_protocol._docs_render import render_protocol_md
 
     planned = {c.model_fields["type"].default for c in _subclasses(Message) if c.PLANNED}
     doc = render_protocol_md()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from lingua_protocol.audio import (
+from lingua_protocol._audio import (
     float32_to_pcm16,
     message_audio_duration_s,
     pcm16_to_float32,
@@ -15,7 +15,7 @@ from lingua_protocol.audio import (
     to_mono_16k,
     wav_bytes,
 )
-from lingua_protocol.schema import render_schema
+from lingua_protocol._schema import render_schema
 
 SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "protocol.schema.json"
 
@@ -56,7 +56,7 @@ def test_message_audio_duration() -> None:
 
 
 def test_docs_protocol_md_is_not_stale() -> None:
-    from lingua_protocol.docs_render import render_protocol_md
+    from lingua_protocol._docs_render import render_protocol_md
 
     assert SCHEMA.with_name("protocol.md").read_text(encoding="utf-8") == render_protocol_md()
 
@@ -70,7 +70,7 @@ def test_every_documented_example_parses_and_round_trips() -> None:
         parse_scheduler_message,
         parse_server_message,
     )
-    from lingua_protocol.examples import CLIENT, NODE, SCHEDULER, SERVER
+    from lingua_protocol._examples import CLIENT, NODE, SCHEDULER, SERVER
 
     for parse, examples in (
         (parse_client_message, CLIENT),

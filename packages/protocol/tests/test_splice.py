@@ -24,9 +24,9 @@ from lingua_protocol import (
     parse_node_message,
     parse_scheduler_message,
     parse_server_message,
-    parsing,
-    splice,
 )
+from lingua_protocol import _parsing as parsing
+from lingua_protocol import _splice as splice
 
 AUDIO = bytes(range(256)) * 64  # 16 KiB: above the splice threshold once in base64
 B64 = base64.b64encode(AUDIO).decode()

@@ -8,7 +8,7 @@ import wave
 
 import pytest
 from lingua_protocol import AudioData
-from lingua_scheduler.core.audio_probe import HEAD_B64_CHARS, duration_s
+from lingua_scheduler._core.audio_probe import HEAD_B64_CHARS, duration_s
 
 
 def _wav(seconds: float, rate: int = 16000) -> bytes:

@@ -19,7 +19,7 @@ def test_dev_cluster_starts_two_instances_and_stops_them() -> None:
         [
             sys.executable,
             "-m",
-            "lingua_scheduler.cluster.dev_cluster",
+            "lingua_scheduler._cluster.dev_cluster",
             "--schedulers",
             "2",
             "--port",

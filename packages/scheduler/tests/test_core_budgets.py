@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 
-from lingua_scheduler.core.jobs import InvalidTransition, Job, JobState
+from lingua_scheduler._core.jobs import InvalidTransition, Job, JobState
 from lingua_scheduler.testing import Harness, node_register
 
 TTS = base64.b64encode(b"\x00\x01" * 50_000).decode()  # 100 KB of speech

@@ -5,15 +5,15 @@ encodings the cluster package stores in Redis."""
 from __future__ import annotations
 
 from lingua_protocol import NodeRegister, PipelineConfig, parse_node_message
-from lingua_scheduler.cluster.node_view import (
+from lingua_scheduler._cluster.node_view import (
     ViewReader,
     parse_remote,
     published,
     remote_conn,
 )
-from lingua_scheduler.cluster.rooms import client_conn, handover, parse_client, taken_over
-from lingua_scheduler.cluster.shared_sessions import decode, encode
-from lingua_scheduler.core.sessions import SessionState
+from lingua_scheduler._cluster.rooms import client_conn, handover, parse_client, taken_over
+from lingua_scheduler._cluster.shared_sessions import decode, encode
+from lingua_scheduler._core.sessions import SessionState
 from lingua_scheduler.testing import Harness, node_register
 from lingua_scheduler.testing.core_driver import _dump
 
@@ -100,7 +100,7 @@ def test_shared_encodings_round_trip() -> None:
 
 
 def test_the_redis_password_never_reaches_logs_or_the_cluster_view() -> None:
-    from lingua_scheduler.settings import SchedulerSettings
+    from lingua_scheduler._settings import SchedulerSettings
 
     shown = SchedulerSettings(redis_url="redis://user:secret@db:6379/0").public_dict()
     assert shown["redis_url"] == "redis://***@db:6379/0"
@@ -138,7 +138,7 @@ def test_results_held_elsewhere_are_replayed_once_and_count_as_delivered() -> No
 def test_an_adopted_streaming_session_keeps_its_grant_and_takes_chunks() -> None:
     """A client that streamed on a dead instance resumes elsewhere and streams on: the shared
     state carries what its negotiation granted."""
-    from lingua_scheduler.cluster.shared_sessions import decode, encode
+    from lingua_scheduler._cluster.shared_sessions import decode, encode
     from lingua_scheduler.testing import streaming_node_register
 
     h = Harness()

@@ -9,10 +9,10 @@ import time
 from typing import Any
 
 import pytest
-from lingua_protocol.base import MAX_LANGUAGE_PAIRS, MAX_LANGUAGES
-from lingua_scheduler.core import registry as registry_module
-from lingua_scheduler.core.capabilities import Capabilities
-from lingua_scheduler.core.pairing import PairingService
+from lingua_protocol import MAX_LANGUAGE_PAIRS, MAX_LANGUAGES
+from lingua_scheduler._core import registry as registry_module
+from lingua_scheduler._core.capabilities import Capabilities
+from lingua_scheduler._core.pairing import PairingService
 from lingua_scheduler.testing import Harness, node_register
 
 LANGS = [f"l{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(64)]

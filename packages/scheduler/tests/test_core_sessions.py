@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lingua_scheduler.core.ordering import Acceptance, ResultSequencer
+from lingua_scheduler._core.ordering import Acceptance, ResultSequencer
 from lingua_scheduler.testing import Harness, node_register
 
 

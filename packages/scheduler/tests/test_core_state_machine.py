@@ -31,12 +31,12 @@ from lingua_protocol import (
     parse_client_message,
     parse_node_message,
 )
-from lingua_scheduler.core.actions import Action, Close, Send, SetAudioTransport
-from lingua_scheduler.core.engine import SchedulerCore
-from lingua_scheduler.core.jobs import JobState
-from lingua_scheduler.core.ordering import REPLAY_KEEP
-from lingua_scheduler.core.randomness import Randomness
-from lingua_scheduler.settings import SchedulerSettings
+from lingua_scheduler._core.actions import Action, Close, Send, SetAudioTransport
+from lingua_scheduler._core.engine import SchedulerCore
+from lingua_scheduler._core.jobs import JobState
+from lingua_scheduler._core.ordering import REPLAY_KEEP
+from lingua_scheduler._core.randomness import Randomness
+from lingua_scheduler._settings import SchedulerSettings
 from lingua_scheduler.testing import node_register
 
 LIMITS: dict[str, Any] = {

@@ -262,7 +262,7 @@ def test_no_partial_reaches_the_client_after_its_final_result() -> None:
 
 
 def test_partial_is_a_coalescible_send_keyed_by_utterance() -> None:
-    from lingua_scheduler.core.actions import SendLatest
+    from lingua_scheduler._core.actions import SendLatest
 
     h = Harness()
     h.node("n1", streaming_node_register("n1"))

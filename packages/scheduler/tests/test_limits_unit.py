@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lingua_scheduler import SchedulerServer, SchedulerSettings
-from lingua_scheduler.core.credentials import MemoryCredentialStore, NodeCredentials, Verdict
-from lingua_scheduler.core.limit_log import LimitLog
-from lingua_scheduler.core.ratelimit import TokenBuckets
+from lingua_scheduler._core.credentials import MemoryCredentialStore, NodeCredentials, Verdict
+from lingua_scheduler._core.limit_log import LimitLog
+from lingua_scheduler._core.ratelimit import TokenBuckets
 
 
 def test_a_bucket_allows_its_burst_then_refills_at_its_rate() -> None:
@@ -107,7 +107,7 @@ def test_credentials_bind_once_and_compare_by_digest() -> None:
 
 
 def test_ipv6_clients_are_counted_per_64_and_mapped_ipv4_as_ipv4() -> None:
-    from lingua_scheduler.server import _limit_key
+    from lingua_scheduler._server import _limit_key
 
     assert _limit_key("2001:db8:1:2:aaaa::1") == _limit_key("2001:db8:1:2:bbbb::9")
     assert _limit_key("2001:db8:1:2::1") != _limit_key("2001:db8:1:3::1")

@@ -9,7 +9,7 @@ import logging
 import string
 
 import pytest
-from lingua_scheduler.parse_budget import ParseBudget
+from lingua_scheduler._parse_budget import ParseBudget
 from lingua_scheduler.testing import running_scheduler
 from websockets.asyncio.client import connect
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from lingua_protocol import Error, NodeRegisterAck, parse_scheduler_message
 from lingua_scheduler import SchedulerServer, SchedulerSettings
-from lingua_scheduler.core.credentials import new_secret
+from lingua_scheduler._core.credentials import new_secret
 from lingua_scheduler.testing import REFERENCE_REGISTER, ScriptedClient, ScriptedNode
 from websockets.asyncio.client import connect
 

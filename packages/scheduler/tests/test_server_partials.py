@@ -10,9 +10,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from lingua_protocol import AsrPartial, TranslationResult, parse_server_message
-from lingua_scheduler.core.actions import Send, SendLatest
-from lingua_scheduler.server import Peer, SchedulerServer
-from lingua_scheduler.settings import SchedulerSettings
+from lingua_scheduler._core.actions import Send, SendLatest
+from lingua_scheduler._server import Peer, SchedulerServer
+from lingua_scheduler._settings import SchedulerSettings
 from websockets.protocol import State
 
 

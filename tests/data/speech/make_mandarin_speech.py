@@ -13,7 +13,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from lingua_protocol.audio import read_wav, to_mono_16k, write_wav
+from lingua_protocol import read_wav, to_mono_16k, write_wav
 
 HERE = Path(__file__).parent
 

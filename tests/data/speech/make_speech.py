@@ -10,9 +10,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-from lingua_node.backends.tts import PiperTTS
-from lingua_node.embedded import piper_voice_path
-from lingua_protocol.audio import pcm16_to_float32, to_mono_16k, write_wav
+from lingua_node import PiperTTS, piper_voice_path
+from lingua_protocol import pcm16_to_float32, to_mono_16k, write_wav
 
 HERE = Path(__file__).parent
 

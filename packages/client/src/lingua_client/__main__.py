@@ -16,7 +16,7 @@ import sys
 
 from lingua_protocol import PipelineConfig, SessionInit
 
-from .scheduler_url import BadSchedulerUrl, check_scheduler_url
+from ._scheduler_url import BadSchedulerUrl, check_scheduler_url
 
 KEYS = """keys in the live app:
   space   cut now: send what you said so far; what you say next is the next utterance
@@ -112,25 +112,25 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
-        from .web_server import serve_web
+        from ._web_server import serve_web
 
         return serve_web(args.host, args.port, args.scheduler)
     if args.file:
         logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
-        from .files import main_files
+        from ._files import main_files
 
         return main_files(args)
 
-    from .audio_io import Microphone, NoAudioDevice, Player, check_devices
+    from ._audio_io import Microphone, NoAudioDevice, Player, check_devices
 
     try:
         check_devices(need_input=True, need_output=False)
     except NoAudioDevice as exc:
         print(f"lingua-client: {exc}", file=sys.stderr)
         return 2
-    from .app import run_app
-    from .cutter import CutterSettings
-    from .screen_guard import stderr_to_file
+    from ._app import run_app
+    from ._cutter import CutterSettings
+    from ._screen_guard import stderr_to_file
 
     init = live_session_init(args)
     player = None if args.no_tts else Player()

@@ -3,16 +3,16 @@
 The public API: `create_app` (the FastAPI app), `build_server` (uvicorn with the hub's
 connection limits), `Catalog` (the store, for operators' tools and tests), `HubSettings`,
 `HubError`, and `HubProcess` (a hub in a child process, for tests, demos and benchmarks).
-The manifest shapes the hub answers with live in `lingua_protocol.hub_manifest`.
+The manifest shapes the hub answers with live in `lingua_protocol._hub_manifest`.
 """
 
 __version__ = "0.1.0"  # set before the imports below: the modules read it
 
-from .app import create_app
-from .catalog import Catalog, HubError
-from .process import HubProcess
-from .server import build_server
-from .settings import HubSettings
+from ._app import create_app
+from ._catalog import Catalog, HubError
+from ._process import HubProcess
+from ._server import build_server
+from ._settings import HubSettings
 
 __all__ = [
     "Catalog",

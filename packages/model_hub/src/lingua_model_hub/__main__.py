@@ -15,10 +15,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from lingua_protocol.hub_manifest import HUB_ENGINES, HUB_MODEL_KINDS, HubModelVersion
+from lingua_protocol import HUB_ENGINES, HUB_MODEL_KINDS, HubModelVersion
 
-from .catalog import Catalog, HubError
-from .settings import HubSettings
+from ._catalog import Catalog, HubError
+from ._settings import HubSettings
 
 
 def _settings(args: argparse.Namespace) -> HubSettings:
@@ -27,8 +27,8 @@ def _settings(args: argparse.Namespace) -> HubSettings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .app import create_app
-    from .server import build_server
+    from ._app import create_app
+    from ._server import build_server
 
     settings = _settings(args)
     server = build_server(create_app(settings), settings, args.log_level)

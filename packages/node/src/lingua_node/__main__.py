@@ -19,7 +19,7 @@ from typing import Any
 
 from lingua_protocol import ProtocolError
 
-from .settings import NodeSettings
+from ._settings import NodeSettings
 
 log = logging.getLogger("lingua.node")
 
@@ -79,7 +79,7 @@ def cmd_publish_bundled(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from .hub_publish import bundled_models, publish_folder
+    from ._hub_publish import bundled_models, publish_folder
 
     settings = settings_from(args)
     token = args.hub_token or os.environ.get("LINGUA_HUB_TOKEN")
@@ -103,7 +103,7 @@ def cmd_publish_bundled(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-    from .store import ModelStore
+    from ._store import ModelStore
 
     if args.action == "publish-bundled":
         return cmd_publish_bundled(args)
@@ -150,14 +150,14 @@ def cmd_run(args: argparse.Namespace, pair: bool) -> int:
     from rich.console import Console
     from rich.live import Live
 
-    from . import capabilities
-    from .agent import FatalNodeError, NodeAgent
-    from .identity import credential, node_id, store_credential
-    from .loader import StoreWatcher, load_backends, node_device
-    from .pipeline import Pipeline
-    from .status import render
-    from .streaming.recognizer import StreamConfig
-    from .streaming.stream_job import StreamJob
+    from . import _capabilities as capabilities
+    from ._agent import FatalNodeError, NodeAgent
+    from ._identity import credential, node_id, store_credential
+    from ._loader import StoreWatcher, load_backends, node_device
+    from ._pipeline import Pipeline
+    from ._status import render
+    from ._streaming.recognizer import StreamConfig
+    from ._streaming.stream_job import StreamJob
 
     settings = settings_from(args)
     console = Console(stderr=True)

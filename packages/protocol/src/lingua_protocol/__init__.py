@@ -5,7 +5,7 @@ Every other Lingua package parses and emits messages through this package only. 
 API is what `__all__` lists here; the submodules are how it is built.
 """
 
-from .audio import (
+from ._audio import (
     TARGET_RATE_HZ,
     FloatAudio,
     float32_to_pcm16,
@@ -19,8 +19,8 @@ from .audio import (
     wav_bytes,
     write_wav,
 )
-from .audio_payload import AudioData
-from .base import (
+from ._audio_payload import AudioData
+from ._base import (
     MAX_LANGUAGE_PAIRS,
     MAX_LANGUAGES,
     MAX_UTTERANCE_INDEX,
@@ -30,7 +30,7 @@ from .base import (
     Message,
     UtteranceIndex,
 )
-from .common import (
+from ._common import (
     CapabilityByType,
     FeatureFlags,
     GpuInfo,
@@ -46,10 +46,11 @@ from .common import (
     RoomMember,
     ServiceTimings,
 )
-from .errors import ErrorCode, ProtocolError
-from .frames import encode_frame, split_frame
-from .hub_manifest import (
+from ._errors import ErrorCode, ProtocolError
+from ._frames import encode_frame, split_frame
+from ._hub_manifest import (
     HUB_ENGINES,
+    HUB_ID_PATTERN,
     HUB_MODEL_KINDS,
     HubEngine,
     HubErrorBody,
@@ -61,7 +62,7 @@ from .hub_manifest import (
     HubModelVersion,
     path_problem,
 )
-from .node_messages import (
+from ._node_messages import (
     JobAck,
     JobAssign,
     JobAudio,
@@ -77,15 +78,15 @@ from .node_messages import (
     PairingCode,
     PairingCodeRequest,
 )
-from .os_limits import raise_open_files_limit
-from .parsing import (
+from ._os_limits import raise_open_files_limit
+from ._parsing import (
     is_binary_frame,
     parse_client_message,
     parse_node_message,
     parse_scheduler_message,
     parse_server_message,
 )
-from .session_messages import (
+from ._session_messages import (
     AsrPartial,
     AudioChunk,
     ClientHeartbeat,
@@ -106,7 +107,7 @@ from .session_messages import (
     TranslationResult,
     Utterance,
 )
-from .unions import ClientMessage, NodeMessage, SchedulerMessage, ServerMessage
+from ._unions import ClientMessage, NodeMessage, SchedulerMessage, ServerMessage
 
 
 def error_message(
@@ -132,6 +133,7 @@ def error_message(
 
 __all__ = [
     "HUB_ENGINES",
+    "HUB_ID_PATTERN",
     "HUB_MODEL_KINDS",
     "MAX_LANGUAGES",
     "MAX_LANGUAGE_PAIRS",

@@ -9,7 +9,12 @@ ids, tokens, codes and node choices from (seeded: a run replays from its events)
 `lingua_scheduler.testing`.
 """
 
-from .core.actions import (
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from ._core.actions import (
     CLOSE_GOING_AWAY,
     CLOSE_NORMAL,
     CLOSE_POLICY,
@@ -20,14 +25,14 @@ from .core.actions import (
     SendLatest,
     SetAudioTransport,
 )
-from .core.credentials import CredentialStore, MemoryCredentialStore
-from .core.engine import SchedulerCore
-from .core.errors import CoreError
-from .core.randomness import Randomness
-from .core.tables import Observer
-from .server import SchedulerServer
-from .settings import SchedulerSettings
-from .sqlite_store import SqliteCredentialStore
+from ._core.credentials import CredentialStore, MemoryCredentialStore
+from ._core.engine import SchedulerCore
+from ._core.errors import CoreError
+from ._core.randomness import Randomness
+from ._core.tables import Observer
+from ._server import SchedulerServer
+from ._settings import SchedulerSettings
+from ._sqlite_store import SqliteCredentialStore
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -48,4 +53,23 @@ __all__ = [
     "SendLatest",
     "SetAudioTransport",
     "SqliteCredentialStore",
+    "event_loop_factory",
 ]
+
+# Public names, imported on first use: importing the package stays cheap (the
+# engines behind some of them load large libraries).
+_LAZY: dict[str, str] = {
+    "event_loop_factory": ".__main__",
+}
+
+if TYPE_CHECKING:
+    from .__main__ import event_loop_factory
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value

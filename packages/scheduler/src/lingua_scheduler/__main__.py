@@ -17,8 +17,8 @@ from typing import get_args
 
 from lingua_protocol import NodeCommand, raise_open_files_limit
 
-from .server import SchedulerServer
-from .settings import SchedulerSettings
+from ._server import SchedulerServer
+from ._settings import SchedulerSettings
 
 
 def control(argv: list[str]) -> int:

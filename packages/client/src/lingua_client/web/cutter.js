@@ -1,5 +1,5 @@
 // Cut a live 16 kHz stream into utterances, with the terminal client's rules
-// (lingua_client/cutter.py): speech starts when a window's speech probability reaches
+// (lingua_client/_cutter.py): speech starts when a window's speech probability reaches
 // startThreshold (keeping preRollMs of audio before it), ends after hangoverMs below
 // endThreshold, is cut anyway at maxUtteranceS, and pieces with under minSpeechMs of speech
 // are dropped. Plain state fed blocks of samples; no timers, no audio API.

@@ -12,7 +12,7 @@ const AUDIO_FIELD = {
 };
 
 // A binary frame: uint32 big-endian N, N bytes of UTF-8 JSON (the message without its audio),
-// then the raw audio bytes. Headers over 1 MiB are refused, as lingua_protocol.frames does.
+// then the raw audio bytes. Headers over 1 MiB are refused, as lingua_protocol._frames does.
 export const MAX_HEADER_BYTES = 1 << 20;
 
 export function encodeFrame(message, audioBytes) {

@@ -1,6 +1,6 @@
 // The page's session with the scheduler: numbering, flow control, resume, reconnect.
 //
-// Same rules as the terminal client (lingua_client/connection.py): every utterance is kept
+// Same rules as the terminal client (lingua_client/_connection.py): every utterance is kept
 // until its final answer (translation_result, missing_result, or an error for its index);
 // when the connection drops the page reconnects with backoff and resumes with its
 // resume_token and the last index it received, re-sending what is unanswered (the scheduler

@@ -10,9 +10,9 @@ from typing import Any
 
 from lingua_protocol import AudioData, JobAssign, JobResult, NodeRegister
 
-from .. import capabilities
-from ..agent import NodeAgent
-from ..jobs import StageGate
+from .. import _capabilities as capabilities
+from .._agent import NodeAgent
+from .._jobs import StageGate
 from .scripted_scheduler import ScriptedScheduler
 
 Runner = Callable[[JobAssign, StageGate], JobResult]

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from lingua_protocol.audio import FloatAudio
+from lingua_protocol import FloatAudio
 
-from lingua_node.backends.interfaces import Transcript
+from lingua_node._backends.interfaces import Transcript
 
 CUBLAS_MISSING = "Library libcublas.so.12 is not found or cannot be loaded"
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from lingua_protocol.audio import FloatAudio
+from lingua_protocol import FloatAudio
 
-from ..backends.interfaces import Transcript, Word
+from .._backends.interfaces import Transcript, Word
 
 RATE = 16000
 STEP = 1 / 256

@@ -17,10 +17,10 @@ from lingua_protocol import (
     parse_node_message,
 )
 
-from ..core.actions import Action, Close, Send
-from ..core.engine import SchedulerCore
-from ..core.randomness import Randomness
-from ..settings import SchedulerSettings
+from .._core.actions import Action, Close, Send
+from .._core.engine import SchedulerCore
+from .._core.randomness import Randomness
+from .._settings import SchedulerSettings
 
 PCM_1S = base64.b64encode(b"\x00\x00" * 16000).decode()
 """One second of silence, 16 kHz pcm16, as base64."""

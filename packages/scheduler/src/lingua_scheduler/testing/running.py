@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ..server import SchedulerServer
-from ..settings import SchedulerSettings
+from .._server import SchedulerServer
+from .._settings import SchedulerSettings
 from .scripted import ScriptedClient, ScriptedNode
 
 

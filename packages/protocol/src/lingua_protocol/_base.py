@@ -1,0 +1,163 @@
+"""The base model every message derives from, and the field types they share."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, ClassVar, Literal
+
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+
+from ._audio_payload import AudioData
+
+PROTOCOL_VERSION = "0.2"
+"""The protocol version Lingua speaks. Peers that send none are taken to speak v0.1."""
+
+SUPPORTED_PROTOCOL_MAJORS = ("0",)
+
+LANG_PATTERN = r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$"
+SOURCE_LANG_PATTERN = r"^(?:auto|[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*)$"
+_LANG_RE = re.compile(LANG_PATTERN)
+
+
+def _check_lang(value: str) -> str:
+    if not _LANG_RE.match(value):
+        raise ValueError(f"malformed language code {value!r} (expected e.g. 'en', 'zh', 'pt-BR')")
+    return value
+
+
+def _check_src_lang(value: str) -> str:
+    return value if value == "auto" else _check_lang(value)
+
+
+MAX_LANG_CODE_CHARS = 35
+"""Longest language code accepted (BCP 47 recommends supporting at least 35 characters)."""
+MAX_ID_CHARS = 128
+"""Ids, names, versions, model kinds and other short peer-supplied strings."""
+MAX_TEXT_CHARS = 1024
+"""Free text a peer explains itself with: reasons, error messages."""
+MAX_RESULT_TEXT_CHARS = 16_384
+"""A node's transcript or translation of one utterance (minutes of speech fit several times)."""
+MAX_CREDENTIAL_CHARS = 128
+MIN_CREDENTIAL_CHARS = 32
+"""A node credential: at least 32 characters (a 32-byte `secrets.token_urlsafe` has 43)."""
+
+LangCode = Annotated[
+    str,
+    Field(max_length=MAX_LANG_CODE_CHARS),
+    AfterValidator(_check_lang),
+    WithJsonSchema({"type": "string", "pattern": LANG_PATTERN, "maxLength": MAX_LANG_CODE_CHARS}),
+]
+"""A BCP-47-style language code: 'en', 'zh', 'yue', 'pt-BR'."""
+
+SourceLang = Annotated[
+    str,
+    Field(max_length=MAX_LANG_CODE_CHARS),
+    AfterValidator(_check_src_lang),
+    WithJsonSchema(
+        {"type": "string", "pattern": SOURCE_LANG_PATTERN, "maxLength": MAX_LANG_CODE_CHARS}
+    ),
+]
+"""A language code, or 'auto' to let ASR detect the spoken language."""
+
+# Every string and list a peer sends is capped where it is declared, so a claim costs the
+# receiver at most what these caps allow, whatever the message size limit (the length check
+# runs before any pattern).
+IdText = Annotated[str, Field(max_length=MAX_ID_CHARS)]
+"""An id, name, version or kind: at most `MAX_ID_CHARS` characters."""
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+"""A reason or message: at most `MAX_TEXT_CHARS` characters."""
+ResultText = Annotated[str, Field(max_length=MAX_RESULT_TEXT_CHARS)]
+"""A transcript or translation: at most `MAX_RESULT_TEXT_CHARS` characters."""
+MAX_MODELS = 256
+"""Installed models one node may report."""
+MAX_SERVICES = 64
+"""Installed services one node may report."""
+MAX_STAGE_TYPES = 16
+"""Entries in `capability_by_type`."""
+MAX_LANGUAGES = 512
+"""Languages in any one language list (ASR, TTS, speech translation targets, a model's)."""
+MAX_LANGUAGE_PAIRS = 4096
+"""Pairs in `supported_language_pairs` and in `nmt_pairs`, each."""
+MAX_GPUS = 16
+
+Credential = Annotated[str, Field(min_length=MIN_CREDENTIAL_CHARS, max_length=MAX_CREDENTIAL_CHARS)]
+"""A node's secret credential (see `node_register.node_credential`)."""
+
+AudioFormat = Literal["pcm16", "wav", "opus", "ogg"]
+NonNegInt = Annotated[int, Field(ge=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+SampleRate = Annotated[int, Field(gt=0, le=384_000)]
+
+MAX_UTTERANCE_INDEX = 2**53 - 1
+"""The largest `utterance_index`: the largest integer every JSON peer (a browser's numbers are
+doubles) represents exactly. A larger one is INVALID_MESSAGE at parse time."""
+
+UtteranceIndex = Annotated[int, Field(ge=0, le=MAX_UTTERANCE_INDEX)]
+"""A session's utterance number: 0 .. 2^53-1. Every `utterance_index` field uses this type."""
+
+
+class Model(BaseModel):
+    """Shared configuration: strict types; a field this version does not declare (a newer
+    peer's) is accepted and dropped at parse, so no undeclared field is kept or travels on:
+    the models here are the whole contract."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, populate_by_name=True)
+
+
+def _type_is_required(schema: dict[str, Any]) -> None:
+    required = schema.setdefault("required", [])
+    if isinstance(required, list) and "type" not in required:
+        required.insert(0, "type")
+
+
+class Message(Model):
+    """A protocol message. `AUDIO_FIELD` names the field that a binary frame carries raw."""
+
+    model_config = ConfigDict(json_schema_extra=_type_is_required)
+
+    type: str
+    AUDIO_FIELD: ClassVar[str | None] = None
+    PLANNED: ClassVar[str | None] = None
+    """Set on a message that is declared but not in use yet: what is missing, and what a
+    Lingua component does if it receives one meanwhile. `docs/protocol.md` marks it planned."""
+
+    def to_dict(self, *, exclude: str | None = None) -> dict[str, Any]:
+        """The message as JSON-ready data: fields that were never set (and `exclude`) left
+        out."""
+        data = self.model_dump(
+            mode="json", exclude_unset=True, exclude={exclude} if exclude else None
+        )
+        data["type"] = self.type
+        return data
+
+    def to_json_bytes(self) -> bytes:
+        """The message as JSON bytes. Audio goes last, as the literal it arrived as when it
+        came in JSON: joined in without a copy to `str`, and found by a receiver from the end
+        of the message without reading through it (see `lingua_protocol._splice`)."""
+        audio = self.audio_data()
+        if audio is None or self.AUDIO_FIELD is None:
+            return orjson.dumps(self.to_dict())
+        head = orjson.dumps(self.to_dict(exclude=self.AUDIO_FIELD))  # never "{}": has a type
+        key = b',"' + self.AUDIO_FIELD.encode() + b'":'
+        return b"".join((memoryview(head)[:-1], key, audio.json_literal(), b"}"))
+
+    def to_json(self) -> str:
+        """The message as a JSON text frame (audio, if any, as base64)."""
+        return self.to_json_bytes().decode("utf-8")
+
+    def to_frame(self) -> bytes:
+        """The message as a binary frame when it carries audio, else as JSON bytes.
+
+        See `lingua_protocol._frames` for the layout.
+        """
+        from ._frames import encode_frame
+
+        return encode_frame(self)
+
+    def audio_data(self) -> AudioData | None:
+        """The audio this message carries, if any, in whatever form it arrived."""
+        if self.AUDIO_FIELD is None:
+            return None
+        value = getattr(self, self.AUDIO_FIELD, None)
+        return value if isinstance(value, AudioData) else None
