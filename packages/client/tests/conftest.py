@@ -1,16 +1,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from lingua_scheduler import SchedulerServer, SchedulerSettings
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from client_support import SPEECH, Sched
+from .client_support import SPEECH, Sched
 
 
 @pytest.fixture(scope="session")

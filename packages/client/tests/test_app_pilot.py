@@ -8,14 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from client_support import Sched, clip
-from fake_mic import RecordedMic
 from lingua_client._app import LinguaApp
 from lingua_protocol import RoomMember, RoomMembers, SessionInit
 from lingua_scheduler import SchedulerServer, SchedulerSettings
 from lingua_scheduler.testing import ScriptedNode
 from textual.pilot import Pilot
 from textual.widgets import Static
+
+from .client_support import Sched, clip
+from .fake_mic import RecordedMic
 
 
 async def until(pilot: Pilot[int], check: Callable[[], bool], timeout_s: float = 15.0) -> None:

@@ -8,13 +8,14 @@ import asyncio
 from collections.abc import Callable
 
 import numpy as np
-from client_support import clip
-from fake_mic import RecordedMic
 from lingua_client._app import CaptionView, LinguaApp
 from lingua_protocol import AsrPartial, RoomError, SessionInit, TranslationResult
-from stream_scheduler import ScriptedStreamingScheduler, running, url
 from textual.pilot import Pilot
 from textual.widgets import Static
+
+from .client_support import clip
+from .fake_mic import RecordedMic
+from .stream_scheduler import ScriptedStreamingScheduler, running, url
 
 
 async def until(pilot: Pilot[int], check: Callable[[], bool], timeout_s: float = 15.0) -> None:

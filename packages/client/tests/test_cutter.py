@@ -6,10 +6,11 @@ import asyncio
 
 import numpy as np
 import pytest
-from client_support import clip
-from fake_mic import RecordedMic
 from lingua_client._cutter import CutterSettings, UtteranceCutter
 from lingua_client._vad import SileroStream
+
+from .client_support import clip
+from .fake_mic import RecordedMic
 
 
 async def cuts_of(audio: np.ndarray, settings: CutterSettings | None = None) -> list:  # type: ignore[type-arg]

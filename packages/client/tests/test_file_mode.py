@@ -11,9 +11,10 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from client_support import SPEECH, Sched, clip
 from lingua_client.__main__ import main
 from lingua_client._files import UnreadableAudio, read_audio_16k, run_files
+
+from .client_support import SPEECH, Sched, clip
 
 
 def sf_write(path: Path, audio: np.ndarray, kind: str, container: str = "wav") -> None:

@@ -9,10 +9,11 @@ import json
 import time
 
 import numpy as np
-from client_support import SPEECH, Sched, clip
 from lingua_client._files import run_files
 from lingua_protocol import pcm16_wav_bytes
-from stream_scheduler import ScriptedStreamingScheduler, running, url
+
+from .client_support import SPEECH, Sched, clip
+from .stream_scheduler import ScriptedStreamingScheduler, running, url
 
 
 def rows_of(out: io.StringIO) -> list[dict[str, object]]:

@@ -10,7 +10,6 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from client_support import SPEECH
 from lingua_client._files import run_files
 from lingua_protocol import (
     Error,
@@ -21,6 +20,8 @@ from lingua_protocol import (
     parse_client_message,
 )
 from websockets.asyncio.server import ServerConnection, serve
+
+from .client_support import SPEECH
 
 
 class ScriptedScheduler:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from client_support import SILENCE, Reports, Sched, first_answered, reconnecting_session
 from lingua_protocol import TranslationResult
+
+from .client_support import SILENCE, Reports, Sched, first_answered, reconnecting_session
 
 
 async def test_a_dropped_connection_resumes_and_loses_nothing(sched: Sched) -> None:

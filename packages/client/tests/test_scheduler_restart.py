@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from client_support import SILENCE, Reports, first_answered, reconnecting_session
 from lingua_client._local_cluster import Proc, free_port, wait_http
 from lingua_protocol import TranslationResult
 from lingua_scheduler.testing import ScriptedNode
+
+from .client_support import SILENCE, Reports, first_answered, reconnecting_session
 
 
 class SchedulerProcess:

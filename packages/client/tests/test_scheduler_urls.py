@@ -5,9 +5,10 @@ from __future__ import annotations
 import socket
 
 import pytest
-from client_support import Reports, Sched, reconnecting_session
 from lingua_client._scheduler_url import BadSchedulerUrl, check_scheduler_url
 from lingua_client._scheduler_urls import UrlRotation, split_urls
+
+from .client_support import Reports, Sched, reconnecting_session
 
 
 def _closed_port() -> int:
