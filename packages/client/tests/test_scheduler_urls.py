@@ -6,7 +6,7 @@ import socket
 
 import pytest
 from lingua_client._scheduler_url import BadSchedulerUrl, check_scheduler_url
-from lingua_client._scheduler_urls import UrlRotation, split_urls
+from lingua_protocol import UrlRotation, split_urls
 
 from .client_support import Reports, Sched, reconnecting_session
 

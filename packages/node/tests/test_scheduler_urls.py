@@ -8,10 +8,9 @@ import socket
 
 import pytest
 from lingua_node._agent import NodeAgent
-from lingua_node._scheduler_urls import UrlRotation, split_urls
 from lingua_node.testing.agent_harness import plain_register
 from lingua_node.testing.scripted_scheduler import ScriptedScheduler
-from lingua_protocol import JobAssign, JobResult
+from lingua_protocol import JobAssign, JobResult, UrlRotation, split_urls
 
 
 def _closed_port() -> int:

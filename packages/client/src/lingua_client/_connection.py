@@ -27,13 +27,14 @@ from lingua_protocol import (
     SessionClose,
     SessionInit,
     SessionInitAck,
+    UrlRotation,
     parse_server_message,
+    split_urls,
 )
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from . import __version__
-from ._scheduler_urls import UrlRotation, split_urls
 from ._session import Backoff, ClientSession
 
 log = logging.getLogger("lingua.client")

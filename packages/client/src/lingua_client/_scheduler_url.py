@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from ._scheduler_urls import split_urls
+from lingua_protocol import split_urls
 
 EXAMPLE = "ws://127.0.0.1:5010/ws/session"
 

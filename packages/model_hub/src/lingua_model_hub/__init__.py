@@ -3,7 +3,7 @@
 The public API: `create_app` (the FastAPI app), `build_server` (uvicorn with the hub's
 connection limits), `Catalog` (the store, for operators' tools and tests), `HubSettings`,
 `HubError`, and `HubProcess` (a hub in a child process, for tests, demos and benchmarks).
-The manifest shapes the hub answers with live in `lingua_protocol._hub_manifest`.
+The manifest shapes the hub answers with (`HubModelInfo`, ...) are `lingua_protocol`'s.
 """
 
 __version__ = "0.1.0"  # set before the imports below: the modules read it

@@ -34,14 +34,15 @@ from lingua_protocol import (
     PairingCode,
     ProtocolError,
     ResourceUsage,
+    UrlRotation,
     parse_scheduler_message,
+    split_urls,
 )
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ._health import Withdrawal
 from ._jobs import JobBook, Key, StageGate
-from ._scheduler_urls import UrlRotation, split_urls
 from ._session import (
     Action,
     Beat,

@@ -62,6 +62,7 @@ from ._hub_manifest import (
     HubModelVersion,
     path_problem,
 )
+from ._lazy import lazy_exports
 from ._node_messages import (
     JobAck,
     JobAssign,
@@ -86,6 +87,7 @@ from ._parsing import (
     parse_scheduler_message,
     parse_server_message,
 )
+from ._scheduler_urls import UrlRotation, split_urls
 from ._session_messages import (
     AsrPartial,
     AudioChunk,
@@ -205,12 +207,14 @@ __all__ = [
     "SessionInit",
     "SessionInitAck",
     "TranslationResult",
+    "UrlRotation",
     "Utterance",
     "UtteranceIndex",
     "encode_frame",
     "error_message",
     "float32_to_pcm16",
     "is_binary_frame",
+    "lazy_exports",
     "message_audio_duration_s",
     "parse_client_message",
     "parse_node_message",
@@ -224,6 +228,7 @@ __all__ = [
     "read_wav",
     "resample",
     "split_frame",
+    "split_urls",
     "to_mono_16k",
     "wav_bytes",
     "write_wav",

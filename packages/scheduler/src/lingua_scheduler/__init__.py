@@ -11,8 +11,9 @@ ids, tokens, codes and node choices from (seeded: a run replays from its events)
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lingua_protocol import lazy_exports
 
 from ._core.actions import (
     CLOSE_GOING_AWAY,
@@ -66,10 +67,4 @@ if TYPE_CHECKING:
     from .__main__ import event_loop_factory
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)

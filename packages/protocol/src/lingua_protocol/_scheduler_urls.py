@@ -1,10 +1,11 @@
-"""Several scheduler URLs for one client (`--scheduler ws://a/ws/session,ws://b/ws/session`).
+"""Several scheduler URLs for one peer (`--scheduler ws://a/ws/node,ws://b/ws/node`).
 
-Scheduler instances of one cluster share their state through Redis, so a session may open or
-resume on any of them. The connection shell connects to the current URL and, when that
-connection fails or drops, moves to the next one (round robin) with the backoff it already
-has, so an instance that died or refuses upgrades (HTTP 503 while it cannot reach Redis) is
-left at once.
+Scheduler instances of one cluster share their state through Redis, so a node may register,
+and a client open or resume a session, with any of them. The connection shells (the node's
+agent, the client's connection) dial the current URL and, when that connection fails or
+drops, move to the next one (round robin) with the backoff they already have, so an instance
+that died or refuses upgrades (HTTP 503 while it cannot reach Redis) is left at once. Kept in
+the protocol package because both peers' shells use it.
 """
 
 from __future__ import annotations
