@@ -21,7 +21,6 @@ from lingua_protocol import (
     SessionInit,
     SessionInitAck,
     Utterance,
-    error_message,
 )
 
 from .actions import CLOSE_POLICY, Action, Close, Send, SetAudioTransport
@@ -321,17 +320,7 @@ class ClientSide:
             # A bug past validation must still end the accepted index, or it would hold every
             # later result of the session forever.
             log.exception("session=%s utterance %d failed", session.session_id, index)
-            for job_id in list(session.job_ids):
-                job = self.jobs.get(job_id)
-                if job is not None and job.utterance_index == index:
-                    self.jobs.end(job)
-            error = error_message(
-                ErrorCode.INTERNAL_ERROR,
-                "internal error",
-                session_id=session.session_id,
-                utterance_index=index,
-            )
-            return self.delivery.deliver(session, seq.finish(index, error, now))
+            return self.delivery.end_in_internal_error(session, index, now)
 
     def _check_utterance(self, session: Session, m: Utterance) -> None:
         """Raise `CoreError` for an utterance this session may not send now."""

@@ -11,7 +11,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from lingua_protocol import JobCancel, Message, RoomMember, RoomMembers, SessionCloseAck
+from lingua_protocol import (
+    ErrorCode,
+    JobCancel,
+    Message,
+    RoomMember,
+    RoomMembers,
+    SessionCloseAck,
+    error_message,
+)
 
 from .actions import CLOSE_NORMAL, Action, Close, Send
 from .budget import message_bytes, without_audio
@@ -41,6 +49,23 @@ class Delivery:
         if due is not None and due != session.gap_armed:
             session.gap_armed = due
             self.deadlines.push(due, ("gap", session.session_id))
+
+    def end_in_internal_error(self, session: Session, index: int, now: float) -> list[Action]:
+        """A bug after `index` was accepted: end its jobs (and its stream, if streamed) and
+        answer it with INTERNAL_ERROR, or it would hold every later result of the session
+        forever."""
+        session.streams.pop(index, None)
+        for job_id in list(session.job_ids):
+            job = self.jobs.get(job_id)
+            if job is not None and job.utterance_index == index:
+                self.jobs.end(job)
+        error = error_message(
+            ErrorCode.INTERNAL_ERROR,
+            "internal error",
+            session_id=session.session_id,
+            utterance_index=index,
+        )
+        return self.deliver(session, session.sequencer.finish(index, error, now))
 
     def deliver(self, session: Session, messages: list[Message]) -> list[Action]:
         """Send what the session's sequencer released; close the session after its last

@@ -75,21 +75,7 @@ class StreamSide:
             if m.utterance_index not in session.sequencer.accepted:
                 raise  # nothing accepted: the core's guard answers INTERNAL_ERROR
             log.exception("session=%s utterance %d failed", session.session_id, m.utterance_index)
-            return self._internal_error(session, m.utterance_index, now)
-
-    def _internal_error(self, session: Session, index: int, now: float) -> list[Action]:
-        session.streams.pop(index, None)
-        for job_id in list(session.job_ids):
-            job = self.jobs.get(job_id)
-            if job is not None and job.utterance_index == index:
-                self.jobs.end(job)
-        error = error_message(
-            ErrorCode.INTERNAL_ERROR,
-            "internal error",
-            session_id=session.session_id,
-            utterance_index=index,
-        )
-        return self.delivery.deliver(session, session.sequencer.finish(index, error, now))
+            return self.delivery.end_in_internal_error(session, m.utterance_index, now)
 
     def _chunk(self, session: Session, m: AudioChunk, now: float) -> list[Action]:
         index = m.utterance_index
