@@ -329,10 +329,15 @@ def committed_clips() -> list[tuple[str, str, object]]:
 
     out: list[tuple[str, str, object]] = []
     for listing in ("sentences.json", "foreign.json"):
-        for item in json.loads((SPEECH / listing).read_text()):
+        for item in json.loads((SPEECH / listing).read_text())[:CLIPS_PER_LANGUAGE]:
             audio, _ = read_wav(SPEECH / item["file"])
             out.append((item["file"], item.get("lang", "en"), audio))
     return out
+
+
+CLIPS_PER_LANGUAGE = 3
+"""Five clips (three English, both Spanish) keep the fast suite fast; a batch still mixes
+languages and lengths."""
 
 
 def test_each_committed_clip_transcribed_in_a_batch_equals_the_clip_alone(
@@ -355,7 +360,7 @@ def test_each_committed_clip_transcribed_in_a_batch_equals_the_clip_alone(
     for (name, _lang, _audio), want, have in zip(clips, expected, got, strict=True):
         assert (name, have.text, have.language) == (name, want.text, want.language)
         assert have.words == want.words, name
-    assert max(batched.batching.batcher.sizes) >= 6, batched.batching.batcher.sizes
+    assert max(batched.batching.batcher.sizes) >= 3, batched.batching.batcher.sizes
 
 
 def test_the_loader_gives_a_recognizer_batching_only_when_the_setting_asks(

@@ -65,9 +65,9 @@ def streamed(pipeline: Pipeline, pcm: bytes) -> tuple[str, list[str]]:
 def test_streamed_transcripts_equal_whole_utterance_ones_within_one_word_per_sentence(
     pipeline: Pipeline, speech_items: list[dict[str, str]]
 ) -> None:
-    for item in speech_items:
-        if item["lang"] != "en":
-            continue
+    # Three clips here (about 2 s of test time each); tests/e2e/test_e2e_streaming.py checks
+    # every committed clip through real processes.
+    for item in [i for i in speech_items if i["lang"] == "en"][:3]:
         pcm = pcm16(item["path"])
         whole = pipeline.run(job(pcm, stream=False)).text_asr or ""
         final, seen = streamed(pipeline, pcm)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 from typing import Any
 
 import pytest
@@ -18,6 +19,9 @@ from lingua_protocol import (
     parse_server_message,
 )
 from lingua_protocol._unions import CLIENT_TYPES, NODE_TYPES, SCHEDULER_TYPES, SERVER_TYPES
+
+EXAMPLES = int(os.environ.get("LINGUA_PROPERTY_EXAMPLES", "20"))
+"""Examples per message model: 20 in the fast suite; CI sets LINGUA_PROPERTY_EXAMPLES=60."""
 
 PARSERS = [parse_client_message, parse_server_message, parse_node_message, parse_scheduler_message]
 TABLES = [CLIENT_TYPES, SERVER_TYPES, NODE_TYPES, SCHEDULER_TYPES]
@@ -132,7 +136,7 @@ def from_schema(schema: dict[str, Any], defs: dict[str, Any]) -> st.SearchStrate
 @pytest.mark.parametrize(
     ("parse", "model"), _model_cases(), ids=lambda v: getattr(v, "__name__", "")
 )
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_valid_messages_survive_emit_then_parse(
     parse: Any, model: Any, data: st.DataObject
