@@ -11,7 +11,11 @@ import urllib.request
 import pytest
 from lingua_scheduler.testing.redis_server import redis_available
 
-pytestmark = pytest.mark.skipif(not redis_available(), reason="needs redis-server")
+# real scheduler processes and a real redis-server: end to end
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not redis_available(), reason="needs redis-server"),
+]
 
 
 def test_dev_cluster_starts_two_instances_and_stops_them() -> None:

@@ -11,7 +11,11 @@ from lingua_scheduler.testing import ScriptedClient, ScriptedNode
 from lingua_scheduler.testing.processes import SchedulerProcess
 from lingua_scheduler.testing.redis_server import RedisServer, redis_available, running_redis
 
-pytestmark = pytest.mark.skipif(not redis_available(), reason="needs redis-server")
+# real scheduler processes and a real redis-server: end to end
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not redis_available(), reason="needs redis-server"),
+]
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from lingua_model_hub import Catalog, HubProcess
 from lingua_node import WHISPER_SHA256, ModelStore
 from lingua_protocol import ErrorCode, HubModelVersion, ProtocolError
 
+from .e2e_support import SPEECH
+
 HUB_TOKEN = "bundled-test-token"
 
 
@@ -212,7 +214,7 @@ def test_an_asr_model_installed_while_running_is_served_for_its_language(tmp_pat
     asr = {(m.model_id, m.version): m.languages for m in models if m.kind == "asr"}
     assert asr[("whisper-base-es", "1")] == ["es"]
     assert len(asr[("whisper-base", None)] or []) > 90
-    speech = (Path(__file__).parent / "data" / "speech" / "es_station.wav").read_bytes()
+    speech = (SPEECH / "es_station.wav").read_bytes()
     heard = backends.asr.transcribe(decode_audio(speech, "wav", 16000), "es")
     assert "estación" in heard.text.lower()
     assert heard.language == "es"
