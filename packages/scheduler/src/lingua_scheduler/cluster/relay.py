@@ -3,16 +3,19 @@ consumer group and acknowledged only once handled.
 
 What travels: a job's messages for a node another instance holds (`job_assign`, `job_cancel`,
 `job_audio`: kind `to_node`), and that node's answers (`job_ack`, `job_result`, `asr_partial`:
-kind `from_node`) back to the instance that assigned the job. An entry is XACKed after it was
-handed to the node's connection or to the core; one that was read but not handled (Redis went
+kind `from_node`) back to the instance that assigned the job. Per message: one XADD from the
+sender and its share of one XREADGROUP and one XACK at the receiver, each sent with the other
+commands of its turn (`link.py`). An entry is XACKed after it was handed to the node's
+connection or to the core; one that was read but not handled (Redis went
 away, the instance stopped) stays pending and is read again first when the reader starts over
 (`XREADGROUP ... 0`). When the receiving instance dies, what it had not handled is recovered by
 the sender's own failover: an unacknowledged job is reassigned after `ack_timeout_s`, and a
 session resumes where its results are kept.
 
 Bounds: an inbox keeps at most `INBOX_MAX_ENTRIES` (approximate trimming of the oldest, which
-a live instance has long read), and expires `INBOX_TTL_S` after its last write, so the inbox of
-an instance that died does not stay in Redis.
+a live instance has long read), and expires `INBOX_TTL_S` after its instance last refreshed it
+(with each node view publication), so the inbox of an instance that died does not stay in
+Redis; a sender never creates an inbox without an expiry.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class Relay:
         self._reader: asyncio.Task[None] | None = None
         self.sent = 0
         self.received = 0
+        self.inboxes_created = 0  # sends that found no inbox (see `send`)
 
     def inbox_of(self, instance: str) -> str:
         return f"{self._prefix}inbox:{instance}"
@@ -71,16 +75,36 @@ class Relay:
 
     def send(self, instance: str, kind: str, node_id: str, payload: bytes) -> None:
         """Queue one message for `instance`'s inbox (in order with this instance's other
-        writes)."""
+        writes): one XADD, which goes out with whatever else this turn of the event loop
+        queued. `NOMKSTREAM`: an inbox exists while its instance lives (it created it and
+        keeps its expiry fresh), so the common case needs no PEXPIRE of its own; when it does
+        not exist (Redis restarted empty, or the instance died long ago), `_add_missing`
+        creates it with an expiry, so the entry waits for a reader as before."""
         key = self.inbox_of(instance)
         fields: dict[Any, Any] = {"k": kind, "f": self.instance, "n": node_id, "m": payload}
+
+        def add(pipe: Pipeline) -> int:
+            pipe.xadd(key, fields, maxlen=INBOX_MAX_ENTRIES, approximate=True, nomkstream=True)
+            return 1
+
+        def done(result: list[Any] | BaseException) -> None:
+            if not isinstance(result, BaseException) and result and result[0] is None:
+                self._add_missing(key, fields)
+
+        self.sent += 1
+        self._link.submit(Op(add, done))
+
+    def _add_missing(self, key: str, fields: dict[Any, Any]) -> None:
+        """The rare path of `send`: the inbox was not there; create it (expiring, so the inbox
+        of an instance that died does not stay). In order: every message sent before the
+        inbox exists again takes this path in the order it was sent."""
+        self.inboxes_created += 1
 
         def add(pipe: Pipeline) -> int:
             pipe.xadd(key, fields, maxlen=INBOX_MAX_ENTRIES, approximate=True)
             pipe.pexpire(key, INBOX_TTL_S * 1000)
             return 2
 
-        self.sent += 1
         self._link.submit(Op(add))
 
     def keep_alive(self, pipe: Pipeline) -> int:
@@ -88,12 +112,27 @@ class Relay:
         pipe.pexpire(self.inbox, INBOX_TTL_S * 1000)
         return 1
 
+    def _ack(self, entry_ids: list[Any]) -> None:
+        """Acknowledge handled entries through the link, with the writes of this turn (no
+        round trip of its own between two reads). An ack lost to an outage leaves the entries
+        pending: read again when the reader starts over, and dropped as stale by the core."""
+        inbox = self.inbox
+
+        def add(pipe: Pipeline) -> int:
+            pipe.xack(inbox, GROUP, *entry_ids)
+            return 1
+
+        self._link.submit(Op(add))
+
     async def _read(self, client: aioredis.Redis, handle: Handler) -> None:
-        pending_first = True
+        # Pending entries first (read but not acknowledged before a restart), from the last one
+        # read: their acks go out through the link and may not have landed yet.
+        pending_after: Any = "0"  # None once the pending ones are read: new entries only
         try:
             while True:
+                pending_first = pending_after is not None
                 try:
-                    start = "0" if pending_first else ">"
+                    start = pending_after if pending_first else ">"
                     replies = await client.xreadgroup(
                         GROUP,
                         self.instance,
@@ -108,12 +147,13 @@ class Relay:
                     else:
                         log.warning("relay: reading the inbox failed: %s", exc)
                         await asyncio.sleep(0.5)  # Redis is away; the link notices it too
-                    pending_first = True
+                    pending_after = "0"
                     continue
                 entries = replies[0][1] if replies else []
-                if pending_first and not entries:
-                    pending_first = False
-                    continue
+                if pending_first:
+                    pending_after = entries[-1][0] if entries else None
+                    if not entries:
+                        continue
                 done = []
                 for entry_id, fields in entries:
                     self.received += 1
@@ -128,7 +168,6 @@ class Relay:
                         log.exception("relay: handling %s failed", entry_id)
                     done.append(entry_id)
                 if done:
-                    with contextlib.suppress(RedisError, OSError):
-                        await client.xack(self.inbox, GROUP, *done)
+                    self._ack(done)
         finally:
             await client.aclose()
