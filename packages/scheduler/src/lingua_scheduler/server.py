@@ -177,7 +177,9 @@ class SchedulerServer:
         if self.cluster is not None:
             from .cluster.metrics import ClusterCollector
 
-            self.cluster.attach(self.core, self._apply, self._send_to, self._close_conn)
+            self.cluster.attach(
+                self.core, self._apply, self._send_to, self._close_conn, self._send_text_to
+            )
             self.metrics.registry.register(ClusterCollector(self.cluster))
         self.metrics.attach(self.core)
         self.peers: dict[str, Peer] = {}
@@ -620,6 +622,15 @@ class SchedulerServer:
         if peer is None:
             return False
         self._send(peer, message)
+        return True
+
+    def _send_text_to(self, conn_id: str, text: bytes) -> bool:
+        """Send a message another instance encoded (JSON text, UTF-8) to one of this
+        instance's connections as it is; False when it is gone."""
+        peer = self.peers.get(conn_id)
+        if peer is None:
+            return False
+        self._enqueue(peer, Frame(text, text=True))
         return True
 
     def _credential_conflict(self, node_id: str) -> None:

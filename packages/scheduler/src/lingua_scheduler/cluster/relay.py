@@ -24,8 +24,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
@@ -40,8 +42,38 @@ INBOX_TTL_S = 60
 READ_BLOCK_MS = 1000
 READ_COUNT = 64
 
-Handler = Callable[[str, str, str, bytes], None]
-"""(kind, sender instance, node id, message JSON)"""
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One message read from the inbox. `message_type` and `job_id` travel beside the message
+    (for a job's messages), so a receiver that only passes it on need not parse it."""
+
+    kind: str
+    sender: str
+    node_id: str
+    payload: bytes
+    message_type: str = ""
+    job_id: str = ""
+
+
+Handler = Callable[[Entry], None]
+
+
+def pack_header(
+    kind: str, sender: str, node_id: str, message_type: str = "", job_id: str = ""
+) -> bytes:
+    """An entry's routing fields, as one stream field (one argument to send, one element to
+    parse, whatever the message is)."""
+    return orjson.dumps([kind, sender, node_id, message_type, job_id])
+
+
+def unpack(header: bytes, payload: bytes) -> Entry:
+    """Raises ValueError for a header that does not parse."""
+    try:
+        kind, sender, node_id, message_type, job_id = orjson.loads(header)
+        return Entry(str(kind), str(sender), str(node_id), payload, str(message_type), str(job_id))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"unreadable inbox entry header: {exc}") from exc
 
 
 class Relay:
@@ -73,7 +105,16 @@ class Relay:
                 await self._reader
             self._reader = None
 
-    def send(self, instance: str, kind: str, node_id: str, payload: bytes) -> None:
+    def send(
+        self,
+        instance: str,
+        kind: str,
+        node_id: str,
+        payload: bytes,
+        *,
+        message_type: str = "",
+        job_id: str = "",
+    ) -> None:
         """Queue one message for `instance`'s inbox (in order with this instance's other
         writes): one XADD, which goes out with whatever else this turn of the event loop
         queued. `NOMKSTREAM`: an inbox exists while its instance lives (it created it and
@@ -81,7 +122,8 @@ class Relay:
         not exist (Redis restarted empty, or the instance died long ago), `_add_missing`
         creates it with an expiry, so the entry waits for a reader as before."""
         key = self.inbox_of(instance)
-        fields: dict[Any, Any] = {"k": kind, "f": self.instance, "n": node_id, "m": payload}
+        header = pack_header(kind, self.instance, node_id, message_type, job_id)
+        fields: dict[Any, Any] = {"h": header, "m": payload}
 
         def add(pipe: Pipeline) -> int:
             pipe.xadd(key, fields, maxlen=INBOX_MAX_ENTRIES, approximate=True, nomkstream=True)
@@ -158,12 +200,7 @@ class Relay:
                 for entry_id, fields in entries:
                     self.received += 1
                     try:
-                        handle(
-                            fields[b"k"].decode(),
-                            fields[b"f"].decode(),
-                            fields[b"n"].decode(),
-                            fields[b"m"],
-                        )
+                        handle(unpack(fields[b"h"], fields[b"m"]))
                     except Exception:  # one bad entry must not stop the inbox
                         log.exception("relay: handling %s failed", entry_id)
                     done.append(entry_id)
