@@ -4,11 +4,11 @@ consumer group and acknowledged only once handled.
 What travels: a job's messages for a node another instance holds (`job_assign`, `job_cancel`,
 `job_audio`: kind `to_node`), and that node's answers (`job_ack`, `job_result`, `asr_partial`:
 kind `from_node`) back to the instance that assigned the job. Per message: one XADD from the
-sender and its share of one XREADGROUP and one XACK at the receiver, each sent with the other
-commands of its turn (`link.py`). An entry is XACKed after it was handed to the node's
-connection or to the core; one that was read but not handled (Redis went
-away, the instance stopped) stays pending and is read again first when the reader starts over
-(`XREADGROUP ... 0`). When the receiving instance dies, what it had not handled is recovered by
+sender (in the pipeline of that turn's writes, `link.py`), and its share of one XREADGROUP and
+one XACK at the receiver (the acks of one read go with the next read). An entry is XACKed
+after it was handed to the node's connection or to the core; one that was read but not handled
+(Redis went away, the instance stopped) stays pending and is read again first when the reader
+starts over (`XREADGROUP ... 0`). When the receiving instance dies, what it had not handled is recovered by
 the sender's own failover: an unacknowledged job is reassigned after `ack_timeout_s`, and a
 session resumes where its results are kept.
 
@@ -154,34 +154,19 @@ class Relay:
         pipe.pexpire(self.inbox, INBOX_TTL_S * 1000)
         return 1
 
-    def _ack(self, entry_ids: list[Any]) -> None:
-        """Acknowledge handled entries through the link, with the writes of this turn (no
-        round trip of its own between two reads). An ack lost to an outage leaves the entries
-        pending: read again when the reader starts over, and dropped as stale by the core."""
-        inbox = self.inbox
-
-        def add(pipe: Pipeline) -> int:
-            pipe.xack(inbox, GROUP, *entry_ids)
-            return 1
-
-        self._link.submit(Op(add))
-
     async def _read(self, client: aioredis.Redis, handle: Handler) -> None:
-        # Pending entries first (read but not acknowledged before a restart), from the last one
-        # read: their acks go out through the link and may not have landed yet.
+        """Pending entries first (read, maybe handled, but not acknowledged before the reader
+        started over), then new ones, blocking in Redis (no polling). The acks of one read go
+        in one pipeline with the next read: no round trip of their own. An ack lost to an
+        outage leaves its entries pending: read again when the reader starts over, and dropped
+        as stale by the core."""
         pending_after: Any = "0"  # None once the pending ones are read: new entries only
+        done: list[Any] = []  # handled, not acknowledged yet
         try:
             while True:
                 pending_first = pending_after is not None
                 try:
-                    start = pending_after if pending_first else ">"
-                    replies = await client.xreadgroup(
-                        GROUP,
-                        self.instance,
-                        {self.inbox: start},
-                        count=READ_COUNT,
-                        block=None if pending_first else READ_BLOCK_MS,
-                    )
+                    replies = await self._ack_and_read(client, done, pending_after)
                 except (RedisError, OSError) as exc:
                     if "NOGROUP" in str(exc):  # Redis lost the stream (restarted empty)
                         with contextlib.suppress(ResponseError, RedisError, OSError):
@@ -189,14 +174,12 @@ class Relay:
                     else:
                         log.warning("relay: reading the inbox failed: %s", exc)
                         await asyncio.sleep(0.5)  # Redis is away; the link notices it too
-                    pending_after = "0"
+                    pending_after, done = "0", []
                     continue
+                done = []
                 entries = replies[0][1] if replies else []
                 if pending_first:
                     pending_after = entries[-1][0] if entries else None
-                    if not entries:
-                        continue
-                done = []
                 for entry_id, fields in entries:
                     self.received += 1
                     try:
@@ -204,7 +187,19 @@ class Relay:
                     except Exception:  # one bad entry must not stop the inbox
                         log.exception("relay: handling %s failed", entry_id)
                     done.append(entry_id)
-                if done:
-                    self._ack(done)
         finally:
             await client.aclose()
+
+    async def _ack_and_read(self, client: aioredis.Redis, done: list[Any], after: Any) -> Any:
+        """XACK `done` (if any) and XREADGROUP in one round trip: the pending entries after
+        `after`, or (None) new entries, waiting up to `READ_BLOCK_MS` for one."""
+        streams: dict[Any, Any] = {self.inbox: ">" if after is None else after}
+        block = READ_BLOCK_MS if after is None else None
+        if not done:
+            return await client.xreadgroup(
+                GROUP, self.instance, streams, count=READ_COUNT, block=block
+            )
+        pipe = client.pipeline(transaction=False)
+        pipe.xack(self.inbox, GROUP, *done)
+        pipe.xreadgroup(GROUP, self.instance, streams, count=READ_COUNT, block=block)
+        return (await pipe.execute())[-1]
