@@ -8,9 +8,9 @@ sender (in the pipeline of that turn's writes, `link.py`), and its share of one 
 one XACK at the receiver (the acks of one read go with the next read). An entry is XACKed
 after it was handed to the node's connection or to the core; one that was read but not handled
 (Redis went away, the instance stopped) stays pending and is read again first when the reader
-starts over (`XREADGROUP ... 0`). When the receiving instance dies, what it had not handled is recovered by
-the sender's own failover: an unacknowledged job is reassigned after `ack_timeout_s`, and a
-session resumes where its results are kept.
+starts over (`XREADGROUP ... 0`). When the receiving instance dies, what it had not handled is
+recovered by the sender's own failover: an unacknowledged job is reassigned after
+`ack_timeout_s`, and a session resumes where its results are kept.
 
 Bounds: an inbox keeps at most `INBOX_MAX_ENTRIES` (approximate trimming of the oldest, which
 a live instance has long read), and expires `INBOX_TTL_S` after its instance last refreshed it
