@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.connection import Connection
 from redis.exceptions import RedisError, ResponseError
 
 from .link import Op, RedisLink, connect
@@ -159,15 +160,19 @@ class Relay:
         started over), then new ones, blocking in Redis (no polling). The acks of one read go
         in one pipeline with the next read: no round trip of their own. An ack lost to an
         outage leaves its entries pending: read again when the reader starts over, and dropped
-        as stale by the core."""
+        as stale by the core. One connection of its own, spoken to directly (not through the
+        client's pool, retries and reply callbacks, which cost more than the read itself)."""
+        pool = client.connection_pool
+        conn = await pool.get_connection()
         pending_after: Any = "0"  # None once the pending ones are read: new entries only
         done: list[Any] = []  # handled, not acknowledged yet
         try:
             while True:
                 pending_first = pending_after is not None
                 try:
-                    replies = await self._ack_and_read(client, done, pending_after)
+                    entries = await self._ack_and_read(conn, done, pending_after)
                 except (RedisError, OSError) as exc:
+                    await conn.disconnect()  # replies may be left unread: start clean
                     if "NOGROUP" in str(exc):  # Redis lost the stream (restarted empty)
                         with contextlib.suppress(ResponseError, RedisError, OSError):
                             await client.xgroup_create(self.inbox, GROUP, id="0", mkstream=True)
@@ -177,29 +182,30 @@ class Relay:
                     pending_after, done = "0", []
                     continue
                 done = []
-                entries = replies[0][1] if replies else []
                 if pending_first:
                     pending_after = entries[-1][0] if entries else None
                 for entry_id, fields in entries:
                     self.received += 1
                     try:
-                        handle(unpack(fields[b"h"], fields[b"m"]))
+                        pairs = dict(zip(fields[::2], fields[1::2], strict=True))
+                        handle(unpack(pairs[b"h"], pairs[b"m"]))
                     except Exception:  # one bad entry must not stop the inbox
                         log.exception("relay: handling %s failed", entry_id)
                     done.append(entry_id)
         finally:
+            await pool.release(conn)
             await client.aclose()
 
-    async def _ack_and_read(self, client: aioredis.Redis, done: list[Any], after: Any) -> Any:
-        """XACK `done` (if any) and XREADGROUP in one round trip: the pending entries after
-        `after`, or (None) new entries, waiting up to `READ_BLOCK_MS` for one."""
-        streams: dict[Any, Any] = {self.inbox: ">" if after is None else after}
-        block = READ_BLOCK_MS if after is None else None
-        if not done:
-            return await client.xreadgroup(
-                GROUP, self.instance, streams, count=READ_COUNT, block=block
-            )
-        pipe = client.pipeline(transaction=False)
-        pipe.xack(self.inbox, GROUP, *done)
-        pipe.xreadgroup(GROUP, self.instance, streams, count=READ_COUNT, block=block)
-        return (await pipe.execute())[-1]
+    async def _ack_and_read(self, conn: Connection, done: list[Any], after: Any) -> list[Any]:
+        """XACK `done` (if any) and XREADGROUP in one round trip: the entries pending after
+        `after`, or (None) new entries, waiting up to `READ_BLOCK_MS` for one. Returns
+        [[entry id, [field, value, ...]], ...]."""
+        read: list[Any] = ["XREADGROUP", "GROUP", GROUP, self.instance, "COUNT", READ_COUNT]
+        if after is None:
+            read += ["BLOCK", READ_BLOCK_MS]
+        read += ["STREAMS", self.inbox, ">" if after is None else after]
+        commands = [["XACK", self.inbox, GROUP, *done], read] if done else [read]
+        await conn.send_packed_command(conn.pack_commands(commands))
+        replies = [await conn.read_response() for _ in commands]
+        streams = replies[-1]
+        return list(streams[0][1]) if streams else []
