@@ -115,4 +115,5 @@ async def test_a_message_for_a_missing_inbox_creates_it_with_an_expiry(
         assert relay.inboxes_created == 1
     finally:
         await check.aclose()
+        await relay.close()
         await link.close()

@@ -33,6 +33,7 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import Connection
 from redis.exceptions import RedisError, ResponseError
 
+from .inbox_writer import InboxWriter
 from .link import Op, RedisLink, connect
 
 log = logging.getLogger("lingua.scheduler.cluster")
@@ -88,6 +89,7 @@ class Relay:
         self.sent = 0
         self.received = 0
         self.inboxes_created = 0  # sends that found no inbox (see `send`)
+        self._writer = InboxWriter(url)
 
     def inbox_of(self, instance: str) -> str:
         return f"{self._prefix}inbox:{instance}"
@@ -97,6 +99,7 @@ class Relay:
         with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
             await client.xgroup_create(self.inbox, GROUP, id="0", mkstream=True)
         await client.pexpire(self.inbox, INBOX_TTL_S * 1000)
+        await self._writer.start()
         self._reader = asyncio.create_task(self._read(client, handle), name="lingua-relay")
 
     async def close(self) -> None:
@@ -105,6 +108,7 @@ class Relay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
             self._reader = None
+        await self._writer.close()
 
     def send(
         self,
@@ -116,26 +120,36 @@ class Relay:
         message_type: str = "",
         job_id: str = "",
     ) -> None:
-        """Queue one message for `instance`'s inbox (in order with this instance's other
-        writes): one XADD, which goes out with whatever else this turn of the event loop
-        queued. `NOMKSTREAM`: an inbox exists while its instance lives (it created it and
-        keeps its expiry fresh), so the common case needs no PEXPIRE of its own; when it does
-        not exist (Redis restarted empty, or the instance died long ago), `_add_missing`
-        creates it with an expiry, so the entry waits for a reader as before."""
+        """Send one message to `instance`'s inbox: one XADD, written at once on the inbox
+        writer's connection (`inbox_writer.py`), or, while that is not usable, queued on the
+        link with this turn's other writes. `NOMKSTREAM`: an inbox exists while its instance
+        lives (it created it and keeps its expiry fresh), so the common case needs no PEXPIRE
+        of its own; when it does not exist (Redis restarted empty, or the instance died long
+        ago), `_add_missing` creates it with an expiry, so the entry waits for a reader."""
         key = self.inbox_of(instance)
         header = pack_header(kind, self.instance, node_id, message_type, job_id)
         fields: dict[Any, Any] = {"h": header, "m": payload}
+
+        self.sent += 1
+
+        def replied(reply: Any) -> None:
+            if reply is None:
+                self._add_missing(key, fields)
+
+        def through_link() -> None:
+            self._link.submit(Op(add, done))
 
         def add(pipe: Pipeline) -> int:
             pipe.xadd(key, fields, maxlen=INBOX_MAX_ENTRIES, approximate=True, nomkstream=True)
             return 1
 
         def done(result: list[Any] | BaseException) -> None:
-            if not isinstance(result, BaseException) and result and result[0] is None:
-                self._add_missing(key, fields)
+            if not isinstance(result, BaseException) and result:
+                replied(result[0])
 
-        self.sent += 1
-        self._link.submit(Op(add, done))
+        command = ["XADD", key, "NOMKSTREAM", "MAXLEN", "~", INBOX_MAX_ENTRIES, "*"]
+        if not self._writer.write([*command, "h", header, "m", payload], replied, through_link):
+            through_link()
 
     def _add_missing(self, key: str, fields: dict[Any, Any]) -> None:
         """The rare path of `send`: the inbox was not there; create it (expiring, so the inbox
