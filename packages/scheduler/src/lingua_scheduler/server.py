@@ -500,7 +500,11 @@ class SchedulerServer:
                     # its size is bounded on its own, not by the limit for audio-carrying frames.
                     self._send(peer, _too_large(message.type, len(data), kept_limit))
                     continue
-                if self.cluster is not None and kind == "node" and self._relayed(peer, message):
+                if (
+                    self.cluster is not None
+                    and kind == "node"
+                    and self._relayed(peer, message, data)
+                ):
                     continue
                 if self.cluster is not None and self.cluster.relays_client(peer.conn_id, message):
                     continue
@@ -605,11 +609,11 @@ class SchedulerServer:
         self._apply(actions)
         return True
 
-    def _relayed(self, peer: Peer, message: Message) -> bool:
+    def _relayed(self, peer: Peer, message: Message, data: bytes) -> bool:
         """A node's answer about a job another instance assigned goes back there."""
         assert self.cluster is not None
         node = self.core.registry.for_conn(peer.conn_id)
-        return self.cluster.relays(node.node_id if node else None, message)
+        return self.cluster.relays(node.node_id if node else None, message, data)
 
     def _close_conn(self, conn_id: str, code: int, reason: str) -> None:
         peer = self.peers.get(conn_id)

@@ -379,9 +379,11 @@ class Cluster:
             )
         return True
 
-    def relays(self, node_id: str | None, message: Message) -> bool:
+    def relays(self, node_id: str | None, message: Message, data: bytes = b"") -> bool:
         """A node's answer about a job another instance assigned: sent back to that instance
-        (True) instead of this instance's core."""
+        (True) instead of this instance's core. `data`: the frame `message` was parsed from;
+        JSON text (a binary frame starts with a length far above any header's) travels as
+        it is, a binary frame as the message's JSON."""
         if node_id is None or not isinstance(message, FROM_NODE):
             return False
         origin = self._relayed.get(message.job_id or "")
@@ -389,7 +391,8 @@ class Cluster:
             return False
         if isinstance(message, JobResult):
             self._relayed.pop(message.job_id, None)
-        self.relay.send(origin, "from_node", node_id, message.to_json_bytes())
+        text = data if data[:1] == b"{" else message.to_json_bytes()
+        self.relay.send(origin, "from_node", node_id, text)
         return True
 
     def _from_inbox(self, entry: Entry) -> None:
