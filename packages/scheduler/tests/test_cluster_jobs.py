@@ -70,7 +70,7 @@ async def test_a_relayed_message_costs_one_xadd_and_no_expiry_of_its_own(
     redis: RedisServer, two: tuple[SchedulerProcess, SchedulerProcess]
 ) -> None:
     """Each job and answer that crosses instances is one XADD: the inbox's expiry is kept by
-    its owner (not refreshed per message), and acks ride with the next read."""
+    its owner (not refreshed per message), and acks (and deletes) ride with the next read."""
     a, b = two
     node = ScriptedNode(b.node_url, "far-node")
     await node.start()
@@ -91,6 +91,7 @@ async def test_a_relayed_message_costs_one_xadd_and_no_expiry_of_its_own(
         # Only the owners' periodic keep-alives (one per second per instance), not per message.
         assert _calls(commands, "pexpire") < count
         assert _calls(commands, "xack") <= _calls(commands, "xreadgroup")
+        assert _calls(commands, "xdel") > 0  # handled entries leave the inbox
     finally:
         await stats.aclose()
         await client.close()

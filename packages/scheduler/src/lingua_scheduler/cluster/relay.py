@@ -4,18 +4,19 @@ consumer group and acknowledged only once handled.
 What travels: a job's messages for a node another instance holds (`job_assign`, `job_cancel`,
 `job_audio`: kind `to_node`), and that node's answers (`job_ack`, `job_result`, `asr_partial`:
 kind `from_node`) back to the instance that assigned the job. Per message: one XADD from the
-sender (in the pipeline of that turn's writes, `link.py`), and its share of one XREADGROUP and
-one XACK at the receiver (the acks of one read go with the next read). An entry is XACKed
+sender (written in the caller's turn, `inbox_writer.py`), and its share of one XREADGROUP and
+one XACK and XDEL at the receiver (those of one read go with the next read). An entry is XACKed
 after it was handed to the node's connection or to the core; one that was read but not handled
 (Redis went away, the instance stopped) stays pending and is read again first when the reader
 starts over (`XREADGROUP ... 0`). When the receiving instance dies, what it had not handled is
 recovered by the sender's own failover: an unacknowledged job is reassigned after
 `ack_timeout_s`, and a session resumes where its results are kept.
 
-Bounds: an inbox keeps at most `INBOX_MAX_ENTRIES` (approximate trimming of the oldest, which
-a live instance has long read), and expires `INBOX_TTL_S` after its instance last refreshed it
-(with each node view publication), so the inbox of an instance that died does not stay in
-Redis; a sender never creates an inbox without an expiry.
+Bounds: an entry is deleted once handled, so an inbox holds what is in flight; at most
+`INBOX_MAX_ENTRIES` (approximate trimming of the oldest, for a reader that does not keep up),
+and it expires `INBOX_TTL_S` after its instance last refreshed it (with each node view
+publication), so the inbox of an instance that died does not stay in Redis; a sender never
+creates an inbox without an expiry.
 """
 
 from __future__ import annotations
@@ -211,14 +212,16 @@ class Relay:
             await client.aclose()
 
     async def _ack_and_read(self, conn: Connection, done: list[Any], after: Any) -> list[Any]:
-        """XACK `done` (if any) and XREADGROUP in one round trip: the entries pending after
+        """XACK and XDEL `done` (if any) and XREADGROUP in one round trip: the entries pending after
         `after`, or (None) new entries, waiting up to `READ_BLOCK_MS` for one. Returns
         [[entry id, [field, value, ...]], ...]."""
         read: list[Any] = ["XREADGROUP", "GROUP", GROUP, self.instance, "COUNT", READ_COUNT]
         if after is None:
             read += ["BLOCK", READ_BLOCK_MS]
         read += ["STREAMS", self.inbox, ">" if after is None else after]
-        commands = [["XACK", self.inbox, GROUP, *done], read] if done else [read]
+        commands = [read]
+        if done:  # handled: acknowledged, and deleted (the inbox holds only what is in flight)
+            commands = [["XACK", self.inbox, GROUP, *done], ["XDEL", self.inbox, *done], read]
         await conn.send_packed_command(conn.pack_commands(commands))
         replies = [await conn.read_response() for _ in commands]
         streams = replies[-1]
