@@ -3,6 +3,7 @@ test-double peers. A client on one instance is served by a node on another."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 from lingua_protocol import TranslationResult
 from lingua_scheduler.cluster.link import RedisLink
-from lingua_scheduler.cluster.relay import INBOX_TTL_S, Relay
+from lingua_scheduler.cluster.relay import INBOX_TTL_S, Entry, Relay
 from lingua_scheduler.testing import ScriptedClient, ScriptedNode
 from lingua_scheduler.testing.processes import SchedulerProcess
 from lingua_scheduler.testing.redis_server import RedisServer, redis_available, running_redis
@@ -70,7 +71,7 @@ async def test_a_relayed_message_costs_one_xadd_and_no_expiry_of_its_own(
     redis: RedisServer, two: tuple[SchedulerProcess, SchedulerProcess]
 ) -> None:
     """Each job and answer that crosses instances is one XADD: the inbox's expiry is kept by
-    its owner (not refreshed per message), and acks (and deletes) ride with the next read."""
+    its owner (not refreshed per message), and acks ride with the next read."""
     a, b = two
     node = ScriptedNode(b.node_url, "far-node")
     await node.start()
@@ -91,7 +92,6 @@ async def test_a_relayed_message_costs_one_xadd_and_no_expiry_of_its_own(
         # Only the owners' periodic keep-alives (one per second per instance), not per message.
         assert _calls(commands, "pexpire") < count
         assert _calls(commands, "xack") <= _calls(commands, "xreadgroup")
-        assert _calls(commands, "xdel") > 0  # handled entries leave the inbox
     finally:
         await stats.aclose()
         await client.close()
@@ -114,6 +114,38 @@ async def test_a_message_for_a_missing_inbox_creates_it_with_an_expiry(
         assert await check.xlen(inbox) == 1
         assert 0 < await check.pttl(inbox) <= INBOX_TTL_S * 1000
         assert relay.inboxes_created == 1
+    finally:
+        await check.aclose()
+        await relay.close()
+        await link.close()
+
+
+async def test_handled_entries_are_trimmed_from_the_inbox_with_the_next_publication(
+    redis: RedisServer,
+) -> None:
+    """An inbox holds what is in flight, not up to `INBOX_MAX_ENTRIES` entries of audio."""
+    link = RedisLink(redis.url)
+    await link.start()
+    relay = Relay(link, redis.url, "me", "test:")
+    handled: list[Entry] = []
+    all_handled = asyncio.Event()
+
+    def handle(entry: Entry) -> None:
+        handled.append(entry)
+        if len(handled) == 3:
+            all_handled.set()
+
+    check = aioredis.from_url(redis.url)
+    try:
+        await relay.start(handle)
+        for n in range(3):
+            relay.send("me", "from_node", f"n{n}", b'{"type":"job_ack"}', message_type="job_ack")
+        async with asyncio.timeout(5):
+            await all_handled.wait()
+        assert await check.xlen(relay.inbox) == 3
+        await link.call(relay.keep_alive)  # what each node view publication adds
+        assert await check.xlen(relay.inbox) == 0
+        assert await check.pttl(relay.inbox) > 0
     finally:
         await check.aclose()
         await relay.close()

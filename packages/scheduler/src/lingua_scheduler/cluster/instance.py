@@ -271,17 +271,18 @@ class Cluster:
         ttl_ms = int(VIEW_TTL_S * 1000)
 
         def publish(pipe: Pipeline) -> int:
+            added = self.relay.keep_alive(pipe)
             pipe.delete(key)
             if mine:
                 pipe.hset(key, mapping=mine)  # type: ignore[arg-type]
                 pipe.pexpire(key, ttl_ms)
             pipe.set(f"{PREFIX}alive:{self.instance}", b"1", px=ttl_ms)
             pipe.sadd(instances_key, self.instance)
-            pipe.smembers(instances_key)
-            return 4 + (2 if mine else 0) + self.relay.keep_alive(pipe)
+            pipe.smembers(instances_key)  # last: its reply is read below
+            return added + 4 + (2 if mine else 0)
 
         replies = await self.link.call(publish)
-        members = replies[-2]
+        members = replies[-1]
         others = sorted(
             m.decode() for m in members if isinstance(m, bytes) and m.decode() != self.instance
         )

@@ -5,16 +5,17 @@ What travels: a job's messages for a node another instance holds (`job_assign`, 
 `job_audio`: kind `to_node`), and that node's answers (`job_ack`, `job_result`, `asr_partial`:
 kind `from_node`) back to the instance that assigned the job. Per message: one XADD from the
 sender (written in the caller's turn, `inbox_writer.py`), and its share of one XREADGROUP and
-one XACK and XDEL at the receiver (those of one read go with the next read). An entry is XACKed
+one XACK at the receiver (the acks of one read go with the next read). An entry is XACKed
 after it was handed to the node's connection or to the core; one that was read but not handled
 (Redis went away, the instance stopped) stays pending and is read again first when the reader
 starts over (`XREADGROUP ... 0`). When the receiving instance dies, what it had not handled is
 recovered by the sender's own failover: an unacknowledged job is reassigned after
 `ack_timeout_s`, and a session resumes where its results are kept.
 
-Bounds: an entry is deleted once handled, so an inbox holds what is in flight; at most
-`INBOX_MAX_ENTRIES` (approximate trimming of the oldest, for a reader that does not keep up),
-and it expires `INBOX_TTL_S` after its instance last refreshed it (with each node view
+Bounds: what an instance handled is trimmed from its inbox with its next node view
+publication (XTRIM MINID, one command a second), so an inbox holds about a second of traffic;
+at most `INBOX_MAX_ENTRIES` (approximate trimming of the oldest, for a reader that does not
+keep up), and it expires `INBOX_TTL_S` after its instance last refreshed it (with each node view
 publication), so the inbox of an instance that died does not stay in Redis; a sender never
 creates an inbox without an expiry.
 """
@@ -91,6 +92,7 @@ class Relay:
         self.received = 0
         self.inboxes_created = 0  # sends that found no inbox (see `send`)
         self._writer = InboxWriter(url)
+        self._handled_up_to: bytes | None = None  # the last entry id handled, not trimmed yet
 
     def inbox_of(self, instance: str) -> str:
         return f"{self._prefix}inbox:{instance}"
@@ -166,9 +168,17 @@ class Relay:
         self._link.submit(Op(add))
 
     def keep_alive(self, pipe: Pipeline) -> int:
-        """Added to each view publication: this instance's inbox stays while it lives."""
+        """Added to each view publication: this instance's inbox stays while it lives, and
+        loses what was handled (entries are read in order, so everything up to the last one
+        handled is done; one read again after a restart is then gone, and skipped)."""
         pipe.pexpire(self.inbox, INBOX_TTL_S * 1000)
-        return 1
+        last = self._handled_up_to
+        if last is None:
+            return 1
+        self._handled_up_to = None
+        ms, _, seq = last.decode().partition("-")
+        pipe.xtrim(self.inbox, minid=f"{ms}-{int(seq) + 1}", approximate=False)
+        return 2
 
     async def _read(self, client: aioredis.Redis, handle: Handler) -> None:
         """Pending entries first (read, maybe handled, but not acknowledged before the reader
@@ -200,28 +210,29 @@ class Relay:
                 if pending_first:
                     pending_after = entries[-1][0] if entries else None
                 for entry_id, fields in entries:
+                    done.append(entry_id)
+                    self._handled_up_to = entry_id
+                    if fields is None:  # pending, but trimmed: it was handled before
+                        continue
                     self.received += 1
                     try:
                         pairs = dict(zip(fields[::2], fields[1::2], strict=True))
                         handle(unpack(pairs[b"h"], pairs[b"m"]))
                     except Exception:  # one bad entry must not stop the inbox
                         log.exception("relay: handling %s failed", entry_id)
-                    done.append(entry_id)
         finally:
             await pool.release(conn)
             await client.aclose()
 
     async def _ack_and_read(self, conn: Connection, done: list[Any], after: Any) -> list[Any]:
-        """XACK and XDEL `done` (if any) and XREADGROUP in one round trip: the entries pending after
+        """XACK `done` (if any) and XREADGROUP in one round trip: the entries pending after
         `after`, or (None) new entries, waiting up to `READ_BLOCK_MS` for one. Returns
         [[entry id, [field, value, ...]], ...]."""
         read: list[Any] = ["XREADGROUP", "GROUP", GROUP, self.instance, "COUNT", READ_COUNT]
         if after is None:
             read += ["BLOCK", READ_BLOCK_MS]
         read += ["STREAMS", self.inbox, ">" if after is None else after]
-        commands = [read]
-        if done:  # handled: acknowledged, and deleted (the inbox holds only what is in flight)
-            commands = [["XACK", self.inbox, GROUP, *done], ["XDEL", self.inbox, *done], read]
+        commands = [["XACK", self.inbox, GROUP, *done], read] if done else [read]
         await conn.send_packed_command(conn.pack_commands(commands))
         replies = [await conn.read_response() for _ in commands]
         streams = replies[-1]
