@@ -15,9 +15,9 @@ recovered by the sender's own failover: an unacknowledged job is reassigned afte
 Bounds: what an instance handled is trimmed from its inbox with its next node view
 publication (XTRIM MINID, one command a second), so an inbox holds up to two seconds of
 traffic; at most `INBOX_MAX_ENTRIES` (approximate trimming of the oldest, for a reader that
-does not keep up), and it expires `INBOX_TTL_S` after its instance last refreshed it (with each node view
-publication), so the inbox of an instance that died does not stay in Redis; a sender never
-creates an inbox without an expiry.
+does not keep up), and it expires `INBOX_TTL_S` after its instance last refreshed it (with
+each node view publication), so the inbox of an instance that died does not stay in Redis; a
+sender never creates an inbox without an expiry.
 """
 
 from __future__ import annotations
