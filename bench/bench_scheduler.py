@@ -629,14 +629,18 @@ async def main(args: argparse.Namespace) -> None:
         "every client and node"
     )
     targets: dict[str, tuple[float, float]] = {}
-    print(f"\nspeakers pausing: one utterance per {args.pace:g} s per session")
-    print(HEADER)
+    if args.cluster_only:
+        args.paced_sessions, args.sessions, args.idle_sessions = [], [], 0
+    if args.paced_sessions:
+        print(f"\nspeakers pausing: one utterance per {args.pace:g} s per session")
+        print(HEADER)
     for sessions in args.paced_sessions:
         targets[f"paced {sessions}"] = await compare(
             sessions, args.nodes, args.paced_utterances, args.pace, args.rounds
         )
-    print("\nback to back (saturating: latency is mostly queueing behind other sessions)")
-    print(HEADER)
+    if args.sessions:
+        print("\nback to back (saturating: latency is mostly queueing behind other sessions)")
+        print(HEADER)
     for sessions in args.sessions:
         targets[f"saturating {sessions}"] = await compare(
             sessions, args.nodes, args.utterances, 0.0, args.rounds
@@ -710,6 +714,9 @@ if __name__ == "__main__":
     parser.add_argument("--pace", type=float, default=1.0, help="seconds between utterances")
     parser.add_argument(
         "--cluster-sessions", type=int, default=100, help="paced sessions per cluster path; 0: skip"
+    )
+    parser.add_argument(
+        "--cluster-only", action="store_true", help="only the cluster part (needs redis-server)"
     )
     parser.add_argument(
         "--quick", action="store_true", help="tiny sizes, one round: checks that every part runs"

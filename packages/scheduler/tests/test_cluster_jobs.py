@@ -3,10 +3,15 @@ test-double peers. A client on one instance is served by a node on another."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from lingua_protocol import TranslationResult
+from lingua_scheduler._cluster.link import RedisLink
+from lingua_scheduler._cluster.relay import INBOX_TTL_S, Entry, Relay
 from lingua_scheduler.testing import ScriptedClient, ScriptedNode
 from lingua_scheduler.testing.processes import SchedulerProcess
 from lingua_scheduler.testing.redis_server import RedisServer, redis_available, running_redis
@@ -59,3 +64,93 @@ async def test_client_on_one_instance_is_served_by_a_node_on_another(
     finally:
         await client.close()
         await node.close()
+
+
+def _calls(stats: dict[str, Any], command: str) -> int:
+    entry = stats.get(f"cmdstat_{command}") or {}
+    return int(entry.get("calls", 0))
+
+
+async def test_a_relayed_message_costs_one_xadd_and_no_expiry_of_its_own(
+    redis: RedisServer, two: tuple[SchedulerProcess, SchedulerProcess]
+) -> None:
+    """Each job and answer that crosses instances is one XADD: the inbox's expiry is kept by
+    its owner (not refreshed per message), and acks ride with the next read."""
+    a, b = two
+    node = ScriptedNode(b.node_url, "far-node")
+    await node.start()
+    client = ScriptedClient(a.session_url, "en", "zh")
+    stats = aioredis.from_url(redis.url)
+    count = 20
+    try:
+        await a.wait_ready_nodes(1)
+        await client.start()
+        await stats.config_resetstat()
+        for index in range(count):
+            await client.utter(index)
+        results = await client.recv_until(count, ("translation_result",))
+        assert len(results) == count
+        commands = await stats.info("commandstats")
+        # job_assign, job_ack, job_result: three messages through Redis per utterance.
+        assert _calls(commands, "xadd") == 3 * count
+        # Only the owners' periodic keep-alives (one per second per instance), not per message.
+        assert _calls(commands, "pexpire") < count
+        assert _calls(commands, "xack") <= _calls(commands, "xreadgroup")
+    finally:
+        await stats.aclose()
+        await client.close()
+        await node.close()
+
+
+async def test_a_message_for_a_missing_inbox_creates_it_with_an_expiry(
+    redis: RedisServer,
+) -> None:
+    """Redis restarted empty (or the receiver is long gone): the entry waits in a new inbox,
+    which expires if nobody reads it."""
+    link = RedisLink(redis.url)
+    await link.start()
+    relay = Relay(link, redis.url, "sender", "test:")
+    check = aioredis.from_url(redis.url)
+    try:
+        relay.send("gone", "to_node", "n1", b'{"type":"job_cancel"}', message_type="job_cancel")
+        await link.flush()  # with the retry that creates the inbox, queued by the first reply
+        inbox = relay.inbox_of("gone")
+        assert await check.xlen(inbox) == 1
+        assert 0 < await check.pttl(inbox) <= INBOX_TTL_S * 1000
+        assert relay.inboxes_created == 1
+    finally:
+        await check.aclose()
+        await relay.close()
+        await link.close()
+
+
+async def test_handled_entries_are_trimmed_from_the_inbox_with_the_next_publication(
+    redis: RedisServer,
+) -> None:
+    """An inbox holds what is in flight, not up to `INBOX_MAX_ENTRIES` entries of audio."""
+    link = RedisLink(redis.url)
+    await link.start()
+    relay = Relay(link, redis.url, "me", "test:")
+    handled: list[Entry] = []
+    all_handled = asyncio.Event()
+
+    def handle(entry: Entry) -> None:
+        handled.append(entry)
+        if len(handled) == 3:
+            all_handled.set()
+
+    check = aioredis.from_url(redis.url)
+    try:
+        await relay.start(handle)
+        for n in range(3):
+            relay.send("me", "from_node", f"n{n}", b'{"type":"job_ack"}', message_type="job_ack")
+        async with asyncio.timeout(5):
+            await all_handled.wait()
+        assert await check.xlen(relay.inbox) == 3
+        await link.call(relay.keep_alive)  # what each node view publication adds
+        assert await check.xlen(relay.inbox) == 0
+        assert await check.pttl(relay.inbox) > 0
+    finally:
+        await check.aclose()
+        await relay.close()
+        await link.close()

@@ -177,7 +177,9 @@ class SchedulerServer:
         if self.cluster is not None:
             from ._cluster.metrics import ClusterCollector
 
-            self.cluster.attach(self.core, self._apply, self._send_to, self._close_conn)
+            self.cluster.attach(
+                self.core, self._apply, self._send_to, self._close_conn, self._send_text_to
+            )
             self.metrics.registry.register(ClusterCollector(self.cluster))
         self.metrics.attach(self.core)
         self.peers: dict[str, Peer] = {}
@@ -498,7 +500,11 @@ class SchedulerServer:
                     # its size is bounded on its own, not by the limit for audio-carrying frames.
                     self._send(peer, _too_large(message.type, len(data), kept_limit))
                     continue
-                if self.cluster is not None and kind == "node" and self._relayed(peer, message):
+                if (
+                    self.cluster is not None
+                    and kind == "node"
+                    and self._relayed(peer, message, data)
+                ):
                     continue
                 if self.cluster is not None and self.cluster.relays_client(peer.conn_id, message):
                     continue
@@ -603,11 +609,11 @@ class SchedulerServer:
         self._apply(actions)
         return True
 
-    def _relayed(self, peer: Peer, message: Message) -> bool:
+    def _relayed(self, peer: Peer, message: Message, data: bytes) -> bool:
         """A node's answer about a job another instance assigned goes back there."""
         assert self.cluster is not None
         node = self.core.registry.for_conn(peer.conn_id)
-        return self.cluster.relays(node.node_id if node else None, message)
+        return self.cluster.relays(node.node_id if node else None, message, data)
 
     def _close_conn(self, conn_id: str, code: int, reason: str) -> None:
         peer = self.peers.get(conn_id)
@@ -620,6 +626,15 @@ class SchedulerServer:
         if peer is None:
             return False
         self._send(peer, message)
+        return True
+
+    def _send_text_to(self, conn_id: str, text: bytes) -> bool:
+        """Send a message another instance encoded (JSON text, UTF-8) to one of this
+        instance's connections as it is; False when it is gone."""
+        peer = self.peers.get(conn_id)
+        if peer is None:
+            return False
+        self._enqueue(peer, Frame(text, text=True))
         return True
 
     def _credential_conflict(self, node_id: str) -> None:

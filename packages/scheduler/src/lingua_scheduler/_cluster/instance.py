@@ -48,7 +48,7 @@ from .node_view import (
     published,
     remote_conn,
 )
-from .relay import Relay
+from .relay import Entry, Relay
 from .rooms import parse_client
 from .session_sync import SessionSync
 from .shared_sessions import REFRESH_EVERY_S
@@ -87,6 +87,7 @@ class Cluster:
         self._core: SchedulerCore | None = None
         self._apply: Callable[[list[Action]], None] = lambda _actions: None
         self._send_local: Callable[[str, Message], bool] = lambda _conn, _message: False
+        self._send_local_text: Callable[[str, bytes], bool] = lambda _conn, _text: False
         self._viewer: asyncio.Task[None] | None = None
         self.sessions = SessionSync(settings, self.link, self.relay, self.instance, clock)
 
@@ -119,12 +120,15 @@ class Cluster:
         apply: Callable[[list[Action]], None],
         send_local: Callable[[str, Message], bool],
         close_local: Callable[[str, int, str], None],
+        send_local_text: Callable[[str, bytes], bool],
     ) -> None:
         """The shell's core, how it carries out actions, and how it sends to (or closes) one
-        of its own connections (`send_local` is False when that connection is gone)."""
+        of its own connections (`send_local` is False when that connection is gone;
+        `send_local_text` writes a message already encoded as JSON text, as it is)."""
         self._core = core
         self._apply = apply
         self._send_local = send_local
+        self._send_local_text = send_local_text
         self.sessions.attach(core, apply, send_local, close_local)
 
     async def close(self) -> None:
@@ -267,17 +271,18 @@ class Cluster:
         ttl_ms = int(VIEW_TTL_S * 1000)
 
         def publish(pipe: Pipeline) -> int:
+            added = self.relay.keep_alive(pipe)
             pipe.delete(key)
             if mine:
                 pipe.hset(key, mapping=mine)  # type: ignore[arg-type]
                 pipe.pexpire(key, ttl_ms)
             pipe.set(f"{PREFIX}alive:{self.instance}", b"1", px=ttl_ms)
             pipe.sadd(instances_key, self.instance)
-            pipe.smembers(instances_key)
-            return 4 + (2 if mine else 0) + self.relay.keep_alive(pipe)
+            pipe.smembers(instances_key)  # last: its reply is read below
+            return added + 4 + (2 if mine else 0)
 
         replies = await self.link.call(publish)
-        members = replies[-2]
+        members = replies[-1]
         others = sorted(
             m.decode() for m in members if isinstance(m, bytes) and m.decode() != self.instance
         )
@@ -360,14 +365,26 @@ class Cluster:
         target = parse_remote(action.conn_id)
         if target is None:
             return False
-        if isinstance(action, Send) and getattr(action.message, "job_id", None) is not None:
+        message = action.message if isinstance(action, Send) else None
+        job_id = getattr(message, "job_id", None)
+        if message is not None and job_id is not None:
             instance, node_id = target
-            self.relay.send(instance, "to_node", node_id, action.message.to_json_bytes())
+            # As JSON text: the frame the other instance passes on to its node as it is.
+            self.relay.send(
+                instance,
+                "to_node",
+                node_id,
+                message.to_json_bytes(),
+                message_type=message.type,
+                job_id=job_id,
+            )
         return True
 
-    def relays(self, node_id: str | None, message: Message) -> bool:
+    def relays(self, node_id: str | None, message: Message, data: bytes = b"") -> bool:
         """A node's answer about a job another instance assigned: sent back to that instance
-        (True) instead of this instance's core."""
+        (True) instead of this instance's core. `data`: the frame `message` was parsed from;
+        JSON text (a binary frame starts with a length far above any header's) travels as
+        it is, a binary frame as the message's JSON."""
         if node_id is None or not isinstance(message, FROM_NODE):
             return False
         origin = self._relayed.get(message.job_id or "")
@@ -375,16 +392,16 @@ class Cluster:
             return False
         if isinstance(message, JobResult):
             self._relayed.pop(message.job_id, None)
-        self.relay.send(origin, "from_node", node_id, message.to_json_bytes())
+        text = data if data[:1] == b"{" else message.to_json_bytes()
+        self.relay.send(origin, "from_node", node_id, text)
         return True
 
-    def _from_inbox(self, kind: str, sender: str, node_id: str, payload: bytes) -> None:
+    def _from_inbox(self, entry: Entry) -> None:
         assert self._core is not None
+        kind, sender, node_id, payload = entry.kind, entry.sender, entry.node_id, entry.payload
         try:
             if kind == "to_node":
-                self._to_own_node(
-                    sender, node_id, parse_scheduler_message(payload, verify_audio=False)
-                )
+                self._to_own_node(entry)
             elif kind == "from_node":
                 message = parse_node_message(payload, verify_audio=False)
                 conn = remote_conn(sender, node_id)
@@ -394,18 +411,26 @@ class Cluster:
         except ProtocolError as exc:
             log.warning("relay: unreadable %s message from instance %s: %s", kind, sender, exc)
 
-    def _to_own_node(self, sender: str, node_id: str, message: Message) -> None:
+    def _to_own_node(self, entry: Entry) -> None:
+        """A job's message for one of this instance's nodes: written to the node's connection
+        as the JSON text it came as (no parse, no second encoding of its audio); parsed only
+        to refuse a job whose node is not here any more."""
         assert self._core is not None
+        sender, node_id, job_id = entry.sender, entry.node_id, entry.job_id
         node = self._core.registry.nodes.get(node_id)
         conn = node.conn_id if node is not None else None
-        job_id = getattr(message, "job_id", None)
-        if conn is not None and parse_remote(conn) is None and self._send_local(conn, message):
-            if isinstance(message, JobAssign) and job_id:
+        if (
+            conn is not None
+            and parse_remote(conn) is None
+            and self._send_local_text(conn, entry.payload)
+        ):
+            if entry.message_type == "job_assign" and job_id:
                 self._relayed[job_id] = sender
                 self._relayed.move_to_end(job_id)
                 while len(self._relayed) > MAX_RELAYED_JOBS:
                     self._relayed.popitem(last=False)
             return
+        message = parse_scheduler_message(entry.payload, verify_audio=False)
         if isinstance(message, JobAssign):  # the node left this instance: refuse at once
             refusal = message.answer(
                 node_id,
