@@ -16,7 +16,7 @@ from lingua_node._pipeline import Backends, Pipeline
 from lingua_node._status import render
 from lingua_node._streaming.recognizer import StreamConfig
 from lingua_node._streaming.stream_job import StreamJob
-from lingua_node.testing.agent_harness import running
+from lingua_node.testing.agent_harness import job, running
 from lingua_node.testing.stream_doubles import LevelVAD, ScriptedStreamRecognizer, tone_speech
 from lingua_protocol import (
     AsrPartial,
@@ -69,14 +69,9 @@ def chunks(audio: FloatAudio) -> list[bytes]:
 
 
 def assign(n: int, first: bytes) -> JobAssign:
-    return JobAssign(
-        job_id=f"job-{n}",
-        attempt_id="a1",
-        session_id="s1",
-        utterance_index=n,
-        src_lang="en",
-        tgt_lang="en",
-        audio=AudioData.from_bytes(first),
+    return job(
+        n,
+        first,
         stream=True,
         next_seq=0,
         partial_update_interval_ms=200,

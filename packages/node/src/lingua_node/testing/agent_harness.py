@@ -18,7 +18,8 @@ from .scripted_scheduler import ScriptedScheduler
 Runner = Callable[[JobAssign, StageGate], JobResult]
 
 
-def job(n: int, audio: bytes = b"\x00\x00" * 1600, fmt: str = "pcm16") -> JobAssign:
+def job(n: int, audio: bytes = b"\x00\x00" * 1600, fmt: str = "pcm16", **fields: Any) -> JobAssign:
+    """Job `n` of session s1, en -> en, attempt a1; `fields` set the rest (e.g. `stream`)."""
     return JobAssign(
         job_id=f"job-{n}",
         attempt_id="a1",
@@ -28,6 +29,7 @@ def job(n: int, audio: bytes = b"\x00\x00" * 1600, fmt: str = "pcm16") -> JobAss
         tgt_lang="en",
         audio=AudioData.from_bytes(audio),
         audio_format=fmt,
+        **fields,
     )
 
 
