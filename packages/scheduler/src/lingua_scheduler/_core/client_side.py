@@ -24,6 +24,7 @@ from lingua_protocol import (
 )
 
 from .actions import CLOSE_POLICY, Action, Close, Send, SetAudioTransport
+from .admission import check_flow, check_window
 from .audio_probe import duration_s
 from .budget import message_bytes
 from .delivery import Delivery
@@ -330,29 +331,8 @@ class ClientSide:
             raise CoreError(ErrorCode.SESSION_CLOSED, "session is closing", utterance_index=index)
         if seq.classify(index) is not Acceptance.NEW:
             return
-        window = self.s.utterance_index_window
-        ahead = seq.ahead_of_head(index)
-        if ahead >= window:
-            raise CoreError(
-                ErrorCode.INVALID_MESSAGE,
-                f"utterance_index {index} is {ahead} ahead of the next expected index "
-                f"{seq.next_index}; at most {window - 1} ahead is accepted",
-                field="utterance_index",
-                utterance_index=index,
-            )
-        size = len(m.audio)
-        if (
-            seq.pending() >= self.s.max_in_flight_utterances
-            or seq.in_flight_bytes + size > self.s.max_in_flight_bytes
-        ):
-            self.stats.count("utterances_flow_limited")
-            raise CoreError(
-                ErrorCode.RATE_LIMITED,
-                f"flow control: {seq.pending()} utterance(s) and {seq.in_flight_bytes} bytes "
-                f"unanswered; at most {self.s.max_in_flight_utterances} and "
-                f"{self.s.max_in_flight_bytes} bytes; wait for results",
-                utterance_index=index,
-            )
+        check_window(seq, index, self.s)
+        check_flow(seq, index, len(m.audio), self.s, self.stats)
 
     def _start_jobs(
         self, session: Session, m: Utterance, duration: float | None, now: float

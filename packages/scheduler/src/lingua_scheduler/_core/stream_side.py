@@ -31,6 +31,7 @@ from lingua_protocol import (
 )
 
 from .actions import Action, Send, SendLatest
+from .admission import check_flow, check_window
 from .delivery import Delivery
 from .errors import CoreError
 from .job_build import new_job
@@ -98,7 +99,7 @@ class StreamSide:
             )
         try:
             raw = check_chunk(self.s, stream, m)
-            self._check_bytes(session, index, len(raw))
+            check_flow(session.sequencer, index, len(raw), self.s, self.stats, opens=False)
         except CoreError as exc:
             self.stats.count("streams_refused_chunk")
             return self.end(session, stream, exc.code, exc.message, now)
@@ -109,7 +110,8 @@ class StreamSide:
         if session.closing:
             raise CoreError(ErrorCode.SESSION_CLOSED, "session is closing", utterance_index=index)
         raw = check_chunk(self.s, None, m)
-        self._check_window(session, index, len(raw))
+        check_window(session.sequencer, index, self.s)
+        check_flow(session.sequencer, index, len(raw), self.s, self.stats)
         primary = self._primary_job(session, index, AudioData.from_bytes(raw), m, now)
         nodes = self.capable.nodes(primary.needs)
         if not serving(nodes):
@@ -186,40 +188,6 @@ class StreamSide:
             True,
             now,
         )
-
-    def _check_window(self, session: Session, index: int, size: int) -> None:
-        """The first chunk opens an utterance: the index window and flow control apply."""
-        seq = session.sequencer
-        window = self.s.utterance_index_window
-        ahead = seq.ahead_of_head(index)
-        if ahead >= window:
-            raise CoreError(
-                ErrorCode.INVALID_MESSAGE,
-                f"utterance_index {index} is {ahead} ahead of the next expected index "
-                f"{seq.next_index}; at most {window - 1} ahead is accepted",
-                field="utterance_index",
-                utterance_index=index,
-            )
-        if seq.pending() >= self.s.max_in_flight_utterances:
-            self.stats.count("utterances_flow_limited")
-            raise CoreError(
-                ErrorCode.RATE_LIMITED,
-                f"flow control: {seq.pending()} utterance(s) unanswered; at most "
-                f"{self.s.max_in_flight_utterances}; wait for results",
-                utterance_index=index,
-            )
-        self._check_bytes(session, index, size)
-
-    def _check_bytes(self, session: Session, index: int, size: int) -> None:
-        seq = session.sequencer
-        if seq.in_flight_bytes + size > self.s.max_in_flight_bytes:
-            self.stats.count("utterances_flow_limited")
-            raise CoreError(
-                ErrorCode.RATE_LIMITED,
-                f"flow control: {seq.in_flight_bytes} bytes unanswered, this chunk "
-                f"{size} more; at most {self.s.max_in_flight_bytes}",
-                utterance_index=index,
-            )
 
     def _take(
         self, session: Session, stream: Stream, m: AudioChunk, raw: bytes, now: float
