@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from lingua_node.testing.agent_harness import job as harness_job
 from lingua_protocol import (
     AsrPartial,
     AudioData,
@@ -90,19 +91,9 @@ def clips() -> list[dict[str, Any]]:
     return out
 
 
-def job(n: int, pcm: bytes, *, stream: bool, interval_ms: int | None = None) -> JobAssign:
-    return JobAssign(
-        job_id=f"job-{n}",
-        attempt_id="a1",
-        session_id="bench",
-        utterance_index=n,
-        src_lang="en",
-        tgt_lang="en",
-        audio=AudioData.from_bytes(pcm),
-        stream=stream,
-        partial_update_interval_ms=interval_ms,
-        pipeline=PipelineConfig(use_tts=False),
-    )
+def job(n: int, pcm: bytes, *, stream: bool) -> JobAssign:
+    """Job `n` (en -> en, no speech synthesis: the bench times recognition)."""
+    return harness_job(n, pcm, stream=stream, pipeline=PipelineConfig(use_tts=False))
 
 
 def whole_mode(pipeline: Any, items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -14,19 +14,13 @@ from lingua_scheduler._cluster.link import RedisLink
 from lingua_scheduler._cluster.relay import INBOX_TTL_S, Entry, Relay
 from lingua_scheduler.testing import ScriptedClient, ScriptedNode
 from lingua_scheduler.testing.processes import SchedulerProcess
-from lingua_scheduler.testing.redis_server import RedisServer, redis_available, running_redis
+from lingua_scheduler.testing.redis_server import RedisServer, redis_available
 
 # real scheduler processes and a real redis-server: end to end
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not redis_available(), reason="needs redis-server"),
 ]
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[RedisServer]:
-    async with running_redis() as server:
-        yield server
 
 
 @pytest.fixture

@@ -9,30 +9,19 @@ import asyncio
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 
 import pytest
 from lingua_protocol import Error, TranslationResult
-from lingua_scheduler.testing import Running, running_scheduler
-from lingua_scheduler.testing.redis_server import RedisServer, redis_available, running_redis
+from lingua_scheduler.testing import Running, running_instances
+from lingua_scheduler.testing.redis_server import RedisServer, redis_available
 from websockets.exceptions import InvalidStatus
 
 pytestmark = pytest.mark.skipif(not redis_available(), reason="needs redis-server")
 
 
 @pytest.fixture
-async def redis() -> AsyncIterator[RedisServer]:
-    async with running_redis() as server:
-        yield server
-
-
-@pytest.fixture
 async def pair(redis: RedisServer) -> AsyncIterator[tuple[Running, Running]]:
-    async with AsyncExitStack() as stack:
-        a, b = [
-            await stack.enter_async_context(running_scheduler(redis_url=redis.url))
-            for _ in range(2)
-        ]
+    async with running_instances(2, redis_url=redis.url) as (a, b):
         yield a, b
 
 

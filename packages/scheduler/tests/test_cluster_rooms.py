@@ -3,14 +3,13 @@ scripted test-double peers): every member gets the speaker's utterance in its la
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 import pytest
 from lingua_protocol import RoomCreate, RoomJoin, TranslationResult
 from lingua_scheduler.testing import ScriptedClient, ScriptedNode
 from lingua_scheduler.testing.processes import SchedulerProcess
-from lingua_scheduler.testing.redis_server import RedisServer, redis_available, running_redis
+from lingua_scheduler.testing.redis_server import RedisServer, redis_available
 
 # real scheduler processes and a real redis-server: end to end
 pytestmark = [
@@ -19,12 +18,6 @@ pytestmark = [
 ]
 
 PAIRS = (("en", "zh"), ("en", "fr"), ("zh", "en"), ("fr", "en"))
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[RedisServer]:
-    async with running_redis() as server:
-        yield server
 
 
 async def test_room_with_members_on_three_instances(redis: RedisServer) -> None:

@@ -4,32 +4,19 @@ credentials, pairing codes and rate limits (real sockets, scripted test-double p
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 
 import pytest
 from lingua_protocol import Error, PairingCode, PairingCodeRequest, SessionInitAck
-from lingua_scheduler.testing import Running, ScriptedClient, running_scheduler
-from lingua_scheduler.testing.redis_server import RedisServer, redis_available, running_redis
+from lingua_scheduler.testing import Running, ScriptedClient, running_instances
+from lingua_scheduler.testing.redis_server import RedisServer, redis_available
 
 pytestmark = pytest.mark.skipif(not redis_available(), reason="needs redis-server")
 
 
 @pytest.fixture
-async def redis() -> AsyncIterator[RedisServer]:
-    async with running_redis() as server:
-        yield server
-
-
-@pytest.fixture
 async def pair(redis: RedisServer) -> AsyncIterator[tuple[Running, Running]]:
     """Two instances of one cluster (wrong codes: 4 per minute per address)."""
-    async with AsyncExitStack() as stack:
-        a, b = [
-            await stack.enter_async_context(
-                running_scheduler(redis_url=redis.url, wrong_codes_per_min=4.0)
-            )
-            for _ in range(2)
-        ]
+    async with running_instances(2, redis_url=redis.url, wrong_codes_per_min=4.0) as (a, b):
         yield a, b
 
 

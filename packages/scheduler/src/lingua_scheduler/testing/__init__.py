@@ -11,7 +11,7 @@ from .core_driver import (
     node_register,
     streaming_node_register,
 )
-from .running import Running, running_scheduler
+from .running import Running, running_instances, running_scheduler
 from .scripted import ScriptedClient, ScriptedNode
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "ScriptedClient",
     "ScriptedNode",
     "node_register",
+    "running_instances",
     "running_scheduler",
     "streaming_node_register",
 ]

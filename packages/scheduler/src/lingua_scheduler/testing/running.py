@@ -4,7 +4,7 @@ integration and load tests (real sockets, test-double peers)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from .._server import SchedulerServer
@@ -41,3 +41,11 @@ async def running_scheduler(**settings: Any) -> AsyncIterator[Running]:
         yield Running(server)
     finally:
         await server.stop()
+
+
+@asynccontextmanager
+async def running_instances(count: int, **settings: Any) -> AsyncIterator[list[Running]]:
+    """`count` schedulers with the same `settings` (e.g. one `redis_url`: instances of one
+    cluster), stopped on exit."""
+    async with AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(running_scheduler(**settings)) for _ in range(count)]
