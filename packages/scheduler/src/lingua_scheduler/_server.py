@@ -41,7 +41,6 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-from websockets.protocol import State
 
 from ._core.actions import (
     CLOSE_POLICY,
@@ -58,6 +57,7 @@ from ._core.limit_log import LimitLog
 from ._core.ratelimit import TokenBuckets
 from ._core.summary import PublicClusterView, language_summary
 from ._metrics import Metrics
+from ._outgoing import WRITE_LIMIT, Frame, Latest, Outgoing, wire, write_now
 from ._parse_budget import ParseBudget
 from ._settings import SchedulerSettings
 from ._sqlite_store import SqliteCredentialStore
@@ -69,8 +69,6 @@ log = logging.getLogger("lingua.scheduler.server")
 
 OUTBOX_LIMIT = 1024
 """Messages a peer's outbox holds at most (besides `peer_outbox_bytes`)."""
-WRITE_LIMIT = 2 * 1024 * 1024
-"""Socket buffer per peer above which messages wait in its outbox for the peer to read."""
 WS_PATHS = ("/ws/session", "/ws/node", "/ws/admin")
 TIMER_GRID_S = 0.05
 """The core's deadlines are served on this grid (one wake-up per slot at most)."""
@@ -99,56 +97,8 @@ class Peer:
     budget: ParseBudget | None = None  # event-loop time its messages may take to parse
 
 
-@dataclass(slots=True, frozen=True)
-class Frame:
-    """Bytes ready for the wire; `text` sends them as a text frame without a str round trip."""
-
-    data: bytes
-    text: bool
-
-
-@dataclass(slots=True)
-class Latest:
-    """A place in a peer's outbox for the newest message of `key` (a partial transcript of
-    one utterance): a newer one replaces `frame` while the slot waits, so a slow reader gets
-    only the newest partial, in the position of the first one (before that utterance's final
-    result, which the core sends after its last partial)."""
-
-    key: tuple[str, int]
-    frame: Frame
-
-
-Outgoing = Frame | Latest | tuple[int, str]
-
-
-def _wire(message: Message, binary: bool) -> Frame:
-    """Binary frame only when the peer negotiated it and the audio is already raw: base64
-    audio is relayed as base64, raw audio as raw, so the scheduler never re-codes audio for a
-    peer that speaks the same transport."""
-    audio = message.audio_data()
-    if binary and audio is not None and audio.is_raw:
-        return Frame(message.to_frame(), text=False)
-    return Frame(message.to_json_bytes(), text=True)
-
-
 def _parse_client_unverified(data: str | bytes) -> Message:
     return parse_client_message(data, verify_audio=False)
-
-
-def _write_now(ws: ServerConnection, frame: Frame) -> bool:
-    """Write a whole message in the caller's turn of the event loop, as `ws.send()` would but
-    without a task switch per message: through the connection's sans-I/O protocol, and only
-    while the socket buffer is below the limit. False, with nothing written, otherwise; the
-    caller then queues the message for the peer's writer task, which waits for the drain."""
-    if ws.protocol.state is not State.OPEN or ws.transport.get_write_buffer_size() >= WRITE_LIMIT:
-        return False
-    if frame.text:
-        ws.protocol.send_text(frame.data)
-    else:
-        ws.protocol.send_binary(frame.data)
-    for chunk in ws.protocol.data_to_send():  # a data frame never ends the stream: no EOF here
-        ws.transport.write(chunk)
-    return True
 
 
 class SchedulerServer:
@@ -634,7 +584,7 @@ class SchedulerServer:
         peer = self.peers.get(conn_id)
         if peer is None:
             return False
-        self._enqueue(peer, Frame(text, text=True))
+        self._enqueue(peer, Frame.of(text, text=True))
         return True
 
     def _credential_conflict(self, node_id: str) -> None:
@@ -707,17 +657,17 @@ class SchedulerServer:
 
     def _send(self, peer: Peer, message: Message) -> None:
         """In the transport the core chose for this peer (`SetAudioTransport`)."""
-        self._enqueue(peer, _wire(message, peer.binary))
+        self._enqueue(peer, wire(message, peer.binary))
 
     def _send_latest(self, peer: Peer, message: Message, key: tuple[str, int]) -> None:
         """A partial: it replaces the one of the same utterance still waiting in the outbox,
         if any (keeping that one's place), else it goes out like any message."""
-        frame = _wire(message, peer.binary)
+        frame = wire(message, peer.binary)
         waiting = peer.latest.get(key)
         if waiting is None or peer.closing:
             self._enqueue(peer, Latest(key, frame))
             return
-        peer.outbox_bytes += len(frame.data) - len(waiting.frame.data)
+        peer.outbox_bytes += frame.size - waiting.frame.size
         waiting.frame = frame
         self.metrics.partial_coalesced()
 
@@ -726,14 +676,14 @@ class SchedulerServer:
             return
         idle = peer.outbox.empty() and not peer.sending  # nothing ahead of it to overtake
         if isinstance(item, Frame):
-            if idle and _write_now(peer.ws, item):
+            if idle and write_now(peer.ws, item):
                 return
-            size = len(item.data)
+            size = item.size
         elif isinstance(item, Latest):
-            if idle and _write_now(peer.ws, item.frame):
+            if idle and write_now(peer.ws, item.frame):
                 return
             peer.latest[item.key] = item
-            size = len(item.frame.data)
+            size = item.frame.size
         else:
             size = 0
         if peer.outbox_bytes + size > self.settings.peer_outbox_bytes or peer.outbox.full():
@@ -772,7 +722,7 @@ class SchedulerServer:
                     del peer.latest[item.key]
                     item = item.frame
                 if isinstance(item, Frame):
-                    peer.outbox_bytes -= len(item.data)
+                    peer.outbox_bytes -= item.size
                 if isinstance(item, tuple):
                     code, reason = item
                     if code:
