@@ -22,6 +22,7 @@ instance, and Redis commands per utterance (from Redis's own counters). Redis fl
 cores; both instances share the middle process's core.
 
     python bench/bench_scheduler.py [--sessions 1 10 100] [--paced-sessions 10 100] [--rounds 3]
+                                    [--paced-rounds 5]
     python bench/bench_scheduler.py --quick    # a few seconds: checks that every part runs
 """
 
@@ -621,7 +622,8 @@ async def main(args: argparse.Namespace) -> None:
     pinning = pin_cpus(args.pin)
     print(
         f"scheduler bench: {args.nodes} instant nodes, 3 s PCM16 utterances (base64 JSON); "
-        f"{args.rounds} alternating rounds per row; {pinning}; event loop in both middle "
+        f"{args.paced_rounds} alternating rounds per paced row, {args.rounds} per other row; "
+        f"{pinning}; event loop in both middle "
         f"processes: {loop_name(os.environ.get('LINGUA_SCHEDULER_EVENT_LOOP', 'auto'))}"
     )
     print(
@@ -636,7 +638,7 @@ async def main(args: argparse.Namespace) -> None:
         print(HEADER)
     for sessions in args.paced_sessions:
         targets[f"paced {sessions}"] = await compare(
-            sessions, args.nodes, args.paced_utterances, args.pace, args.rounds
+            sessions, args.nodes, args.paced_utterances, args.pace, args.paced_rounds
         )
     if args.sessions:
         print("\nback to back (saturating: latency is mostly queueing behind other sessions)")
@@ -703,6 +705,13 @@ if __name__ == "__main__":
     parser.add_argument("--paced-utterances", type=int, default=20, help="per session, paced")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
+        "--paced-rounds",
+        type=int,
+        default=5,
+        help="rounds for the speakers-pausing rows: their ~1 ms round trips carry the target "
+        "and move most with noise on the machine, so they get more samples",
+    )
+    parser.add_argument(
         "--pin",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -724,6 +733,7 @@ if __name__ == "__main__":
     parsed = parser.parse_args()
     if parsed.quick:
         parsed.sessions, parsed.paced_sessions, parsed.rounds = [2], [2], 1
+        parsed.paced_rounds = 1
         parsed.utterances = parsed.paced_utterances = 3
         parsed.idle_sessions, parsed.idle_nodes, parsed.window = 10, 2, 1.0
         parsed.cluster_sessions, parsed.pace, parsed.nodes = 5, 0.2, 2
