@@ -11,6 +11,7 @@ import pytest
 from lingua_protocol import AsrPartial, JobAck, JobResult, Message
 from lingua_scheduler._cluster.ack_hold import AckHold
 from lingua_scheduler._cluster.instance import Cluster
+from lingua_scheduler._cluster.relay import pack_header, unpack_all
 from lingua_scheduler._settings import SchedulerSettings
 
 WINDOW = 0.002
@@ -68,6 +69,24 @@ def test_beyond_max_held_the_oldest_goes_at_once_never_dropped() -> None:
     [out] = hold.hold("j3", "a", "n1", b"3", now=10.0)
     assert out.job_id == "j1"
     assert len(hold) == 2
+
+
+def test_an_entry_of_several_messages_unpacks_in_order() -> None:
+    header = pack_header("from_node", "inst-b", "n1")
+    entries = unpack_all([b"h", header, b"m", b"ack", b"h", header, b"m", b"result"])
+    assert [(e.sender, e.node_id, e.payload) for e in entries] == [
+        ("inst-b", "n1", b"ack"),
+        ("inst-b", "n1", b"result"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [[], [b"h", b"[]"], [b"m", b"x", b"h", b"y"], [b"h", b"not json", b"m", b"x"]],
+)
+def test_an_entry_of_another_shape_is_refused(fields: list[bytes]) -> None:
+    with pytest.raises(ValueError, match="inbox entry"):
+        unpack_all(fields)
 
 
 # --- the node's instance relaying its node's answers ----------------------------------------

@@ -3,9 +3,11 @@ consumer group and acknowledged only once handled.
 
 What travels: a job's messages for a node another instance holds (`job_assign`, `job_cancel`,
 `job_audio`: kind `to_node`), and that node's answers (`job_ack`, `job_result`, `asr_partial`:
-kind `from_node`) back to the instance that assigned the job. Per message: one XADD from the
+kind `from_node`) back to the instance that assigned the job. Per entry: one XADD from the
 sender (written in the caller's turn, `inbox_writer.py`), and its share of one XREADGROUP and
-one XACK at the receiver (the acks of one read go with the next read). An entry is XACKed
+one XACK at the receiver (the acks of one read go with the next read). An entry holds one
+message, or several handled in order (a node's ack with an answer ready at once,
+`ack_hold.py`): its fields are a header `h` and a message `m`, once per message. An entry is XACKed
 after it was handed to the node's connection or to the core; one that was read but not handled
 (Redis went away, the instance stopped) stays pending and is read again first when the reader
 starts over (`XREADGROUP ... 0`). When the receiving instance dies, what it had not handled is
