@@ -17,6 +17,7 @@ from lingua_scheduler.testing.redis_server import redis_available, running_redis
 pytestmark = pytest.mark.skipif(not redis_available(), reason="needs redis-server")
 
 SILENCE = b"\x00\x00" * 1600
+ADMIN = "operator-token-for-tests"
 
 
 class Inbox:
@@ -88,7 +89,7 @@ async def test_results_held_for_an_absent_client_survive_the_instance_that_held_
     from lingua_scheduler.testing import ScriptedClient
 
     async with running_redis() as redis:
-        a, b = SchedulerProcess(redis.url), SchedulerProcess(redis.url)
+        a, b = SchedulerProcess(redis.url, admin_token=ADMIN), SchedulerProcess(redis.url)
         await a.start()
         await b.start()
         node = ScriptedNode(b.node_url, "survivor", pairs=[("en", "en")], hold=True)
@@ -104,6 +105,9 @@ async def test_results_held_for_an_absent_client_survive_the_instance_that_held_
                 await client.utter(index)
             await node.wait_jobs(3)
             await client.close()  # away, within the resume grace
+            # Only what arrives once A has seen the client leave is held (a result that comes
+            # before goes to the closing connection; the client would send that one again).
+            await a.wait_clients_gone(ADMIN)
             await node.release()
             async with asyncio.timeout(10):
                 while await store.llen(f"lingua:held:{token}") < 3:  # noqa: ASYNC110  (Redis)

@@ -65,12 +65,17 @@ def _calls(stats: dict[str, Any], command: str) -> int:
     return int(entry.get("calls", 0))
 
 
-async def test_a_relayed_message_costs_one_xadd_and_no_expiry_of_its_own(
-    redis: RedisServer, two: tuple[SchedulerProcess, SchedulerProcess]
+async def test_a_relayed_job_costs_two_xadds_and_no_expiry_of_its_own(
+    redis: RedisServer,
 ) -> None:
-    """Each job and answer that crosses instances is one XADD: the inbox's expiry is kept by
-    its owner (not refreshed per message), and acks ride with the next read."""
-    a, b = two
+    """A job that crosses instances is two XADDs: its assignment, and the node's ack and
+    result (ready together) in one entry; the inbox's expiry is kept by its owner (not
+    refreshed per message), and XACKs ride with the next read. The node's instance holds an
+    ack up to `cluster_ack_hold_ms` (here 50 ms, so that a loaded machine cannot split them)."""
+    a = SchedulerProcess(redis.url)
+    b = SchedulerProcess(redis.url, cluster_ack_hold_ms=50)
+    await a.start()
+    await b.start()
     node = ScriptedNode(b.node_url, "far-node")
     await node.start()
     client = ScriptedClient(a.session_url, "en", "zh")
@@ -85,8 +90,8 @@ async def test_a_relayed_message_costs_one_xadd_and_no_expiry_of_its_own(
         results = await client.recv_until(count, ("translation_result",))
         assert len(results) == count
         commands = await stats.info("commandstats")
-        # job_assign, job_ack, job_result: three messages through Redis per utterance.
-        assert _calls(commands, "xadd") == 3 * count
+        # job_assign; job_ack with job_result: three messages in two entries per utterance.
+        assert _calls(commands, "xadd") == 2 * count
         # Only the owners' periodic keep-alives (one per second per instance), not per message.
         assert _calls(commands, "pexpire") < count
         assert _calls(commands, "xack") <= _calls(commands, "xreadgroup")
@@ -94,6 +99,8 @@ async def test_a_relayed_message_costs_one_xadd_and_no_expiry_of_its_own(
         await stats.aclose()
         await client.close()
         await node.close()
+        await a.stop()
+        await b.stop()
 
 
 async def test_a_message_for_a_missing_inbox_creates_it_with_an_expiry(
@@ -144,6 +151,49 @@ async def test_handled_entries_are_trimmed_from_the_inbox_with_the_next_publicat
         await link.call(relay.keep_alive)  # what each node view publication adds
         assert await check.xlen(relay.inbox) == 0
         assert await check.pttl(relay.inbox) > 0
+    finally:
+        await check.aclose()
+        await relay.close()
+        await link.close()
+
+
+async def test_an_entry_of_several_messages_is_handled_in_order_and_acknowledged_once(
+    redis: RedisServer,
+) -> None:
+    """A node's ack and result ready together cross in one entry (`Relay.send_all`)."""
+    link = RedisLink(redis.url)
+    await link.start()
+    relay = Relay(link, redis.url, "me", "test:")
+    handled: list[Entry] = []
+    all_handled = asyncio.Event()
+
+    def handle(entry: Entry) -> None:
+        handled.append(entry)
+        if len(handled) == 3:
+            all_handled.set()
+
+    check = aioredis.from_url(redis.url)
+    try:
+        await relay.start(handle)
+        relay.send_all("me", "from_node", "n1", [b'{"type":"job_ack"}', b'{"type":"job_result"}'])
+        relay.send("me", "from_node", "n2", b'{"type":"job_ack"}')
+        async with asyncio.timeout(5):
+            await all_handled.wait()
+        assert [(e.node_id, e.payload) for e in handled] == [
+            ("n1", b'{"type":"job_ack"}'),
+            ("n1", b'{"type":"job_result"}'),
+            ("n2", b'{"type":"job_ack"}'),
+        ]
+        assert (relay.sent, relay.entries_sent, relay.received) == (3, 2, 3)
+        assert await check.xlen(relay.inbox) == 2
+        await link.call(relay.keep_alive)  # trimmed once handled: they were acknowledged
+        assert await check.xlen(relay.inbox) == 0
+        assert await check.xpending(relay.inbox, "lingua") == {
+            "pending": 0,
+            "min": None,
+            "max": None,
+            "consumers": [],
+        }
     finally:
         await check.aclose()
         await relay.close()

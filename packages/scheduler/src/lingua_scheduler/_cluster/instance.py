@@ -39,6 +39,7 @@ from .._core.actions import Action, Close, Send
 from .._core.tables import CoreTables
 from .._core.trust import TOTAL, GuessGuard
 from .._settings import SchedulerSettings
+from .ack_hold import AckHold, HeldAck
 from .link import ClusterUnavailable, Op, RedisLink
 from .node_view import (
     VIEW_INTERVAL_S,
@@ -89,6 +90,9 @@ class Cluster:
         self._send_local: Callable[[str, Message], bool] = lambda _conn, _message: False
         self._send_local_text: Callable[[str, bytes], bool] = lambda _conn, _text: False
         self._viewer: asyncio.Task[None] | None = None
+        self._acks = AckHold(settings.cluster_ack_hold_ms / 1000.0)
+        self._acks_timer: asyncio.TimerHandle | None = None
+        self._acks_armed_for = 0.0
         self.sessions = SessionSync(settings, self.link, self.relay, self.instance, clock)
 
     def remote_nodes(self) -> int:
@@ -136,6 +140,9 @@ class Cluster:
             self._viewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._viewer
+        if self._acks_timer is not None:
+            self._acks_timer.cancel()
+        self._send_acks(self._acks.drain())  # a clean stop does not wait for their window
         await self.relay.close()
         with contextlib.suppress(ClusterUnavailable):
             await self._withdraw()
@@ -390,11 +397,43 @@ class Cluster:
         origin = self._relayed.get(message.job_id or "")
         if origin is None:
             return False
+        job_id = message.job_id
         if isinstance(message, JobResult):
-            self._relayed.pop(message.job_id, None)
+            self._relayed.pop(job_id, None)
         text = data if data[:1] == b"{" else message.to_json_bytes()
+        if isinstance(message, JobAck):
+            self._send_acks(self._acks.hold(job_id, origin, node_id, text, self.clock()))
+            self._arm_acks()
+            return True
+        held = self._acks.take(job_id)
+        if held is not None and held.origin == origin and held.node_id == node_id:
+            # The answer came within the ack's window: both cross in one entry, in order.
+            self.relay.send_all(origin, "from_node", node_id, [held.text, text])
+            return True
+        if held is not None:
+            self._send_acks([held])
         self.relay.send(origin, "from_node", node_id, text)
         return True
+
+    def _send_acks(self, acks: list[HeldAck]) -> None:
+        for ack in acks:
+            self.relay.send(ack.origin, "from_node", ack.node_id, ack.text)
+
+    def _arm_acks(self) -> None:
+        """One timer, for the oldest held ack (`ack_hold.py`)."""
+        due = self._acks.next_due()
+        if due is None or self._acks_timer is not None:
+            return
+        delay = max(0.0, due - self.clock())
+        self._acks_armed_for = due
+        self._acks_timer = asyncio.get_running_loop().call_later(delay, self._release_acks)
+
+    def _release_acks(self) -> None:
+        """The timer: the acks whose window ended go alone; armed again for the next one."""
+        self._acks_timer = None
+        # At least what the timer was armed for, whatever the clock says: it always progresses.
+        self._send_acks(self._acks.due(max(self.clock(), self._acks_armed_for)))
+        self._arm_acks()
 
     def _from_inbox(self, entry: Entry) -> None:
         assert self._core is not None

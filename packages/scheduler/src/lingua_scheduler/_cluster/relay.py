@@ -3,9 +3,11 @@ consumer group and acknowledged only once handled.
 
 What travels: a job's messages for a node another instance holds (`job_assign`, `job_cancel`,
 `job_audio`: kind `to_node`), and that node's answers (`job_ack`, `job_result`, `asr_partial`:
-kind `from_node`) back to the instance that assigned the job. Per message: one XADD from the
+kind `from_node`) back to the instance that assigned the job. Per entry: one XADD from the
 sender (written in the caller's turn, `inbox_writer.py`), and its share of one XREADGROUP and
-one XACK at the receiver (the acks of one read go with the next read). An entry is XACKed
+one XACK at the receiver (the acks of one read go with the next read). An entry holds one
+message, or several handled in order (a node's ack with an answer ready at once,
+`ack_hold.py`): its fields are a header `h` and a message `m`, once per message. An entry is XACKed
 after it was handed to the node's connection or to the core; one that was read but not handled
 (Redis went away, the instance stopped) stays pending and is read again first when the reader
 starts over (`XREADGROUP ... 0`). When the receiving instance dies, what it had not handled is
@@ -80,6 +82,20 @@ def unpack(header: bytes, payload: bytes) -> Entry:
         raise ValueError(f"unreadable inbox entry header: {exc}") from exc
 
 
+def unpack_all(fields: list[Any]) -> list[Entry]:
+    """An entry's messages, in order: its fields are `h` (a header) and `m` (its message),
+    once per message. Raises ValueError for an entry of any other shape."""
+    if not fields or len(fields) % 4:
+        raise ValueError(f"inbox entry of {len(fields)} fields")
+    out: list[Entry] = []
+    for at in range(0, len(fields), 4):
+        h, header, m, payload = fields[at : at + 4]
+        if h != b"h" or m != b"m":
+            raise ValueError("inbox entry fields out of order")
+        out.append(unpack(header, payload))
+    return out
+
+
 class Relay:
     def __init__(self, link: RedisLink, url: str, instance: str, prefix: str) -> None:
         self._link = link
@@ -88,7 +104,8 @@ class Relay:
         self._prefix = prefix
         self.inbox = self.inbox_of(instance)
         self._reader: asyncio.Task[None] | None = None
-        self.sent = 0
+        self.sent = 0  # messages
+        self.entries_sent = 0  # XADDs (an entry holds one message or several)
         self.received = 0
         self.inboxes_created = 0  # sends that found no inbox (see `send`)
         self._writer = InboxWriter(url)
@@ -123,45 +140,57 @@ class Relay:
         message_type: str = "",
         job_id: str = "",
     ) -> None:
-        """Send one message to `instance`'s inbox: one XADD, written at once on the inbox
-        writer's connection (`inbox_writer.py`), or, while that is not usable, queued on the
-        link with this turn's other writes. `NOMKSTREAM`: an inbox exists while its instance
-        lives (it created it and keeps its expiry fresh), so the common case needs no PEXPIRE
-        of its own; when it does not exist (Redis restarted empty, or the instance died long
-        ago), `_add_missing` creates it with an expiry, so the entry waits for a reader."""
-        key = self.inbox_of(instance)
+        """Send one message to `instance`'s inbox (see `send_all`)."""
         header = pack_header(kind, self.instance, node_id, message_type, job_id)
-        fields: dict[Any, Any] = {"h": header, "m": payload}
+        self._add(instance, [b"h", header, b"m", payload], 1)
 
-        self.sent += 1
+    def send_all(self, instance: str, kind: str, node_id: str, payloads: list[bytes]) -> None:
+        """Send several messages to `instance`'s inbox as one entry, handled there in this
+        order: one XADD, written at once on the inbox writer's connection
+        (`inbox_writer.py`), or, while that is not usable, queued on the link with this turn's
+        other writes. `NOMKSTREAM`: an inbox exists while its instance lives (it created it
+        and keeps its expiry fresh), so the common case needs no PEXPIRE of its own; when it
+        does not exist (Redis restarted empty, or the instance died long ago), `_add_missing`
+        creates it with an expiry, so the entry waits for a reader."""
+        header = pack_header(kind, self.instance, node_id)
+        fields: list[Any] = []
+        for payload in payloads:
+            fields += [b"h", header, b"m", payload]
+        self._add(instance, fields, len(payloads))
+
+    def _add(self, instance: str, fields: list[Any], messages: int) -> None:
+        """One entry of `fields` (a header and a message, once per message) to an inbox."""
+        key = self.inbox_of(instance)
+        self.sent += messages
+        self.entries_sent += 1
+        limit = ["MAXLEN", "~", INBOX_MAX_ENTRIES, "*", *fields]
 
         def replied(reply: Any) -> None:
             if reply is None:
-                self._add_missing(key, fields)
+                self._add_missing(key, limit)
 
         def through_link() -> None:
             self._link.submit(Op(add, done))
 
         def add(pipe: Pipeline) -> int:
-            pipe.xadd(key, fields, maxlen=INBOX_MAX_ENTRIES, approximate=True, nomkstream=True)
+            pipe.execute_command("XADD", key, "NOMKSTREAM", *limit)
             return 1
 
         def done(result: list[Any] | BaseException) -> None:
             if not isinstance(result, BaseException) and result:
                 replied(result[0])
 
-        command = ["XADD", key, "NOMKSTREAM", "MAXLEN", "~", INBOX_MAX_ENTRIES, "*"]
-        if not self._writer.write([*command, "h", header, "m", payload], replied, through_link):
+        if not self._writer.write(["XADD", key, "NOMKSTREAM", *limit], replied, through_link):
             through_link()
 
-    def _add_missing(self, key: str, fields: dict[Any, Any]) -> None:
-        """The rare path of `send`: the inbox was not there; create it (expiring, so the inbox
-        of an instance that died does not stay). In order: every message sent before the
-        inbox exists again takes this path in the order it was sent."""
+    def _add_missing(self, key: str, limit: list[Any]) -> None:
+        """The rare path of `send_all`: the inbox was not there; create it (expiring, so the
+        inbox of an instance that died does not stay). In order: every message sent before
+        the inbox exists again takes this path in the order it was sent."""
         self.inboxes_created += 1
 
         def add(pipe: Pipeline) -> int:
-            pipe.xadd(key, fields, maxlen=INBOX_MAX_ENTRIES, approximate=True)
+            pipe.execute_command("XADD", key, *limit)
             pipe.pexpire(key, INBOX_TTL_S * 1000)
             return 2
 
@@ -214,12 +243,17 @@ class Relay:
                     self._handled_up_to = entry_id
                     if fields is None:  # pending, but trimmed: it was handled before
                         continue
-                    self.received += 1
                     try:
-                        pairs = dict(zip(fields[::2], fields[1::2], strict=True))
-                        handle(unpack(pairs[b"h"], pairs[b"m"]))
-                    except Exception:  # one bad entry must not stop the inbox
-                        log.exception("relay: handling %s failed", entry_id)
+                        messages = unpack_all(fields)
+                    except ValueError:  # one bad entry must not stop the inbox
+                        log.exception("relay: unreadable entry %s", entry_id)
+                        continue
+                    for message in messages:
+                        self.received += 1
+                        try:
+                            handle(message)
+                        except Exception:  # nor one message another of the same entry
+                            log.exception("relay: handling %s failed", entry_id)
         finally:
             await pool.release(conn)
             await client.aclose()

@@ -79,6 +79,27 @@ class SchedulerProcess:
             data: dict[str, Any] = json.loads(reply.read())
             return data
 
+    def operator_view(self, token: str) -> dict[str, Any]:
+        """The full /api/v1/cluster, with this instance's `admin_token` (blocking: call it in
+        a thread)."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/api/v1/cluster",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(request) as reply:
+            data: dict[str, Any] = json.loads(reply.read())
+            return data
+
+    async def wait_clients_gone(self, token: str, timeout_s: float = 10.0) -> None:
+        """Until no session this instance holds has its client connected (it has handled
+        their departure: what arrives for them now is held); needs `admin_token`."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                view = await asyncio.to_thread(self.operator_view, token)
+                if not any(s["connected"] for s in view["sessions"]):
+                    return
+                await asyncio.sleep(0.02)  # polling an HTTP view: there is no event to wait on
+
     async def ready_nodes(self) -> int:
         view = await asyncio.to_thread(self.cluster_view)
         return int(view["ready_nodes"])
