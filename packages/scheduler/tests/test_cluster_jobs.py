@@ -4,7 +4,9 @@ test-double peers. A client on one instance is served by a node on another."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -125,60 +127,67 @@ async def test_a_message_for_a_missing_inbox_creates_it_with_an_expiry(
         await link.close()
 
 
-async def test_handled_entries_are_trimmed_from_the_inbox_with_the_next_publication(
-    redis: RedisServer,
-) -> None:
-    """An inbox holds what is in flight, not up to `INBOX_MAX_ENTRIES` entries of audio."""
+@dataclass
+class OwnInbox:
+    """A relay reading its own inbox, the entries it handled, and a second Redis client."""
+
+    link: RedisLink
+    relay: Relay
+    check: aioredis.Redis
+    handled: list[Entry] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def handle(self, entry: Entry) -> None:
+        self.handled.append(entry)
+        self.arrived.set()
+
+    async def handled_count(self, n: int) -> None:
+        async with asyncio.timeout(5):
+            while len(self.handled) < n:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+@contextlib.asynccontextmanager
+async def own_inbox(redis: RedisServer) -> AsyncIterator[OwnInbox]:
     link = RedisLink(redis.url)
     await link.start()
     relay = Relay(link, redis.url, "me", "test:")
-    handled: list[Entry] = []
-    all_handled = asyncio.Event()
-
-    def handle(entry: Entry) -> None:
-        handled.append(entry)
-        if len(handled) == 3:
-            all_handled.set()
-
-    check = aioredis.from_url(redis.url)
+    box = OwnInbox(link, relay, aioredis.from_url(redis.url))
+    check = box.check
     try:
-        await relay.start(handle)
-        for n in range(3):
-            relay.send("me", "from_node", f"n{n}", b'{"type":"job_ack"}', message_type="job_ack")
-        async with asyncio.timeout(5):
-            await all_handled.wait()
-        assert await check.xlen(relay.inbox) == 3
-        await link.call(relay.keep_alive)  # what each node view publication adds
-        assert await check.xlen(relay.inbox) == 0
-        assert await check.pttl(relay.inbox) > 0
+        await relay.start(box.handle)
+        yield box
     finally:
         await check.aclose()
         await relay.close()
         await link.close()
 
 
+async def test_handled_entries_are_trimmed_from_the_inbox_with_the_next_publication(
+    redis: RedisServer,
+) -> None:
+    """An inbox holds what is in flight, not up to `INBOX_MAX_ENTRIES` entries of audio."""
+    async with own_inbox(redis) as box:
+        link, relay, check = box.link, box.relay, box.check
+        for n in range(3):
+            relay.send("me", "from_node", f"n{n}", b'{"type":"job_ack"}', message_type="job_ack")
+        await box.handled_count(3)
+        assert await check.xlen(relay.inbox) == 3
+        await link.call(relay.keep_alive)  # what each node view publication adds
+        assert await check.xlen(relay.inbox) == 0
+        assert await check.pttl(relay.inbox) > 0
+
+
 async def test_an_entry_of_several_messages_is_handled_in_order_and_acknowledged_once(
     redis: RedisServer,
 ) -> None:
     """A node's ack and result ready together cross in one entry (`Relay.send_all`)."""
-    link = RedisLink(redis.url)
-    await link.start()
-    relay = Relay(link, redis.url, "me", "test:")
-    handled: list[Entry] = []
-    all_handled = asyncio.Event()
-
-    def handle(entry: Entry) -> None:
-        handled.append(entry)
-        if len(handled) == 3:
-            all_handled.set()
-
-    check = aioredis.from_url(redis.url)
-    try:
-        await relay.start(handle)
+    async with own_inbox(redis) as box:
+        link, relay, check, handled = box.link, box.relay, box.check, box.handled
         relay.send_all("me", "from_node", "n1", [b'{"type":"job_ack"}', b'{"type":"job_result"}'])
         relay.send("me", "from_node", "n2", b'{"type":"job_ack"}')
-        async with asyncio.timeout(5):
-            await all_handled.wait()
+        await box.handled_count(3)
         assert [(e.node_id, e.payload) for e in handled] == [
             ("n1", b'{"type":"job_ack"}'),
             ("n1", b'{"type":"job_result"}'),
@@ -194,7 +203,3 @@ async def test_an_entry_of_several_messages_is_handled_in_order_and_acknowledged
             "max": None,
             "consumers": [],
         }
-    finally:
-        await check.aclose()
-        await relay.close()
-        await link.close()
