@@ -26,7 +26,7 @@ _FIN = 0x80
 Buffer = bytes | memoryview
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Frame:
     """One message ready for the wire, as the pieces its encoding produced (`parts`, joined
     only if it has to wait in an outbox); `text` sends it as a text frame without a `str`
