@@ -28,7 +28,7 @@ def encode_frame(message: Message) -> bytes:
     field = message.AUDIO_FIELD
     if audio is None or field is None:
         return message.to_json_bytes()
-    header = orjson.dumps(message.to_dict(exclude=field))
+    header = message._json_head(field)
     return b"".join((_HEADER_LEN.pack(len(header)), header, audio.to_bytes()))
 
 

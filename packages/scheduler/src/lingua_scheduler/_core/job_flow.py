@@ -154,14 +154,16 @@ class JobFlow:
             base["speaker_session_id"] = job.session_id
             base["speaker_display_name"] = job.speaker_name
         base = {k: v for k, v in base.items() if v is not None}
-        # Every message first: a result that does not validate fails the job, not the loop.
+        # Every message first (validate, then mutate). The values are the node's result,
+        # validated on arrival as the same field types, and the job's own: `trusted` builds
+        # them without validating again.
         copies = [
-            (listener, TranslationResult.model_validate({**base, "session_id": listener}))
+            (listener, TranslationResult.trusted(**base, session_id=listener))
             for listener in job.listeners
         ]
         session = self.sessions.get(job.session_id)
         own = (
-            TranslationResult.model_validate({**base, "session_id": job.session_id})
+            TranslationResult.trusted(**base, session_id=job.session_id)
             if job.primary and session is not None
             else None
         )

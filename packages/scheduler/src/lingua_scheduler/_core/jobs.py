@@ -104,7 +104,9 @@ class Job:
         return self.attempt_id
 
     def assign_message(self, timeout_ms: int) -> JobAssign:
-        return JobAssign(
+        """Built without validating again (`trusted`): every value is the client's, validated
+        when its utterance arrived, or the scheduler's own."""
+        return JobAssign.trusted(
             job_id=self.job_id,
             session_id=self.session_id,
             utterance_index=self.utterance_index,
