@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import numpy as np
 import orjson
 
 from ._audio_payload import _ALPHABET, AudioData
@@ -120,15 +119,19 @@ def _literal_is_base64(data: bytes, start: int, end: int) -> bool:
 
 
 def _literal_is_plain(data: bytes, start: int, end: int) -> bool:
-    """Printable ASCII without quote or backslash between the quotes at `start` and `end - 1`:
-    a JSON string token that means itself. Two vectorised reductions and two memchr passes:
-    0.011 ms for a 3 s utterance where the strict check takes 0.072 ms."""
-    if end - start == 2:
-        return True
-    if data.find(b'"', start + 1, end - 1) != -1 or data.find(b"\\", start + 1, end - 1) != -1:
+    """A JSON string token that means itself between the quotes at `start` and `end - 1`:
+    no escape, no control character, ASCII only (so no quote inside, which would end it).
+
+    orjson reads the token (one SIMD pass over it, in one call); escapes and multi-byte
+    characters both make the text it gives shorter than the token, and a control character
+    or a quote inside makes it fail. 0.02 ms for a 3 s utterance, hot or cold: a numpy
+    reduction was 0.005 ms hot but 0.05 ms on a core whose caches went cold between
+    utterances, as they do at a real speaker's pace."""
+    try:
+        text = orjson.loads(memoryview(data)[start:end])
+    except orjson.JSONDecodeError:
         return False
-    body = np.frombuffer(data, np.uint8, count=end - start - 2, offset=start + 1)
-    return int(body.min()) >= 0x20 and int(body.max()) < 0x7F
+    return isinstance(text, str) and len(text) == end - start - 2 and text.isascii()
 
 
 def _top_level(prefix: bytes) -> bool:
