@@ -284,8 +284,7 @@ class ClientSide:
         assert conn is not None
         index = m.utterance_index
         seq = session.sequencer
-        self._check_utterance(session, m)
-        state = seq.classify(index)
+        state = self._check_utterance(session, m)
         if state is Acceptance.IN_PROGRESS:
             return []  # a resend of an utterance already being worked on: its result will come
         if state is Acceptance.DELIVERED:
@@ -313,7 +312,7 @@ class ClientSide:
                 f"more than {self.s.utterances_per_s:g} utterances a second; slow down",
                 utterance_index=index,
             )
-        seq.accept(index, len(m.audio))
+        seq.accept_new(index, len(m.audio))
         self.stats.count("utterances_accepted")
         try:
             return self._start_jobs(session, m, duration, now)
@@ -323,16 +322,18 @@ class ClientSide:
             log.exception("session=%s utterance %d failed", session.session_id, index)
             return self.delivery.end_in_internal_error(session, index, now)
 
-    def _check_utterance(self, session: Session, m: Utterance) -> None:
-        """Raise `CoreError` for an utterance this session may not send now."""
+    def _check_utterance(self, session: Session, m: Utterance) -> Acceptance:
+        """What the utterance's index is to the session; `CoreError` for an utterance this
+        session may not send now."""
         index = m.utterance_index
         seq = session.sequencer
         if session.closing:
             raise CoreError(ErrorCode.SESSION_CLOSED, "session is closing", utterance_index=index)
-        if seq.classify(index) is not Acceptance.NEW:
-            return
-        check_window(seq, index, self.s)
-        check_flow(seq, index, len(m.audio), self.s, self.stats)
+        state = seq.classify(index)
+        if state is Acceptance.NEW:
+            check_window(seq, index, self.s)
+            check_flow(seq, index, len(m.audio), self.s, self.stats)
+        return state
 
     def _start_jobs(
         self, session: Session, m: Utterance, duration: float | None, now: float

@@ -251,7 +251,7 @@ class JobFlow:
         sticky = session.sticky_node_id if (session and self.s.sticky_nodes) else None
         if job.stream is not None and not job.stream.closed:
             return self._dispatch_open_stream(job, job.stream, sticky, now)
-        exclude = frozenset(job.tried)
+        exclude = job.tried  # not changed until the job is assigned
         node = pick_node(nodes, self.rng, sticky, exclude)
         if node is None and retry and not any(n.node_id not in exclude for n in serving(nodes)):
             # Every capable node has been tried: allow them again rather than give up early.

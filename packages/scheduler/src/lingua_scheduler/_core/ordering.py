@@ -47,7 +47,8 @@ class ResultSequencer:
     accepted: dict[int, int] = field(default_factory=dict)
     """Accepted, not yet delivered index -> the audio bytes it holds against the session."""
     in_flight_bytes: int = 0
-    ready: dict[int, Message] = field(default_factory=dict)
+    ready: dict[int, tuple[Message, int]] = field(default_factory=dict)
+    """Final messages waiting for a lower index, with their size (`message_bytes`)."""
     ready_bytes: int = 0
     gap_since: float | None = None
     delivered: OrderedDict[int, tuple[Message, int]] = field(default_factory=OrderedDict)
@@ -68,13 +69,16 @@ class ResultSequencer:
     def accept(self, index: int, audio_bytes: int = 0) -> Acceptance:
         """Record a received utterance index (call `classify` first to validate)."""
         state = self.classify(index)
-        if state is not Acceptance.NEW:
-            return state
+        if state is Acceptance.NEW:
+            self.accept_new(index, audio_bytes)
+        return state
+
+    def accept_new(self, index: int, audio_bytes: int) -> None:
+        """`accept` for an index the caller has just classified NEW."""
         if self.next_index is None:
             self.next_index = index
         self.accepted[index] = audio_bytes
         self.in_flight_bytes += audio_bytes
-        return Acceptance.NEW
 
     def grow(self, index: int, audio_bytes: int) -> None:
         """A streamed utterance's audio grew: its bytes count against the window as they come."""
@@ -98,7 +102,7 @@ class ResultSequencer:
         if self.ready_bytes + size > self.hold_bytes:
             message = without_audio(message, "hold_budget")
             size = message_bytes(message)
-        self.ready[index] = message
+        self.ready[index] = (message, size)
         self.ready_bytes += size
         return self._drain(now)
 
@@ -119,7 +123,8 @@ class ResultSequencer:
         while self.next_index not in self.ready:
             if self.next_index in self.accepted:
                 break
-            out.append(self._remember(self.next_index, make_missing(self.next_index)))
+            missing = make_missing(self.next_index)
+            out.append(self._remember(self.next_index, missing, message_bytes(missing)))
             self.next_index += 1
         out.extend(self._drain(now))
         return out
@@ -127,12 +132,12 @@ class ResultSequencer:
     def restore(self, index: int, message: Message) -> None:
         """`message` was delivered for `index` by another instance (a session rebuilt from a
         cluster's shared state): remember it for replay and move the head past it."""
-        self._remember(index, message)
+        self._remember(index, message, message_bytes(message))
         if self.next_index is None or self.next_index <= index:
             self.next_index = index + 1
 
-    def _remember(self, index: int, message: Message) -> Message:
-        size = message_bytes(message)
+    def _remember(self, index: int, message: Message, size: int) -> Message:
+        """Keep `message` (of `size`, see `message_bytes`) for replay; returns it."""
         if size > self.replay_bytes:
             # Too big to keep whole: keep what a resend needs (the text), say the audio is gone.
             kept = without_audio(message, "replay_budget")
@@ -150,9 +155,9 @@ class ResultSequencer:
         out: list[Message] = []
         while self.next_index is not None and self.next_index in self.ready:
             index = self.next_index
-            message = self.ready.pop(index)
-            self.ready_bytes -= message_bytes(message)
-            out.append(self._remember(index, message))
+            message, size = self.ready.pop(index)
+            self.ready_bytes -= size
+            out.append(self._remember(index, message, size))
             self.in_flight_bytes -= self.accepted.pop(index, 0)
             self.next_index = index + 1
         if not self.ready:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from .registry import NodeRecord, NodeRegistry
@@ -52,16 +53,17 @@ class CapableNodes(list[NodeRecord]):
         super().__init__(preferred + others)
         self.with_features = len(preferred)
         self.features = features
+        self._tiers = (preferred, others)  # made once: a dispatch reads them, never copies
 
     def tiers(self) -> tuple[list[NodeRecord], list[NodeRecord]]:
-        return self[: self.with_features], self[self.with_features :]
+        return self._tiers
 
 
 def pick_node(
     capable_nodes: list[NodeRecord],
     rng: random.Random,
     sticky_node_id: str | None = None,
-    exclude: frozenset[str] = frozenset(),
+    exclude: AbstractSet[str] = frozenset(),
     has_room: Callable[[NodeRecord], bool] = NodeRecord.has_capacity,
 ) -> NodeRecord | None:
     """The best node for a job among `capable_nodes` (those able to run it at all, see
@@ -81,22 +83,27 @@ def _pick_in(
     nodes: list[NodeRecord],
     rng: random.Random,
     sticky_node_id: str | None,
-    exclude: frozenset[str],
+    exclude: AbstractSet[str],
     has_room: Callable[[NodeRecord], bool],
 ) -> NodeRecord | None:
+    """One pass per status over the tier: the sticky node as soon as it is seen eligible,
+    else the least loaded, drawing among ties only when there are several (so a seeded run
+    draws exactly as often as it did)."""
     for status in ("ready", "degraded"):
-        pool = [n for n in nodes if n.status == status and n.node_id not in exclude and has_room(n)]
-        if not pool:
-            continue
-        if sticky_node_id is not None:
-            for n in pool:
-                if n.node_id == sticky_node_id:
-                    return n
-        if len(pool) == 1:
-            return pool[0]
-        best = min((len(n.in_flight), n.reported_load) for n in pool)
-        tied = [n for n in pool if (len(n.in_flight), n.reported_load) == best]
-        return tied[0] if len(tied) == 1 else rng.choice(tied)
+        best: tuple[int, float] | None = None
+        tied: list[NodeRecord] = []
+        for n in nodes:
+            if n.status != status or n.node_id in exclude or not has_room(n):
+                continue
+            if n.node_id == sticky_node_id:
+                return n
+            key = (len(n.in_flight), n.reported_load)
+            if best is None or key < best:
+                best, tied = key, [n]
+            elif key == best:
+                tied.append(n)
+        if tied:
+            return tied[0] if len(tied) == 1 else rng.choice(tied)
     return None
 
 
