@@ -6,9 +6,10 @@ runs M client sessions and N instant test-double nodes. Each session sends 3 s P
 someone speaking (one utterance per second per session), or back to back, which saturates the
 two cores and measures queueing more than the path itself. The baseline relay has the same
 shape (client -> relay -> node -> relay -> client) but does nothing a scheduler must do: no
-validation, no selection, no acks, no ordering. Relay and scheduler runs alternate for a few
-rounds; percentiles are over the pooled round trips, so that a burst of noise on the machine
-cannot decide. By default the middle process (scheduler or relay) has one core to itself and
+validation, no selection, no acks, no ordering. With speakers pausing, relay and scheduler
+run side by side and take one-second turns (`compare_paced`); back to back, their runs
+alternate for a few rounds. Percentiles are over the pooled round trips, so that a burst of
+noise on the machine cannot decide. By default the middle process (scheduler or relay) has one core to itself and
 the load generator the other (`--no-pin` lets them share both, as they would unmanaged).
 
 Then: 1,000 idle sessions plus 100 nodes heartbeating at the default 15 s interval, and the
@@ -22,7 +23,7 @@ instance, and Redis commands per utterance (from Redis's own counters). Redis fl
 cores; both instances share the middle process's core.
 
     python bench/bench_scheduler.py [--sessions 1 10 100] [--paced-sessions 10 100] [--rounds 3]
-                                    [--paced-rounds 5]
+                                    [--paced-utterances 40]
     python bench/bench_scheduler.py --quick    # a few seconds: checks that every part runs
 """
 
@@ -40,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,21 +144,35 @@ async def paced(pace_s: float, started: float) -> None:
         await asyncio.sleep(max(0.0, pace_s - (time.perf_counter() - started)))
 
 
+async def at(start: float | None) -> None:
+    """Wait for a turn's start (`compare_paced`), if the session has turns."""
+    if start is not None:
+        await asyncio.sleep(max(0.0, start - time.perf_counter()))
+
+
 async def baseline_session(
-    url: str, count: int, latencies: list[float], pace_s: float = 0.0
+    url: str,
+    count: int,
+    latencies: list[float],
+    pace_s: float = 0.0,
+    starts: list[float] | None = None,
 ) -> None:
+    """`starts`: when to send each utterance (`compare_paced`), instead of pacing itself."""
     async with connect(url + "/client", max_size=None, compression=None) as ws:
         frames = [
             orjson.dumps({"type": "utterance", "utterance_index": i, "audio": AUDIO_B64}).decode()
             for i in range(count)
         ]
-        await asyncio.sleep(np.random.random() * pace_s)
-        for frame in frames:
+        if starts is None:
+            await asyncio.sleep(np.random.random() * pace_s)
+        for i, frame in enumerate(frames):
+            await at(starts[i] if starts else None)
             t0 = time.perf_counter()
             await ws.send(frame)
             orjson.loads(await ws.recv())  # read the reply as the scheduler path's client does
             latencies.append(time.perf_counter() - t0)
-            await paced(pace_s, t0)
+            if starts is None:
+                await paced(pace_s, t0)
 
 
 # --- the real scheduler -----------------------------------------------------------------------
@@ -212,7 +227,11 @@ async def instant_node(
 
 
 async def scheduler_session(
-    url: str, count: int, latencies: list[float], pace_s: float = 0.0
+    url: str,
+    count: int,
+    latencies: list[float],
+    pace_s: float = 0.0,
+    starts: list[float] | None = None,
 ) -> None:
     async with connect(url, max_size=None, compression=None) as ws:
         await ws.send(SessionInit(src_lang="en", tgt_lang="zh").to_json())
@@ -224,8 +243,10 @@ async def scheduler_session(
             Utterance(session_id=sid, utterance_index=i, audio=audio).to_json()
             for i in range(count)
         ]
-        await asyncio.sleep(np.random.random() * pace_s)
+        if starts is None:
+            await asyncio.sleep(np.random.random() * pace_s)
         for i, frame in enumerate(frames):
+            await at(starts[i] if starts else None)
             t0 = time.perf_counter()
             await ws.send(frame)
             while True:
@@ -235,7 +256,8 @@ async def scheduler_session(
             if reply["type"] != "translation_result":
                 raise RuntimeError(f"unexpected reply {reply}")
             latencies.append(time.perf_counter() - t0)
-            await paced(pace_s, t0)
+            if starts is None:
+                await paced(pace_s, t0)
 
 
 @dataclass
@@ -336,40 +358,58 @@ def pct(values: list[float], q: float) -> float:
 async def run_load(
     kind: str, sessions: int, nodes: int, utterances: int, pace_s: float = 0.0
 ) -> tuple[list[float], float]:
+    path = await open_path(kind, nodes)
+    try:
+        latencies: list[float] = []
+        # warm up both paths the same way
+        await asyncio.gather(*(path.session(path.target, 2, []) for _ in range(min(sessions, 10))))
+        proc = psutil.Process(path.child.proc.pid)
+        c0 = proc.cpu_times()
+        t0 = time.perf_counter()
+        await asyncio.gather(
+            *(path.session(path.target, utterances, latencies, pace_s) for _ in range(sessions))
+        )
+        wall = time.perf_counter() - t0
+        c1 = proc.cpu_times()
+        CPU_MS[kind] = 1000 * ((c1.user + c1.system) - (c0.user + c0.system)) / len(latencies)
+        return latencies, len(latencies) / wall
+    finally:
+        await path.close()
+
+
+@dataclass
+class UnderTest:
+    """One path under test: its middle process, its nodes, and how a session talks to it."""
+
+    child: Child
+    target: str
+    session: Callable[..., Coroutine[Any, Any, None]]
+    nodes: list[ClientConnection]
+
+    async def close(self) -> None:
+        for ws in self.nodes:
+            await ws.close()
+        self.child.stop()
+
+
+async def open_path(kind: str, nodes: int) -> UnderTest:
+    """The relay or a scheduler, started with `nodes` instant nodes connected."""
     # a real speaker makes ~1 utterance per second; the bench sends back to back
     limits = {
         "LINGUA_SCHEDULER_UTTERANCES_PER_S": "100000",
         "LINGUA_SCHEDULER_UTTERANCE_BURST": "100000",
     }
     child = start_scheduler(limits) if kind == "scheduler" else start_relay()
-    try:
-        latencies: list[float] = []
-        if kind == "scheduler":
-            url = f"ws://127.0.0.1:{child.port}"
-            conns = [await instant_node(url + "/ws/node", f"bench-{i}") for i in range(nodes)]
-            session = scheduler_session
-            target = url + "/ws/session"
-        else:
-            url = f"ws://127.0.0.1:{child.port}"
-            conns = [await baseline_node(url) for _ in range(nodes)]
-            session = baseline_session
-            target = url
-        # warm up both paths the same way
-        await asyncio.gather(*(session(target, 2, []) for _ in range(min(sessions, 10))))
-        proc = psutil.Process(child.proc.pid)
-        c0 = proc.cpu_times()
-        t0 = time.perf_counter()
-        await asyncio.gather(
-            *(session(target, utterances, latencies, pace_s) for _ in range(sessions))
-        )
-        wall = time.perf_counter() - t0
-        c1 = proc.cpu_times()
-        CPU_MS[kind] = 1000 * ((c1.user + c1.system) - (c0.user + c0.system)) / len(latencies)
-        for ws in conns:
-            await ws.close()
-        return latencies, len(latencies) / wall
-    finally:
-        child.stop()
+    url = f"ws://127.0.0.1:{child.port}"
+    if kind == "scheduler":
+        # heartbeating as real nodes do: a paced row outlasts the scheduler's offline timeout
+        conns = [
+            await instant_node(url + "/ws/node", f"bench-{i}", heartbeat_s=15.0)
+            for i in range(nodes)
+        ]
+        return UnderTest(child, url + "/ws/session", scheduler_session, conns)
+    conns = [await baseline_node(url) for _ in range(nodes)]
+    return UnderTest(child, url, baseline_session, conns)
 
 
 async def run_idle(sessions: int, nodes: int, window_s: float) -> float:
@@ -612,6 +652,90 @@ async def compare(
     return ratio, added
 
 
+TURN_SENDS_WITHIN = 0.8
+"""A session sends its utterance at a random moment in the first 80% of its path's turn, so
+that every round trip ends inside the turn and the two paths never overlap."""
+BLOCK_TURNS = 5
+"""Per-block ratios (the "rounds" range) compare the p50s of this many turns of each path."""
+
+
+async def compare_paced(sessions: int, nodes: int, count: int, pace: float) -> tuple[float, float]:
+    """The speakers-pausing rows: relay and scheduler run side by side on the middle core and
+    take turns of `pace` seconds. In each turn, each session of one path sends one utterance
+    (at a random moment within the turn); in the next turn, the other path's do; the order
+    flips every pair of turns. `count` turns each.
+
+    This machine's host load moves the relay's own p50 by ~50% from one minute to the next.
+    Rounds of ~20 s per path, one path after the other, gave per-round ratios from x1.2 to
+    x2.0 for the same code; turns of one second put both paths under the same load, so the
+    ratio measures the scheduler, not the minute it ran in. Percentiles are over the pooled
+    round trips; the range is over blocks of `BLOCK_TURNS` turns. Returns (p50 ratio, p99
+    added ms)."""
+    kinds = ("relay", "scheduler")
+    paths = {kind: await open_path(kind, nodes) for kind in kinds}
+    try:
+        for path in paths.values():  # warm up both paths the same way
+            await asyncio.gather(
+                *(path.session(path.target, 2, []) for _ in range(min(sessions, 10)))
+            )
+        begin = time.perf_counter() + 1.0  # every session connected before the first turn
+        turns: dict[str, list[float]] = {kind: [] for kind in kinds}
+        for k in range(count):
+            first, second = kinds if k % 2 == 0 else kinds[::-1]
+            turns[first].append(begin + 2 * k * pace)
+            turns[second].append(begin + (2 * k + 1) * pace)
+        rng = np.random.default_rng()
+        latencies: dict[str, list[list[float]]] = {
+            kind: [[] for _ in range(sessions)] for kind in kinds
+        }
+        procs = {kind: psutil.Process(path.child.proc.pid) for kind, path in paths.items()}
+        cpu0 = {kind: sum(proc.cpu_times()[:2]) for kind, proc in procs.items()}
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        await asyncio.gather(
+            *(
+                paths[kind].session(
+                    paths[kind].target,
+                    count,
+                    latencies[kind][i],
+                    pace,
+                    [t + rng.random() * TURN_SENDS_WITHIN * pace for t in turns[kind]],
+                )
+                for kind in kinds
+                for i in range(sessions)
+            )
+        )
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu1 = {kind: sum(proc.cpu_times()[:2]) for kind, proc in procs.items()}
+    finally:
+        for path in paths.values():
+            await path.close()
+    load = (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) * 1000 / (2 * sessions * count)
+    p50: dict[str, float] = {}
+    p99: dict[str, float] = {}
+    for kind in kinds:
+        pooled = [x for per_session in latencies[kind] for x in per_session]
+        p50[kind], p99[kind] = pct(pooled, 50), pct(pooled, 99)
+        cpu = 1000 * (cpu1[kind] - cpu0[kind]) / len(pooled)
+        print(
+            f"{sessions:>8} {kind:>10} {p50[kind]:>8.2f} {p99[kind]:>8.2f} "
+            f"{len(pooled) / (count * pace):>8.0f} {cpu:>11.2f} {load:>9.2f}"
+        )
+    blocks = []
+    for b in range(0, count, BLOCK_TURNS):
+        block = {
+            kind: pct([x for ls in latencies[kind] for x in ls[b : b + BLOCK_TURNS]], 50)
+            for kind in kinds
+        }
+        blocks.append(block["scheduler"] / block["relay"])
+    ratio, added = p50["scheduler"] / p50["relay"], p99["scheduler"] - p99["relay"]
+    print(
+        f"{sessions:>8} {'scheduler':>10} p50 x{ratio:.2f} of the relay "
+        f"(blocks of {BLOCK_TURNS} turns x{min(blocks):.2f}..x{max(blocks):.2f}), "
+        f"p99 added {added:+.2f} ms"
+    )
+    return ratio, added
+
+
 HEADER = (
     f"{'sessions':>8} {'path':>10} {'p50 ms':>8} {'p99 ms':>8} {'utt/s':>8} "
     f"{'CPU ms/utt':>11} {'load gen':>9}"
@@ -622,7 +746,8 @@ async def main(args: argparse.Namespace) -> None:
     pinning = pin_cpus(args.pin)
     print(
         f"scheduler bench: {args.nodes} instant nodes, 3 s PCM16 utterances (base64 JSON); "
-        f"{args.paced_rounds} alternating rounds per paced row, {args.rounds} per other row; "
+        f"paced rows: the two paths take turns of {args.pace:g} s, {args.paced_utterances} "
+        f"each; other rows: {args.rounds} alternating rounds; "
         f"{pinning}; event loop in both middle "
         f"processes: {loop_name(os.environ.get('LINGUA_SCHEDULER_EVENT_LOOP', 'auto'))}"
     )
@@ -637,8 +762,8 @@ async def main(args: argparse.Namespace) -> None:
         print(f"\nspeakers pausing: one utterance per {args.pace:g} s per session")
         print(HEADER)
     for sessions in args.paced_sessions:
-        targets[f"paced {sessions}"] = await compare(
-            sessions, args.nodes, args.paced_utterances, args.pace, args.paced_rounds
+        targets[f"paced {sessions}"] = await compare_paced(
+            sessions, args.nodes, args.paced_utterances, args.pace
         )
     if args.sessions:
         print("\nback to back (saturating: latency is mostly queueing behind other sessions)")
@@ -702,15 +827,14 @@ if __name__ == "__main__":
     parser.add_argument("--paced-sessions", type=int, nargs="+", default=[10, 100])
     parser.add_argument("--nodes", type=int, default=4)
     parser.add_argument("--utterances", type=int, default=20, help="per session, saturating")
-    parser.add_argument("--paced-utterances", type=int, default=20, help="per session, paced")
-    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
-        "--paced-rounds",
+        "--paced-utterances",
         type=int,
-        default=5,
-        help="rounds for the speakers-pausing rows: their ~1 ms round trips carry the target "
-        "and move most with noise on the machine, so they get more samples",
+        default=40,
+        help="per session, paced: turns of each path (their ~1 ms round trips carry the target "
+        "and move most with noise on the machine, so they get the most samples)",
     )
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--pin",
         action=argparse.BooleanOptionalAction,
@@ -733,7 +857,6 @@ if __name__ == "__main__":
     parsed = parser.parse_args()
     if parsed.quick:
         parsed.sessions, parsed.paced_sessions, parsed.rounds = [2], [2], 1
-        parsed.paced_rounds = 1
         parsed.utterances = parsed.paced_utterances = 3
         parsed.idle_sessions, parsed.idle_nodes, parsed.window = 10, 2, 1.0
         parsed.cluster_sessions, parsed.pace, parsed.nodes = 5, 0.2, 2
