@@ -117,10 +117,16 @@ def test_tts_audio_takes_the_fast_path_too(parse: Any, model: type[Message], fie
         orjson.dumps(utterance())[:-1] + b',"audio":"' + base64.b64encode(b"xyz") + b'"}',
     ],
 )
-def test_unusual_layouts_fall_back_and_agree(data: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
-    fast = parse_client_message(data)
+@pytest.mark.parametrize("verify", [True, False], ids=["verified", "unverified"])
+def test_unusual_layouts_fall_back_and_agree(
+    data: bytes, verify: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def parse(d: str | bytes) -> Message:
+        return parse_client_message(d, verify_audio=verify)
+
+    fast = parse(data)
     assert not spliced(fast)
-    assert fast == full_parse(parse_client_message, data, monkeypatch)
+    assert fast == full_parse(parse, data, monkeypatch)
 
 
 def test_a_value_that_reads_audio_is_not_taken_for_the_key() -> None:
