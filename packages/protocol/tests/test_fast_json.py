@@ -15,6 +15,7 @@ from lingua_protocol import (
     Message,
     NodeError,
     PipelineConfig,
+    RoomMembers,
     TranslationResult,
     encode_frame,
     parse_client_message,
@@ -56,22 +57,16 @@ def test_trusted_builds_what_validation_builds(message: Message) -> None:
 
 
 def test_trusted_fills_defaults_and_factories_like_validation() -> None:
-    built = JobAssign.trusted(
-        job_id="j",
-        session_id="s",
-        utterance_index=3,
-        src_lang="en",
-        tgt_lang="zh",
-        audio=AudioData.from_bytes(b"\0\0"),
-    )
-    validated = JobAssign(
-        job_id="j",
-        session_id="s",
-        utterance_index=3,
-        src_lang="en",
-        tgt_lang="zh",
-        audio=AudioData.from_bytes(b"\0\0"),
-    )
+    fields: dict[str, Any] = {
+        "job_id": "j",
+        "session_id": "s",
+        "utterance_index": 3,
+        "src_lang": "en",
+        "tgt_lang": "zh",
+        "audio": AudioData.from_bytes(b"\0\0"),
+    }
+    built = JobAssign.trusted(**fields)
+    validated = JobAssign(**fields)
     assert built == validated
     assert (built.audio_format, built.sample_rate, built.stream, built.next_seq) == (
         "pcm16",
@@ -81,6 +76,13 @@ def test_trusted_fills_defaults_and_factories_like_validation() -> None:
     )
     # an unset default is not written, as pydantic's exclude_unset leaves it out
     assert "sample_rate" not in orjson.loads(built.to_json_bytes())
+
+
+def test_trusted_calls_a_default_factory_per_message() -> None:
+    first, second = RoomMembers.trusted(room_code="r"), RoomMembers.trusted(room_code="r")
+    assert first == RoomMembers(room_code="r")
+    assert first.members == []
+    assert first.members is not second.members
 
 
 def test_trusted_refuses_an_undeclared_name() -> None:
