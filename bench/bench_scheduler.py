@@ -9,8 +9,9 @@ shape (client -> relay -> node -> relay -> client) but does nothing a scheduler 
 validation, no selection, no acks, no ordering. With speakers pausing, relay and scheduler
 run side by side and take one-second turns (`compare_paced`); back to back, their runs
 alternate for a few rounds. Percentiles are over the pooled round trips, so that a burst of
-noise on the machine cannot decide. By default the middle process (scheduler or relay) has one core to itself and
-the load generator the other (`--no-pin` lets them share both, as they would unmanaged).
+noise on the machine cannot decide. By default the middle process (scheduler or relay) has
+one core to itself and the load generator the other (`--no-pin` lets them share both, as they
+would unmanaged).
 
 Then: 1,000 idle sessions plus 100 nodes heartbeating at the default 15 s interval, and the
 scheduler's CPU use over a measured window (psutil, percent of one core).
