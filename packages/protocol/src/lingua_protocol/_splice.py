@@ -8,10 +8,10 @@ carry and `Message.to_json_bytes` to join into the next message as it is.
 
 It takes this path only when the result is exactly what a full parse would give: the key is a
 key of the outermost object, the literal holds nothing but strict base64 (or, for a caller that
-does not verify audio, printable ASCII without escapes), and the rest of the message is valid
-JSON (orjson parses it with an empty string in the literal's place). Otherwise it returns
-`None` and the caller parses the message the ordinary way, which also produces the ordinary
-error for bad input.
+does not verify audio, ASCII without escapes), and the message is valid JSON (orjson parses the
+rest with an empty string in the literal's place; unverified, it parses it whole). Otherwise it
+returns `None` and the caller parses the message the ordinary way, which also produces the
+ordinary error for bad input.
 """
 
 from __future__ import annotations
