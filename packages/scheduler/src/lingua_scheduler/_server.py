@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import http
 import ipaddress
@@ -56,6 +57,7 @@ from ._core.engine import SchedulerCore
 from ._core.limit_log import LimitLog
 from ._core.ratelimit import TokenBuckets
 from ._core.summary import PublicClusterView, language_summary
+from ._inline import InlineConnection
 from ._metrics import Metrics
 from ._outgoing import WRITE_LIMIT, Frame, Latest, Outgoing, wire, write_now
 from ._parse_budget import ParseBudget
@@ -185,6 +187,7 @@ class SchedulerServer:
             self.settings.host,
             self.settings.port,
             process_request=self._http,
+            create_connection=InlineConnection,
             ssl=tls,
             compression=None,  # audio frames do not deflate; compressing them costs ms each
             max_size=self.settings.max_message_bytes * 2,
@@ -399,19 +402,15 @@ class SchedulerServer:
         self.peers[peer.conn_id] = peer
         self.core.trust.peer_connected(peer.conn_id, address)
         limit = self.settings.max_message_bytes
-        kept_limit = self.settings.max_register_bytes
         deadline: float | None = self._monotonic() + self.settings.first_message_timeout_s
+        inline = ws if isinstance(ws, InlineConnection) and self.cluster is None else None
+        take = functools.partial(self._take, peer, parse)
         try:
             while True:
-                # Text frames stay bytes: the parser reads UTF-8 itself, and the audio in them
-                # is relayed as the bytes it arrived as (see lingua_protocol._splice).
-                if budget.tokens_ms < 0:
-                    wait_s = budget.wait_s(self._monotonic())
-                    if wait_s > 0:
-                        # This peer's messages took more than its share of the loop to parse:
-                        # it waits, unread, while everyone else is served.
-                        self._limits.hit(f"/ws/{kind} parse budget")
-                        await asyncio.sleep(wait_s)
+                if inline is not None and deadline is None:
+                    # Nothing of this peer's is pending here: its next message may be handled
+                    # in the callback that reads it (`_inline`), until this loop holds one.
+                    inline.take = take
                 if deadline is None:
                     data = await ws.recv(decode=False)
                 else:
@@ -422,6 +421,16 @@ class SchedulerServer:
                         self._limits.hit(f"/ws/{kind} first message deadline")
                         self._enqueue(peer, (CLOSE_POLICY, f"no {_FIRST[kind]} in time"))
                         break
+                if inline is not None:
+                    inline.take = None
+                if budget.tokens_ms < 0:
+                    wait_s = budget.wait_s(self._monotonic())
+                    if wait_s > 0:
+                        # This peer's messages took more than its share of the loop to parse:
+                        # it waits, its next message unparsed and the rest unread, while
+                        # everyone else is served.
+                        self._limits.hit(f"/ws/{kind} parse budget")
+                        await asyncio.sleep(wait_s)
                 if len(data) > limit:
                     self._send(
                         peer,
@@ -432,23 +441,12 @@ class SchedulerServer:
                     )
                     self._enqueue(peer, (CLOSE_TOO_BIG, "message too large"))
                     break
-                started = time.perf_counter()
-                try:
-                    message = parse(data)
-                except ProtocolError as exc:
-                    self._send(peer, error_message(exc.code, exc.message, field=exc.field))
-                    continue
-                finally:
-                    cost = time.perf_counter() - started
-                    budget.spend(cost)
+                message, cost = self._parse_charged(peer, parse, data)
                 if cost > YIELD_AFTER_PARSE_S:
                     # recv() returns frames already buffered without yielding: after a costly
                     # parse, let every other peer run before this one's next message.
                     await asyncio.sleep(0)
-                if len(data) > kept_limit and isinstance(message, KEPT_MESSAGES):
-                    # The scheduler keeps a node's register for as long as it knows the node:
-                    # its size is bounded on its own, not by the limit for audio-carrying frames.
-                    self._send(peer, _too_large(message.type, len(data), kept_limit))
+                if message is None:
                     continue
                 if (
                     self.cluster is not None
@@ -480,6 +478,49 @@ class SchedulerServer:
                     peer.outbox.put_nowait((0, ""))
                 with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(peer.writer, 2.0)
+
+    def _parse_charged(
+        self, peer: Peer, parse: Callable[[bytes], Message], data: bytes
+    ) -> tuple[Message | None, float]:
+        """The message, or None once the peer has been told why not; and the seconds its parse
+        took, charged to the peer's parse budget."""
+        started = time.perf_counter()
+        refused: ProtocolError | None = None
+        try:
+            message = parse(data)
+        except ProtocolError as exc:
+            refused = exc
+        cost = time.perf_counter() - started
+        assert peer.budget is not None
+        peer.budget.spend(cost)
+        if refused is not None:
+            self._send(peer, error_message(refused.code, refused.message, field=refused.field))
+            return None, cost
+        kept_limit = self.settings.max_register_bytes
+        if len(data) > kept_limit and isinstance(message, KEPT_MESSAGES):
+            # The scheduler keeps a node's register for as long as it knows the node: its
+            # size is bounded on its own, not by the limit for audio-carrying frames.
+            self._send(peer, _too_large(message.type, len(data), kept_limit))
+            return None, cost
+        return message, cost
+
+    def _take(self, peer: Peer, parse: Callable[[bytes], Message], data: bytes) -> bool:
+        """An established peer's message, handled in the callback that read it (`_inline`):
+        what the read loop does for it, minus the waits. A message over the size limit is
+        left to the loop (False), which answers and closes. After a costly parse, or with
+        the peer's parse budget spent, the peer's next messages go through the loop, which
+        yields or waits before them."""
+        if len(data) > self.settings.max_message_bytes:
+            return False
+        message, cost = self._parse_charged(peer, parse, data)
+        assert peer.budget is not None
+        if cost > YIELD_AFTER_PARSE_S or peer.budget.tokens_ms < 0:
+            ws = peer.ws
+            if isinstance(ws, InlineConnection):
+                ws.take = None
+        if message is not None:
+            self._run(peer, message)
+        return True
 
     def _address(self, connection: ServerConnection, request: Request) -> str:
         """The client's IP address, for the limits kept per address. From a proxy listed in
