@@ -20,6 +20,26 @@ from lingua_protocol import NodeCommand, raise_open_files_limit
 from ._server import SchedulerServer
 from ._settings import SchedulerSettings
 
+YOUNG_COLLECTION_THRESHOLD = 20_000
+"""Net new container objects between two collections of the youngest generation (CPython's
+default is 700)."""
+
+
+def tune_collector() -> None:
+    """Set the garbage collector for a server that lives long and answers in milliseconds.
+
+    Everything alive once the server has started (modules, schemas, settings) lives as long
+    as the process: `gc.freeze()` keeps it out of the collector's full passes, which would
+    otherwise stall every connection. And each utterance leaves some tens of objects alive
+    for a while (its job until the result, deadline entries, the replay of its result): with
+    the default threshold a young collection ran inside about one utterance in thirteen,
+    on a core whose caches had gone cold. At `YOUNG_COLLECTION_THRESHOLD` it runs inside
+    about one in four hundred; walking 20,000 young objects takes ~0.1 ms on a warm core,
+    and they are a few MB at most."""
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, old)
+
 
 def control(argv: list[str]) -> int:
     """`hatch run scheduler control NODE_ID drain|resume|shutdown|reload_config`."""
@@ -112,9 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     async def run() -> None:
         server = SchedulerServer(settings)
         await server.start()
-        # Everything alive now (modules, schemas, settings) lives as long as the process: keep
-        # it out of the collector's full passes, which otherwise stall every connection.
-        gc.freeze()
+        tune_collector()
         print(
             f"lingua scheduler ready on ws://{settings.host}:{server.port} (/ws/session, /ws/node)",
             flush=True,
