@@ -466,6 +466,8 @@ class SchedulerServer:
         except ConnectionClosed:
             pass
         finally:
+            if inline is not None:
+                inline.take = None  # nothing more is handled for a peer that is gone
             self.peers.pop(peer.conn_id, None)
             self.core.trust.peer_gone(peer.conn_id)
             if self.cluster is not None and kind == "session":
