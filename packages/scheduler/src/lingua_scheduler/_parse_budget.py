@@ -5,8 +5,9 @@ heartbeat at the protocol's caps (4,096 language pairs) takes ~9 ms to validate,
 sending them back to back would hold the loop that every other session and node shares, and
 the heartbeat rate limit only applies once the message is parsed. Each connection therefore
 gets a token bucket of parse time: every parse spends what it took, the bucket refills at
-`rate_ms_per_s`, and a connection in debt is not read again until it has paid it back (its
-frames wait in its own TCP buffer; nothing is dropped, and other peers are not delayed).
+`rate_ms_per_s`, and a connection in debt has its next message left unparsed until it has
+paid it back (the frames after it wait in websockets' queue, then in its own TCP buffer;
+nothing is dropped, and other peers are not delayed).
 Ordinary traffic never meets it: a 3 s utterance parses in ~0.1 ms, a heartbeat in ~0.05 ms.
 """
 
