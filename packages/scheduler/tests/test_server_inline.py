@@ -8,10 +8,11 @@ import json
 from collections.abc import Callable
 
 import pytest
-from lingua_protocol import Message
+from lingua_protocol import Message, RoomCreate
 from lingua_scheduler._inline import InlineConnection
 from lingua_scheduler._server import Peer
 from lingua_scheduler.testing import running_scheduler
+from lingua_scheduler.testing.redis_server import RedisServer, redis_available
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -93,3 +94,24 @@ async def test_a_failure_while_taking_a_message_closes_only_that_peer_1011(
             json.dumps({"type": "client_heartbeat", "session_id": other.session_id, "timestamp": 1})
         )
         assert (await other.recv()).type == "server_heartbeat"
+
+
+@pytest.mark.skipif(not redis_available(), reason="needs redis-server")
+async def test_on_a_cluster_a_message_that_waits_on_redis_keeps_its_place(
+    redis: RedisServer,
+) -> None:
+    """`room_create` is decided on cluster-wide state: parsed inline, it is left to the read
+    loop, which reads Redis before running it; the heartbeat sent right after it waits."""
+    async with running_scheduler(redis_url=redis.url) as sched:
+        client = await sched.client()
+        await asyncio.sleep(0.05)  # the loop waits for the next message: it goes inline
+        await client.send_raw(RoomCreate(display_name="Ana", preferred_lang="en").to_json())
+        await client.send_raw(
+            json.dumps(
+                {"type": "client_heartbeat", "session_id": client.session_id, "timestamp": 1}
+            )
+        )
+        answers = [(await client.recv()).type]
+        while answers[-1] != "server_heartbeat":
+            answers.append((await client.recv()).type)
+        assert answers == ["room_create_ack", "room_members", "server_heartbeat"]

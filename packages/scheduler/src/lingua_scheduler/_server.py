@@ -97,6 +97,9 @@ class Peer:
     sending: bool = False  # the writer task is inside ws.send(): later messages queue behind
     closing: bool = False  # closed for not reading: nothing more is queued for it
     budget: ParseBudget | None = None  # event-loop time its messages may take to parse
+    held: Message | None = None
+    """A message `_take` parsed and left to the read loop (it waits on Redis): the frame the
+    loop reads next is this one, so the loop runs it without parsing it again."""
 
 
 def _parse_client_unverified(data: str | bytes) -> Message:
@@ -403,7 +406,7 @@ class SchedulerServer:
         self.core.trust.peer_connected(peer.conn_id, address)
         limit = self.settings.max_message_bytes
         deadline: float | None = self._monotonic() + self.settings.first_message_timeout_s
-        inline = ws if isinstance(ws, InlineConnection) and self.cluster is None else None
+        inline = ws if isinstance(ws, InlineConnection) else None
         take = functools.partial(self._take, peer, parse)
         try:
             while True:
@@ -423,44 +426,35 @@ class SchedulerServer:
                         break
                 if inline is not None:
                     inline.take = None
-                if budget.tokens_ms < 0:
-                    wait_s = budget.wait_s(self._monotonic())
-                    if wait_s > 0:
-                        # This peer's messages took more than its share of the loop to parse:
-                        # it waits, its next message unparsed and the rest unread, while
-                        # everyone else is served.
-                        self._limits.hit(f"/ws/{kind} parse budget")
-                        await asyncio.sleep(wait_s)
-                if len(data) > limit:
-                    self._send(
-                        peer,
-                        error_message(
-                            ErrorCode.MESSAGE_TOO_LARGE,
-                            f"message of {len(data)} bytes exceeds {limit}",
-                        ),
-                    )
-                    self._enqueue(peer, (CLOSE_TOO_BIG, "message too large"))
-                    break
-                message, cost = self._parse_charged(peer, parse, data)
-                if cost > YIELD_AFTER_PARSE_S:
-                    # recv() returns frames already buffered without yielding: after a costly
-                    # parse, let every other peer run before this one's next message.
-                    await asyncio.sleep(0)
-                if message is None:
-                    continue
-                if (
-                    self.cluster is not None
-                    and kind == "node"
-                    and self._relayed(peer, message, data)
-                ):
-                    continue
-                if self.cluster is not None and self.cluster.relays_client(peer.conn_id, message):
-                    continue
-                if self.cluster is not None and self.cluster.prepares(message):
-                    if not await self._run_clustered(peer, message, address):
+                pending, peer.held = peer.held, None  # parsed inline, left to this loop
+                if pending is None:
+                    if budget.tokens_ms < 0:
+                        wait_s = budget.wait_s(self._monotonic())
+                        if wait_s > 0:
+                            # This peer's messages took more than its share of the loop to
+                            # parse: it waits, its next message unparsed and the rest unread,
+                            # while everyone else is served.
+                            self._limits.hit(f"/ws/{kind} parse budget")
+                            await asyncio.sleep(wait_s)
+                    if len(data) > limit:
+                        self._send(
+                            peer,
+                            error_message(
+                                ErrorCode.MESSAGE_TOO_LARGE,
+                                f"message of {len(data)} bytes exceeds {limit}",
+                            ),
+                        )
+                        self._enqueue(peer, (CLOSE_TOO_BIG, "message too large"))
                         break
-                else:
-                    self._run(peer, message)
+                    message, cost = self._parse_charged(peer, parse, data)
+                    if cost > YIELD_AFTER_PARSE_S:
+                        # recv() returns frames already buffered without yielding: after a
+                        # costly parse, let every other peer run before this one's next message.
+                        await asyncio.sleep(0)
+                    if message is not None:
+                        pending = self._dispatch(peer, message, data)
+                if pending is not None and not await self._run_clustered(peer, pending, address):
+                    break
                 if deadline is not None and self._established(peer):
                     deadline = None
         except ConnectionClosed:
@@ -506,12 +500,27 @@ class SchedulerServer:
             return None, cost
         return message, cost
 
+    def _dispatch(self, peer: Peer, message: Message, data: bytes) -> Message | None:
+        """Carry out a parsed message; or return it when it is decided on cluster-wide state,
+        which `_run_clustered` reads from Redis first (the read loop waits for that)."""
+        cluster = self.cluster
+        if cluster is not None:
+            if peer.kind == "node" and self._relayed(peer, message, data):
+                return None
+            if cluster.relays_client(peer.conn_id, message):
+                return None
+            if cluster.prepares(message):
+                return message
+        self._run(peer, message)
+        return None
+
     def _take(self, peer: Peer, parse: Callable[[bytes], Message], data: bytes) -> bool:
         """An established peer's message, handled in the callback that read it (`_inline`):
-        what the read loop does for it, minus the waits. A message over the size limit is
-        left to the loop (False), which answers and closes. After a costly parse, or with
-        the peer's parse budget spent, the peer's next messages go through the loop, which
-        yields or waits before them."""
+        what the read loop does for it, minus the waits. Left to the loop (False): a message
+        over the size limit, which the loop answers before closing; and one that must wait
+        for Redis, parsed here and kept in `peer.held` for the loop to run before anything
+        after it. After a costly parse, or with the peer's parse budget spent, the peer's
+        next messages go through the loop, which yields or waits before them."""
         if len(data) > self.settings.max_message_bytes:
             return False
         message, cost = self._parse_charged(peer, parse, data)
@@ -520,9 +529,10 @@ class SchedulerServer:
             ws = peer.ws
             if isinstance(ws, InlineConnection):
                 ws.take = None
-        if message is not None:
-            self._run(peer, message)
-        return True
+        if message is None:
+            return True
+        peer.held = self._dispatch(peer, message, data)
+        return peer.held is None
 
     def _address(self, connection: ServerConnection, request: Request) -> str:
         """The client's IP address, for the limits kept per address. From a proxy listed in
