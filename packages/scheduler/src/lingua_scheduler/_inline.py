@@ -14,6 +14,10 @@ message is taken inline only when no earlier message of that peer is still waiti
 answers False for a message it leaves to the loop (it is then queued as usual), and clears
 itself when the peer must be read by the loop for a while (a costly parse, a spent parse
 budget).
+
+`process_event` is the hook websockets' own server connection overrides; whether a message is
+still queued is read from `recv_messages.frames` (the same in websockets 14 to 17, the range
+`pyproject.toml` allows).
 """
 
 from __future__ import annotations
