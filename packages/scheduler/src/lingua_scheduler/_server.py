@@ -414,6 +414,8 @@ class SchedulerServer:
                     # Nothing of this peer's is pending here: its next message may be handled
                     # in the callback that reads it (`_inline`), until this loop holds one.
                     inline.take = take
+                # Text frames stay bytes: the parser reads UTF-8 itself, and the audio in them
+                # is relayed as the bytes it arrived as (see lingua_protocol._splice).
                 if deadline is None:
                     data = await ws.recv(decode=False)
                 else:
